@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AlliesConfig(AppConfig):
+    name = "allies"
+    default_auto_field = "django.db.models.BigAutoField"

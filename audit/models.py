@@ -1,0 +1,39 @@
+import uuid
+
+from django.db import models
+
+
+class Action(models.TextChoices):
+    ORDER_CREATED = "ORDER_CREATED"
+    STATUS_CHANGED = "STATUS_CHANGED"
+    PAYMENT_RECEIVED = "PAYMENT_RECEIVED"
+    ORDER_TAKEN = "ORDER_TAKEN"
+    PROOF_UPLOADED = "PROOF_UPLOADED"
+    ORDER_COMPLETED = "ORDER_COMPLETED"
+    ORDER_EXPIRED = "ORDER_EXPIRED"
+    REFUND_PROCESSED = "REFUND_PROCESSED"
+    ALLY_PENALIZED = "ALLY_PENALIZED"
+
+
+class Log(models.Model):
+    """The audit trail. Append-only: a database trigger rejects UPDATE and DELETE."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order = models.ForeignKey(
+        "orders.Order", on_delete=models.DO_NOTHING, related_name="logs", null=True, blank=True
+    )
+    action = models.CharField(max_length=40)
+    actor_wallet = models.CharField(max_length=42, null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=models.functions.Now())
+
+    class Meta:
+        db_table = "logs"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["order", "created_at"], name="idx_logs_order"),
+            models.Index(fields=["action", "-created_at"], name="idx_logs_action"),
+        ]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action}"

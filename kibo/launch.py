@@ -1,0 +1,75 @@
+"""`make run`: the whole system on one machine.
+
+Starts embedded PostgreSQL and Valkey where DATABASE_URL / REDIS_URL are unset, migrates,
+loads the demo data, then runs the web server, a Celery worker and Celery beat together.
+Ctrl-C stops all of it.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from kibo.embedded import STATE_DIR, embedded_services
+
+
+def _manage(*args: str) -> list[str]:
+    return [sys.executable, "manage.py", *args]
+
+
+def _celery(*args: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "kibo", *args]
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + 10
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def main() -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kibo.settings.local")
+    port = os.environ.get("KIBO_PORT", "8000")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwind like Ctrl-C
+    with embedded_services("dev"):
+        subprocess.run(_manage("migrate", "--noinput", "-v", "0"), check=True)
+        subprocess.run(_manage("seed_demo"), check=True)
+        processes = [
+            subprocess.Popen(_manage("runserver", "--noreload", f"127.0.0.1:{port}")),
+            subprocess.Popen(_celery("worker", "--loglevel", "INFO", "--concurrency", "2")),
+            subprocess.Popen(
+                _celery(
+                    "beat",
+                    "--loglevel",
+                    "INFO",
+                    "--schedule",
+                    str(STATE_DIR / "celerybeat-schedule"),
+                )
+            ),
+        ]
+        print(
+            f"\nKibo is running at http://127.0.0.1:{port}/ (admin at /admin/). "
+            "Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        try:
+            while all(process.poll() is None for process in processes):
+                time.sleep(0.5)
+            print("A Kibo process stopped; stopping the others.", file=sys.stderr)
+            return 1
+        except (KeyboardInterrupt, SystemExit):
+            return 0
+        finally:
+            _stop(processes)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

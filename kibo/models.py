@@ -1,0 +1,131 @@
+import re
+import uuid
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from eth_utils import is_address, to_checksum_address
+
+WALLET_RE = r"^0x[0-9a-fA-F]{40}$"
+
+
+class Country(models.TextChoices):
+    BOLIVIA = "BO", "Bolivia"
+    MEXICO = "MX", "Mexico"
+    ARGENTINA = "AR", "Argentina"
+
+
+def checksum_wallet(value: str) -> str:
+    """EIP-55 form of a wallet address; raises ValidationError for anything else."""
+    if not isinstance(value, str) or not re.fullmatch(WALLET_RE, value) or not is_address(value):
+        raise ValidationError(f"{value!r} is not an Ethereum address.")
+    return to_checksum_address(value)
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, wallet_address):
+        return self.get(wallet_address=checksum_wallet(wallet_address))
+
+    def create_user(self, wallet_address, password=None, **fields):
+        user = self.model(wallet_address=checksum_wallet(wallet_address), **fields)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, wallet_address, password=None, **fields):
+        fields.update(is_staff=True, is_superuser=True, role=User.Role.ADMIN, verified=True)
+        return self.create_user(wallet_address, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A wallet identity. Staff also have a username and password for the admin."""
+
+    class Role(models.TextChoices):
+        USER = "user", "User"
+        ALLY = "ally", "Ally"
+        ADMIN = "admin", "Admin"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    wallet_address = models.CharField(max_length=42, unique=True)
+    username = models.CharField(max_length=150, unique=True, null=True, blank=True)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.USER)
+    country = models.CharField(max_length=2, choices=Country.choices, null=True, blank=True)
+    verified = models.BooleanField(
+        default=False, help_text="An ally may take orders once verified."
+    )
+    reputation = models.DecimalField(max_digits=3, decimal_places=2, default=Decimal("5.00"))
+    successful_orders = models.PositiveIntegerField(default=0)
+    is_staff = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_active = models.DateTimeField(null=True, blank=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "wallet_address"
+    REQUIRED_FIELDS = ["username"]
+
+    class Meta:
+        db_table = "users"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(wallet_address__regex=WALLET_RE), name="users_wallet_address_format"
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=["user", "ally", "admin"]), name="users_role_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(country__isnull=True) | Q(country__in=["BO", "MX", "AR"]),
+                name="users_country_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(reputation__gte=0) & Q(reputation__lte=5),
+                name="users_reputation_range",
+            ),
+            models.CheckConstraint(
+                condition=~Q(role="ally") | Q(country__isnull=False),
+                name="users_ally_has_country",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["role"], name="idx_users_role"),
+            models.Index(
+                fields=["country"],
+                name="idx_users_verified_allies",
+                condition=Q(role="ally", verified=True),
+            ),
+        ]
+
+    def __str__(self):
+        return self.username or self.wallet_address
+
+    def clean(self):
+        self.wallet_address = checksum_wallet(self.wallet_address)
+
+    @property
+    def is_ally(self) -> bool:
+        return self.role == self.Role.ALLY
+
+
+class SystemConfig(models.Model):
+    """Operational knobs staff change in the admin; read through kibo.config.get_config."""
+
+    key = models.CharField(max_length=100, primary_key=True)
+    value = models.TextField()
+    description = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "system_config"
+        verbose_name = "system config"
+        verbose_name_plural = "system config"
+
+    def __str__(self):
+        return f"{self.key} = {self.value}"

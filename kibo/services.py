@@ -1,0 +1,17 @@
+from django.core.cache import cache
+from django.db import transaction
+
+from kibo.models import SystemConfig
+from kibo.selectors import CONFIG_CACHE_KEY
+
+
+@transaction.atomic
+def config_set(*, key: str, value: str, description: str | None = None) -> SystemConfig:
+    """Create or change a SYSTEM_CONFIG key; every process sees it once this commits."""
+    config, _ = SystemConfig.objects.select_for_update().get_or_create(key=key)
+    config.value = value
+    if description is not None:
+        config.description = description
+    config.save()
+    transaction.on_commit(lambda: cache.delete(CONFIG_CACHE_KEY))
+    return config

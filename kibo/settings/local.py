@@ -1,0 +1,7 @@
+"""Development: `make run` (kibo.launch) points DATABASE_URL and REDIS_URL at embedded servers."""
+
+from kibo.env import env
+
+from .base import *  # noqa: F403
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)

@@ -1,0 +1,392 @@
+"""Every change of an order's state, one function per transition of DESIGN.md's table.
+
+Each transition runs in one transaction: it locks the rows it changes (users before
+orders, always in that order, so two transitions never deadlock), returns quietly when the
+order is already where the caller wants it, raises a domain error for an illegal move, and
+writes its audit entry in the same transaction. The database trigger adds the matching
+STATUS_CHANGED entry.
+"""
+
+import re
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.core.files.base import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.functions import Least
+from django.utils import timezone
+
+from allies.models import AllyPenalty
+from allies.selectors import is_ally_penalized
+from allies.services import ally_penalize
+from audit.models import Action
+from audit.services import log_action
+from escrow.networks import Network
+from escrow.services import escrow_account_lock, refund_job_complete, refund_job_create
+from kibo.models import User
+from kibo.selectors import get_config_decimal, get_config_int
+from orders.errors import (
+    AllyNotEligible,
+    IllegalTransition,
+    InvalidOrder,
+    OpenOrderExists,
+    OrderAlreadyTaken,
+    OrderNotFound,
+    StaleQuote,
+    Underpaid,
+)
+from orders.models import OPEN_STATUSES, TX_HASH_RE, Order, OrderStatus
+from orders.proofs import proof_extension
+from quotes.models import COUNTRY_FIAT, Fiat, Token
+from quotes.pricing import price_order
+from quotes.selectors import get_current_rate
+
+QR_MAX_LENGTH = 2000
+TIMEOUT_CONFIG_KEYS = {
+    OrderStatus.PENDING_PAYMENT: "PENDING_PAYMENT_TIMEOUT_MINUTES",
+    OrderStatus.AVAILABLE: "AVAILABLE_TIMEOUT_MINUTES",
+    OrderStatus.TAKEN: "TAKEN_TIMEOUT_MINUTES",
+}
+REPUTATION_MAX = Decimal("5.00")
+REPUTATION_GAIN = Decimal("0.05")
+
+
+def _enter(order: Order, status: str, *, now: datetime, fields: tuple[str, ...] = ()) -> None:
+    """Move the order to `status` and start that state's timer (none for final states)."""
+    order.status = status
+    key = TIMEOUT_CONFIG_KEYS.get(status)
+    order.expires_at = now + timedelta(minutes=get_config_int(key)) if key else None
+    order.save(update_fields=["status", "expires_at", "updated_at", *fields])
+
+
+def _parse_order_id(order_id) -> uuid.UUID:
+    try:
+        return order_id if isinstance(order_id, uuid.UUID) else uuid.UUID(str(order_id))
+    except ValueError:
+        raise OrderNotFound() from None
+
+
+def _lock_order(order_id, *, skip_locked: bool = False) -> Order | None:
+    """The order, locked for this transaction; None when skip_locked and another holds it."""
+    pk = _parse_order_id(order_id)
+    order = (
+        Order.objects.select_for_update(of=("self",), skip_locked=skip_locked)
+        .select_related("user")
+        .filter(pk=pk)
+        .first()
+    )
+    if order is None and not (skip_locked and Order.objects.filter(pk=pk).exists()):
+        raise OrderNotFound()
+    return order
+
+
+def _lock_user(user_id, *, skip_locked: bool = False) -> User | None:
+    return User.objects.select_for_update(skip_locked=skip_locked).filter(pk=user_id).first()
+
+
+def _parse_tx_hash(tx_hash: str) -> str:
+    tx_hash = (tx_hash or "").strip().lower()
+    if not re.fullmatch(TX_HASH_RE, tx_hash):
+        raise InvalidOrder("That is not a transaction hash (0x followed by 64 hex digits).")
+    return tx_hash
+
+
+def _parse_amount_fiat(amount_fiat, fiat_currency: str) -> Decimal:
+    try:
+        amount = Decimal(str(amount_fiat).strip())
+    except InvalidOperation:
+        raise InvalidOrder("Enter the amount as a number, e.g. 125.50.") from None
+    if not amount.is_finite() or amount <= 0:
+        raise InvalidOrder("The amount must be greater than zero.")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise InvalidOrder("The amount can have at most two decimals.")
+    low = get_config_decimal(f"MIN_ORDER_AMOUNT_{fiat_currency}")
+    high = get_config_decimal(f"MAX_ORDER_AMOUNT_{fiat_currency}")
+    if not low <= amount <= high:
+        raise InvalidOrder(f"Orders in {fiat_currency} must be between {low} and {high}.")
+    return amount
+
+
+@transaction.atomic
+def order_create(
+    *,
+    user: User,
+    qr_data: str,
+    amount_fiat: Decimal | str,
+    fiat_currency: str,
+    crypto_token: str,
+    network: str,
+) -> Order:
+    """A user asks to pay a QR: price it with a fresh quote and wait for the deposit."""
+    if user.role != User.Role.USER or not user.is_active:
+        raise InvalidOrder("Only a user account can pay a QR.")
+    qr_data = (qr_data or "").strip()
+    if not qr_data:
+        raise InvalidOrder("Scan or upload the QR code to pay.")
+    if len(qr_data) > QR_MAX_LENGTH:
+        raise InvalidOrder("That QR code is too long to be a payment QR.")
+    if fiat_currency not in Fiat.values:
+        raise InvalidOrder(f"Kibo does not pay QRs in {fiat_currency!r}.")
+    if crypto_token not in Token.values:
+        raise InvalidOrder(f"Kibo does not accept {crypto_token!r}.")
+    if network not in Network.values:
+        raise InvalidOrder(f"Kibo does not accept payments on {network!r}.")
+    amount = _parse_amount_fiat(amount_fiat, fiat_currency)
+
+    now = timezone.now()
+    quote = get_current_rate(token=crypto_token, fiat=fiat_currency)
+    max_age = timedelta(seconds=get_config_int("QUOTE_MAX_AGE_SECONDS"))
+    if quote is None or now - quote.timestamp > max_age:
+        raise StaleQuote()
+    price = price_order(
+        amount_fiat=amount,
+        rate=quote.rate,
+        token=crypto_token,
+        spread_percent=get_config_decimal("QUOTE_SPREAD_PERCENT"),
+        fee_percent=get_config_decimal("PLATFORM_FEE_PERCENT"),
+    )
+
+    _lock_user(user.pk)  # one user's concurrent requests queue here
+    if Order.objects.filter(user=user, status__in=OPEN_STATUSES).exists():
+        raise OpenOrderExists()
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                user=user,
+                qr_data=qr_data,
+                amount_fiat=amount,
+                fiat_currency=fiat_currency,
+                amount_crypto=price.amount_crypto,
+                fee_crypto=price.fee_crypto,
+                crypto_token=crypto_token,
+                network=network,
+                exchange_rate=quote.rate,
+                quote=quote,
+                status=OrderStatus.PENDING_PAYMENT,
+                expires_at=now
+                + timedelta(minutes=get_config_int("PENDING_PAYMENT_TIMEOUT_MINUTES")),
+            )
+    except IntegrityError:
+        raise OpenOrderExists() from None
+    # The ORDER_CREATED audit entry is written by the database trigger, with the owner's wallet.
+    return order
+
+
+@transaction.atomic
+def order_mark_paid(*, order_id, deposit_tx_hash: str, amount_received: Decimal) -> Order:
+    """The deposit for the order is verified on chain: lock it in escrow, open it to allies."""
+    tx_hash = _parse_tx_hash(deposit_tx_hash)
+    order = _lock_order(order_id)
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        if order.deposit_tx_hash == tx_hash:
+            return order
+        raise IllegalTransition(
+            f"This order is {order.get_status_display().lower()}; it no longer accepts a payment."
+        )
+    if amount_received < order.amount_crypto:
+        raise Underpaid(
+            f"The deposit of {amount_received} {order.crypto_token} is less than "
+            f"the {order.amount_crypto} {order.crypto_token} due."
+        )
+    now = timezone.now()
+    order.deposit_tx_hash = tx_hash
+    order.paid_at = now
+    _enter(order, OrderStatus.AVAILABLE, now=now, fields=("deposit_tx_hash", "paid_at"))
+    escrow_account_lock(order=order, amount=order.amount_crypto, deposit_tx_hash=tx_hash)
+    log_action(
+        action=Action.PAYMENT_RECEIVED,
+        order=order,
+        actor_wallet=order.user.wallet_address,
+        metadata={"tx_hash": tx_hash, "amount_received": str(amount_received)},
+    )
+    return order
+
+
+def _ensure_ally_may_take(ally: User, *, now: datetime) -> None:
+    if ally.role != User.Role.ALLY or not ally.is_active:
+        raise AllyNotEligible("Only allies can take orders.")
+    if not ally.verified:
+        raise AllyNotEligible("Your ally account is waiting for approval.")
+    if is_ally_penalized(ally=ally, at=now):
+        raise AllyNotEligible("You are penalized and cannot take orders yet.")
+    if Order.objects.filter(ally=ally, status=OrderStatus.TAKEN).exists():
+        raise AllyNotEligible("Finish the order you already took first.")
+
+
+@transaction.atomic
+def order_take(*, order_id, ally: User) -> Order:
+    """An eligible ally claims an AVAILABLE order; of many at once, exactly one wins."""
+    now = timezone.now()
+    ally = _lock_user(ally.pk)
+    order = _lock_order(order_id)
+    if order.status == OrderStatus.TAKEN and order.ally_id == ally.pk:
+        return order
+    _ensure_ally_may_take(ally, now=now)
+    if COUNTRY_FIAT.get(ally.country) != order.fiat_currency:
+        raise OrderNotFound()  # not on this ally's board
+    if order.status == OrderStatus.TAKEN:
+        raise OrderAlreadyTaken()
+    if order.status != OrderStatus.AVAILABLE or order.expires_at <= now:
+        raise IllegalTransition("This order is no longer available.")
+    order.ally = ally
+    order.taken_at = now
+    _enter(order, OrderStatus.TAKEN, now=now, fields=("ally", "taken_at"))
+    log_action(action=Action.ORDER_TAKEN, order=order, actor_wallet=ally.wallet_address)
+    return order
+
+
+def order_complete(*, order_id, ally: User, proof) -> Order:
+    """The ally who took the order uploads the bank receipt: the QR is paid."""
+    extension = proof_extension(proof)
+    stored = Order._meta.get_field("proof_file").generate_filename(None, f"{order_id}.{extension}")
+    name = default_storage.save(stored, File(proof))
+    try:
+        order = _order_complete(order_id=order_id, ally=ally, proof_name=name)
+    except Exception:
+        default_storage.delete(name)
+        raise
+    if order.proof_file.name != name:  # a repeated upload for an order already completed
+        default_storage.delete(name)
+    return order
+
+
+@transaction.atomic
+def _order_complete(*, order_id, ally: User, proof_name: str) -> Order:
+    now = timezone.now()
+    ally = _lock_user(ally.pk)
+    order = _lock_order(order_id)
+    if order.ally_id != ally.pk:
+        raise OrderNotFound()
+    if order.status == OrderStatus.COMPLETED:
+        return order
+    if order.status != OrderStatus.TAKEN:
+        raise IllegalTransition("This order expired before the receipt arrived.")
+    order.proof_file.name = proof_name
+    order.completed_at = now
+    _enter(order, OrderStatus.COMPLETED, now=now, fields=("proof_file", "completed_at"))
+    User.objects.filter(pk=ally.pk).update(
+        successful_orders=F("successful_orders") + 1,
+        reputation=Least(F("reputation") + REPUTATION_GAIN, REPUTATION_MAX),
+    )
+    User.objects.filter(pk=order.user_id).update(successful_orders=F("successful_orders") + 1)
+    log_action(
+        action=Action.PROOF_UPLOADED,
+        order=order,
+        actor_wallet=ally.wallet_address,
+        metadata={"proof": proof_name},
+    )
+    log_action(
+        action=Action.ORDER_COMPLETED,
+        order=order,
+        actor_wallet=ally.wallet_address,
+        metadata={"payout": str(order.payout_crypto), "fee": str(order.fee_crypto)},
+    )
+    return order
+
+
+def _expire(order: Order, *, now: datetime, reason: str, actor_wallet: str | None) -> None:
+    previous = order.status
+    _enter(order, OrderStatus.EXPIRED, now=now)
+    if previous in (OrderStatus.AVAILABLE, OrderStatus.TAKEN):
+        refund_job_create(order=order)
+    if previous == OrderStatus.TAKEN:
+        ally_penalize(
+            ally=order.ally,
+            order=order,
+            reason=AllyPenalty.Reason.TIMEOUT,
+            minutes=get_config_int("ALLY_PENALTY_MINUTES"),
+        )
+    log_action(
+        action=Action.ORDER_EXPIRED,
+        order=order,
+        actor_wallet=actor_wallet,
+        metadata={"from": previous, "reason": reason},
+    )
+
+
+@transaction.atomic
+def order_cancel(*, order_id, user: User) -> Order:
+    """The owner gives up before an ally has taken the order; a deposit goes back."""
+    order = _lock_order(order_id)
+    if order.user_id != user.pk:
+        raise OrderNotFound()
+    if order.status in (OrderStatus.EXPIRED, OrderStatus.REFUNDED):
+        return order
+    if order.status == OrderStatus.TAKEN:
+        raise IllegalTransition("An ally is paying this QR right now; it can't be cancelled.")
+    if order.status == OrderStatus.COMPLETED:
+        raise IllegalTransition("This QR has already been paid.")
+    _expire(order, now=timezone.now(), reason="cancelled", actor_wallet=user.wallet_address)
+    return order
+
+
+@transaction.atomic
+def order_expire(*, order_id, skip_locked: bool = False) -> Order | None:
+    """An open order whose timer ran out expires: refund a deposit, penalize a stalling ally.
+
+    Returns the order, or None when skip_locked and another transaction holds it.
+    """
+    # The ally's row is locked before the order's, as everywhere. Only take() sets the
+    # ally, and it also restarts the timer, so an ally that changes under us means "not due".
+    ally_id = Order.objects.filter(pk=_parse_order_id(order_id)).values_list("ally_id", flat=True)
+    ally_id = next(iter(ally_id), None)
+    if ally_id is not None and _lock_user(ally_id, skip_locked=skip_locked) is None:
+        return None
+    order = _lock_order(order_id, skip_locked=skip_locked)
+    if order is None:
+        return None
+    now = timezone.now()
+    if order.status not in OPEN_STATUSES or order.expires_at > now or order.ally_id != ally_id:
+        return order
+    _expire(order, now=now, reason="timeout", actor_wallet=None)
+    return order
+
+
+@transaction.atomic
+def order_refund_record(*, order_id, tx_hash: str) -> Order:
+    """The refund transfer of an expired order is confirmed on chain."""
+    tx_hash = _parse_tx_hash(tx_hash)
+    order = _lock_order(order_id)
+    if order.status == OrderStatus.REFUNDED:
+        return order
+    if order.status != OrderStatus.EXPIRED or not hasattr(order, "refund_job"):
+        raise IllegalTransition("Only an expired order with a deposit can be refunded.")
+    refund_job_complete(order=order, tx_hash=tx_hash)
+    _enter(order, OrderStatus.REFUNDED, now=timezone.now())
+    log_action(
+        action=Action.REFUND_PROCESSED,
+        order=order,
+        actor_wallet=None,
+        metadata={"tx_hash": tx_hash, "to": order.user.wallet_address},
+    )
+    return order
+
+
+def orders_expire_due(*, batch_size: int = 100, max_batches: int = 20) -> int:
+    """Expire every order whose timer ran out, each in its own short transaction.
+
+    Rows another worker holds are skipped (the next sweep gets them). Bounded: at most
+    batch_size * max_batches orders per call. Returns how many orders expired.
+    """
+    expired = 0
+    skipped: set[uuid.UUID] = set()
+    for _ in range(max_batches):
+        due = (
+            Order.objects.filter(status__in=OPEN_STATUSES, expires_at__lte=timezone.now())
+            .exclude(pk__in=skipped)
+            .order_by("expires_at")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        due = list(due)
+        for pk in due:
+            order = order_expire(order_id=pk, skip_locked=True)
+            if order is not None and order.status == OrderStatus.EXPIRED:
+                expired += 1
+            else:
+                skipped.add(pk)
+        if len(due) < batch_size:
+            break
+    return expired

@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from orders.services import orders_expire_due
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def expire_due_orders() -> int:
+    """Beat runs this every few seconds; overlapping runs skip each other's rows."""
+    return orders_expire_due()
