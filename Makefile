@@ -17,6 +17,7 @@ run: install
 	$(PY) -m kibo.launch
 
 test: install
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 lint: install

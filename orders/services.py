@@ -24,6 +24,7 @@ from allies.selectors import is_ally_penalized
 from allies.services import ally_penalize
 from audit.models import Action
 from audit.services import log_action
+from escrow.models import EscrowAccount
 from escrow.networks import Network
 from escrow.services import escrow_account_lock, refund_job_complete, refund_job_create
 from kibo.models import User
@@ -45,6 +46,7 @@ from quotes.pricing import price_order
 from quotes.selectors import get_current_rate
 
 QR_MAX_LENGTH = 2000
+CRYPTO_AMOUNT_LIMIT = Decimal(10) ** 10  # amounts are stored as NUMERIC(18,8)
 TIMEOUT_CONFIG_KEYS = {
     OrderStatus.PENDING_PAYMENT: "PENDING_PAYMENT_TIMEOUT_MINUTES",
     OrderStatus.AVAILABLE: "AVAILABLE_TIMEOUT_MINUTES",
@@ -149,6 +151,9 @@ def order_create(
         fee_percent=get_config_decimal("PLATFORM_FEE_PERCENT"),
     )
 
+    if price.amount_crypto >= CRYPTO_AMOUNT_LIMIT:
+        raise InvalidOrder("That amount is too large to price at the current rate.")
+
     _lock_user(user.pk)  # one user's concurrent requests queue here
     if Order.objects.filter(user=user, status__in=OPEN_STATUSES).exists():
         raise OpenOrderExists()
@@ -191,6 +196,8 @@ def order_mark_paid(*, order_id, deposit_tx_hash: str, amount_received: Decimal)
             f"The deposit of {amount_received} {order.crypto_token} is less than "
             f"the {order.amount_crypto} {order.crypto_token} due."
         )
+    if EscrowAccount.objects.filter(deposit_tx_hash=tx_hash).exists():
+        raise InvalidOrder("This transaction has already paid for another order.")
     now = timezone.now()
     order.deposit_tx_hash = tx_hash
     order.paid_at = now

@@ -83,8 +83,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = True  # production collects static files instead
 
 # Uploaded files (payment QRs, bank receipts) are private: there is no MEDIA_URL route;
 # they are served only by views that check who may see them.

@@ -2,7 +2,7 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
-from kibo.env import env
+from kibo.env import BASE_DIR, env
 
 from .base import *  # noqa: F403
 from .base import INSECURE_SECRET_KEY, SECRET_KEY
@@ -17,6 +17,8 @@ if not env("KIBO_ESCROW_PRIVATE_KEY", default=""):
     )
 
 DEBUG = False
+STATIC_ROOT = BASE_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SESSION_COOKIE_SECURE = True

@@ -1,0 +1,84 @@
+import pytest
+from django.test import Client
+
+from kibo.models import User
+from orders.services import order_cancel, order_complete
+from tests.factories import make_order, make_paid_order, make_taken_order, png_upload, wallet
+
+pytestmark = pytest.mark.django_db
+
+CHANGELISTS = [
+    "/admin/kibo/user/",
+    "/admin/kibo/systemconfig/",
+    "/admin/orders/order/",
+    "/admin/orders/order/metrics/",
+    "/admin/quotes/quote/",
+    "/admin/escrow/escrowaccount/",
+    "/admin/escrow/refundjob/",
+    "/admin/allies/allypenalty/",
+    "/admin/audit/log/",
+]
+
+
+def some_history():
+    done = make_taken_order()
+    order_complete(order_id=done.pk, ally=done.ally, proof=png_upload())
+    refunded = make_paid_order()
+    order_cancel(order_id=refunded.pk, user=refunded.user)
+    make_order()
+
+
+@pytest.mark.parametrize("url", CHANGELISTS)
+def test_every_admin_list_renders_for_staff_in_bounded_queries(
+    admin_client, url, django_assert_max_num_queries
+):
+    some_history()
+    with django_assert_max_num_queries(15):
+        response = admin_client.get(url)
+    assert response.status_code == 200
+
+
+def test_the_admin_searches_orders_by_wallet_and_tx_hash(admin_client):
+    order = make_paid_order()
+    for term in (order.user.wallet_address, order.deposit_tx_hash, str(order.pk)):
+        response = admin_client.get("/admin/orders/order/", {"q": term})
+        assert str(order.pk) in response.content.decode()
+
+
+def test_an_order_page_shows_its_audit_trail(admin_client):
+    order = make_paid_order()
+    response = admin_client.get(f"/admin/orders/order/{order.pk}/change/")
+    assert response.status_code == 200
+    assert "PAYMENT_RECEIVED" in response.content.decode()
+
+
+def test_the_audit_log_is_read_only_in_the_admin(admin_client):
+    make_order()
+    response = admin_client.get("/admin/audit/log/")
+    assert "Add log" not in response.content.decode()
+    from audit.models import Log
+
+    entry = Log.objects.first()
+    response = admin_client.post(f"/admin/audit/log/{entry.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    assert Log.objects.filter(pk=entry.pk).exists()
+
+
+def test_staff_sign_in_with_username_or_wallet_and_nobody_else_does():
+    address = wallet()
+    User.objects.create_superuser(address, password="right-password", username="ops")
+    plain = User.objects.create_user(wallet(), password="right-password")
+    client = Client()
+
+    assert client.login(username="ops", password="right-password")
+    assert Client().login(username=address.lower(), password="right-password")
+    assert not Client().login(username="ops", password="wrong")
+    assert not Client().login(username=plain.wallet_address, password="right-password")
+    assert not Client().login(username="nobody", password="right-password")
+
+
+def test_the_admin_refuses_anyone_who_is_not_staff(client):
+    user = User.objects.create_user(wallet())
+    client.force_login(user)
+    response = client.get("/admin/orders/order/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]

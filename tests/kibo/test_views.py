@@ -1,0 +1,20 @@
+import pytest
+
+from tests.factories import make_quote
+
+
+@pytest.mark.django_db
+def test_healthz_reports_database_broker_and_quote_ages(client):
+    make_quote(token="USDT", fiat="BOB", rate="9.80", age_seconds=42)
+    body = client.get("/healthz/").json()
+    assert body["status"] == "ok" and body["database"] and body["broker"]
+    pair = body["quotes"]["USDT/BOB"]
+    assert pair["rate"] == "9.80000000" and pair["source"] == "test"
+    assert 42 <= pair["age_seconds"] < 60
+
+
+@pytest.mark.django_db
+def test_the_landing_page_explains_kibo(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "Pay any QR with crypto" in response.content.decode()

@@ -1,0 +1,129 @@
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from allies.models import AllyPenalty
+from allies.selectors import is_ally_penalized
+from audit.models import Action, Log
+from escrow.models import RefundJob
+from orders.errors import AllyNotEligible
+from orders.models import Order, OrderStatus
+from orders.services import order_expire, order_take, orders_expire_due
+from tests.factories import (
+    expire_timer,
+    make_order,
+    make_paid_order,
+    make_taken_order,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_unpaid_order_expires_when_its_timer_runs_out():
+    order = make_order()
+    expire_timer(order)
+
+    expired = order_expire(order_id=order.pk)
+
+    assert expired.status == OrderStatus.EXPIRED and expired.expires_at is None
+    assert not RefundJob.objects.exists() and not AllyPenalty.objects.exists()
+    log = Log.objects.get(order=order, action=Action.ORDER_EXPIRED)
+    assert (
+        log.metadata == {"from": "PENDING_PAYMENT", "reason": "timeout"}
+        and log.actor_wallet is None
+    )
+
+
+def test_an_order_whose_timer_has_not_run_out_is_left_alone():
+    order = make_paid_order()
+    assert order_expire(order_id=order.pk).status == OrderStatus.AVAILABLE
+
+
+def test_a_paid_order_nobody_took_expires_with_a_refund():
+    order = make_paid_order()
+    expire_timer(order)
+
+    order_expire(order_id=order.pk)
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.EXPIRED
+    assert RefundJob.objects.get(order=order).amount == order.amount_crypto
+    assert not AllyPenalty.objects.exists()
+
+
+def test_a_taken_order_without_receipt_expires_penalizes_the_ally_and_refunds():
+    order = make_taken_order()
+    ally = order.ally
+    expire_timer(order)
+
+    order_expire(order_id=order.pk)
+    order_expire(order_id=order.pk)  # a second sweep changes nothing
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.EXPIRED
+    assert RefundJob.objects.filter(order=order).count() == 1
+    penalty = AllyPenalty.objects.get(ally=ally)
+    assert penalty.reason == AllyPenalty.Reason.TIMEOUT and penalty.penalty_minutes == 30
+    left = penalty.penalty_until - timezone.now()
+    assert timedelta(minutes=29) < left <= timedelta(minutes=30)
+    assert Log.objects.filter(order=order, action=Action.ALLY_PENALIZED).count() == 1
+
+
+def test_a_penalized_ally_can_take_again_once_the_penalty_ends():
+    # given an ally penalized for letting an order expire
+    stalled = make_taken_order()
+    ally = stalled.ally
+    expire_timer(stalled)
+    order_expire(order_id=stalled.pk)
+    fresh = make_paid_order()
+
+    # when the penalty is still running, then the ally cannot take
+    with pytest.raises(AllyNotEligible, match="penalized"):
+        order_take(order_id=fresh.pk, ally=ally)
+
+    # when the penalty has ended, then the ally can
+    AllyPenalty.objects.filter(ally=ally).update(
+        penalty_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert not is_ally_penalized(ally=ally)
+    assert order_take(order_id=fresh.pk, ally=ally).status == OrderStatus.TAKEN
+
+
+def test_the_sweep_expires_every_due_order_in_batches_and_only_those():
+    due = [make_order(), make_paid_order(), make_taken_order(), make_order()]
+    for order in due:
+        expire_timer(order)
+    waiting = make_paid_order()
+
+    assert orders_expire_due(batch_size=3) == 4
+
+    assert set(Order.objects.filter(status=OrderStatus.EXPIRED).values_list("pk", flat=True)) == {
+        o.pk for o in due
+    }
+    waiting.refresh_from_db()
+    assert waiting.status == OrderStatus.AVAILABLE
+    assert orders_expire_due() == 0
+
+
+def test_a_sweep_with_nothing_due_is_one_query(django_assert_num_queries):
+    make_paid_order()
+    with django_assert_num_queries(1):
+        assert orders_expire_due() == 0
+
+
+def test_the_due_orders_query_uses_the_timeout_index():
+    query = (
+        Order.objects.filter(
+            status__in=["PENDING_PAYMENT", "AVAILABLE", "TAKEN"], expires_at__lte=timezone.now()
+        )
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:100]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = query.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "idx_orders_timeout" in plan, plan

@@ -1,0 +1,498 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from allies.models import AllyPenalty
+from audit.models import Action, Log
+from escrow.models import EscrowAccount, RefundJob
+from kibo.services import config_set
+from orders.errors import (
+    AllyNotEligible,
+    IllegalTransition,
+    InvalidOrder,
+    OpenOrderExists,
+    OrderAlreadyTaken,
+    OrderNotFound,
+    StaleQuote,
+    Underpaid,
+)
+from orders.models import Order, OrderStatus
+from orders.services import (
+    order_cancel,
+    order_complete,
+    order_create,
+    order_expire,
+    order_mark_paid,
+    order_refund_record,
+    order_take,
+)
+from tests.factories import (
+    QR,
+    expire_timer,
+    make_ally,
+    make_order,
+    make_paid_order,
+    make_quote,
+    make_taken_order,
+    make_user,
+    png_upload,
+    tx_hash,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def actions(order) -> list[str]:
+    return list(
+        Log.objects.filter(order=order).order_by("created_at").values_list("action", flat=True)
+    )
+
+
+def assert_expires_in(order, minutes):
+    left = order.expires_at - timezone.now()
+    assert timedelta(minutes=minutes) - timedelta(seconds=5) < left <= timedelta(minutes=minutes)
+
+
+# --- create -------------------------------------------------------------------------------
+
+
+def test_create_prices_the_order_with_the_active_quote_and_starts_the_payment_timer():
+    # given
+    quote = make_quote(token="USDT", fiat="BOB", rate="9.80")
+    user = make_user()
+
+    # when
+    order = order_create(
+        user=user,
+        qr_data=QR,
+        amount_fiat="98.00",
+        fiat_currency="BOB",
+        crypto_token="USDT",
+        network="local",
+    )
+
+    # then: 98 / 9.80 = 10, plus the 0.5 % spread; 1 % of it is Kibo's fee
+    assert order.status == OrderStatus.PENDING_PAYMENT
+    assert order.quote == quote and order.exchange_rate == Decimal("9.80")
+    assert order.amount_crypto == Decimal("10.050000")
+    assert order.fee_crypto == Decimal("0.100500")
+    assert_expires_in(order, 3)
+    created = Log.objects.get(order=order, action=Action.ORDER_CREATED)
+    assert created.actor_wallet == user.wallet_address
+    assert created.metadata["amount_fiat"] == "98.00"
+
+
+@pytest.mark.parametrize(
+    ("fiat", "amount", "message"),
+    [
+        ("BOB", "9.99", "between 10 and 10000"),
+        ("BOB", "10000.01", "between 10 and 10000"),
+        ("MXN", "24.99", "between 25 and 25000"),
+        ("ARS", "1499", "between 1500 and 1500000"),
+        ("BOB", "12.345", "at most two decimals"),
+        ("BOB", "-50", "greater than zero"),
+        ("BOB", "abc", "as a number"),
+        ("BOB", "NaN", "greater than zero"),
+        ("BOB", "Infinity", "greater than zero"),
+    ],
+)
+def test_create_rejects_amounts_outside_the_currency_limits(fiat, amount, message):
+    make_quote(fiat=fiat)
+    with pytest.raises(InvalidOrder, match=message):
+        order_create(
+            user=make_user(),
+            qr_data=QR,
+            amount_fiat=amount,
+            fiat_currency=fiat,
+            crypto_token="USDT",
+            network="local",
+        )
+    assert not Order.objects.exists()
+
+
+def test_create_follows_limits_changed_by_staff():
+    make_quote()
+    config_set(key="MAX_ORDER_AMOUNT_BOB", value="50")
+    with pytest.raises(InvalidOrder, match="between 10 and 50"):
+        make_order(amount_fiat="51.00")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("fiat_currency", "EUR", "does not pay QRs in 'EUR'"),
+        ("crypto_token", "DOGE", "does not accept 'DOGE'"),
+        ("network", "solana", "payments on 'solana'"),
+        ("qr_data", "   ", "Scan or upload"),
+        ("qr_data", "x" * 2001, "too long"),
+    ],
+)
+def test_create_rejects_unknown_choices_and_empty_qr(field, value, message):
+    make_quote()
+    request = dict(
+        user=make_user(),
+        qr_data=QR,
+        amount_fiat="100",
+        fiat_currency="BOB",
+        crypto_token="USDT",
+        network="local",
+    )
+    request[field] = value
+    with pytest.raises(InvalidOrder, match=message):
+        order_create(**request)
+    assert not Order.objects.exists()
+
+
+def test_create_refuses_a_stale_quote_and_creates_nothing():
+    make_quote(age_seconds=121)
+    with pytest.raises(StaleQuote, match="Rates are being updated"):
+        make_order()
+    assert not Order.objects.exists()
+
+
+def test_create_refuses_a_pair_without_any_quote():
+    with pytest.raises(StaleQuote):
+        order_create(
+            user=make_user(),
+            qr_data=QR,
+            amount_fiat="100",
+            fiat_currency="MXN",
+            crypto_token="ETH",
+            network="base",
+        )
+
+
+def test_a_user_has_one_open_order_at_a_time():
+    user = make_user()
+    first = make_order(user=user)
+    with pytest.raises(OpenOrderExists):
+        make_order(user=user)
+    order_cancel(order_id=first.pk, user=user)
+    assert make_order(user=user).status == OrderStatus.PENDING_PAYMENT
+
+
+def test_allies_cannot_create_orders():
+    make_quote()
+    with pytest.raises(InvalidOrder, match="Only a user account"):
+        make_order(user=make_ally())
+
+
+# --- mark paid ----------------------------------------------------------------------------
+
+
+def test_mark_paid_locks_the_deposit_and_opens_the_order_to_allies():
+    order = make_order()
+    tx = tx_hash()
+
+    paid = order_mark_paid(
+        order_id=order.pk,
+        deposit_tx_hash=tx.upper().replace("0X", "0x"),
+        amount_received=order.amount_crypto,
+    )
+
+    assert paid.status == OrderStatus.AVAILABLE and paid.deposit_tx_hash == tx
+    assert_expires_in(paid, 5)
+    escrow = EscrowAccount.objects.get(order=order)
+    assert escrow.status == EscrowAccount.Status.LOCKED
+    assert escrow.amount == order.amount_crypto and escrow.deposit_tx_hash == tx
+    received = Log.objects.get(order=order, action=Action.PAYMENT_RECEIVED)
+    assert received.actor_wallet == order.user.wallet_address
+    assert actions(order) == ["ORDER_CREATED", "STATUS_CHANGED", "PAYMENT_RECEIVED"]
+
+
+def test_mark_paid_twice_with_the_same_transaction_changes_nothing():
+    order = make_order()
+    tx = tx_hash()
+    order_mark_paid(order_id=order.pk, deposit_tx_hash=tx, amount_received=order.amount_crypto)
+    logs = Log.objects.count()
+
+    again = order_mark_paid(
+        order_id=order.pk, deposit_tx_hash=tx, amount_received=order.amount_crypto
+    )
+
+    assert again.status == OrderStatus.AVAILABLE
+    assert Log.objects.count() == logs and EscrowAccount.objects.count() == 1
+
+
+def test_an_underpayment_leaves_the_order_waiting():
+    order = make_order()
+    with pytest.raises(Underpaid, match="less than"):
+        order_mark_paid(
+            order_id=order.pk,
+            deposit_tx_hash=tx_hash(),
+            amount_received=order.amount_crypto - Decimal("0.000001"),
+        )
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING_PAYMENT and not EscrowAccount.objects.exists()
+
+
+def test_one_transaction_cannot_pay_two_orders():
+    tx = tx_hash()
+    first, second = make_order(), make_order()
+    order_mark_paid(order_id=first.pk, deposit_tx_hash=tx, amount_received=first.amount_crypto)
+    with pytest.raises(InvalidOrder, match="already paid for another order"):
+        order_mark_paid(
+            order_id=second.pk, deposit_tx_hash=tx, amount_received=second.amount_crypto
+        )
+    second.refresh_from_db()
+    assert second.status == OrderStatus.PENDING_PAYMENT
+
+
+@pytest.mark.parametrize("bad", ["", "0x123", "0x" + "g" * 64, "1" * 66])
+def test_mark_paid_rejects_a_malformed_transaction_hash(bad):
+    order = make_order()
+    with pytest.raises(InvalidOrder, match="not a transaction hash"):
+        order_mark_paid(order_id=order.pk, deposit_tx_hash=bad, amount_received=Decimal(1))
+
+
+def test_a_payment_for_an_expired_order_is_refused():
+    order = make_order()
+    order_cancel(order_id=order.pk, user=order.user)
+    with pytest.raises(IllegalTransition, match="no longer accepts a payment"):
+        order_mark_paid(
+            order_id=order.pk, deposit_tx_hash=tx_hash(), amount_received=order.amount_crypto
+        )
+
+
+@pytest.mark.parametrize("bad_id", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
+def test_an_unknown_order_id_is_not_found(bad_id):
+    with pytest.raises(OrderNotFound):
+        order_mark_paid(order_id=bad_id, deposit_tx_hash=tx_hash(), amount_received=Decimal(1))
+
+
+# --- take ---------------------------------------------------------------------------------
+
+
+def test_an_eligible_ally_takes_an_available_order():
+    order, ally = make_paid_order(), make_ally(country="BO")
+
+    taken = order_take(order_id=order.pk, ally=ally)
+
+    assert taken.status == OrderStatus.TAKEN and taken.ally == ally and taken.taken_at
+    assert_expires_in(taken, 5)
+    assert (
+        Log.objects.get(order=order, action=Action.ORDER_TAKEN).actor_wallet == ally.wallet_address
+    )
+
+
+def test_taking_twice_is_harmless_for_the_winner_and_refused_for_others():
+    order, ally = make_paid_order(), make_ally()
+    order_take(order_id=order.pk, ally=ally)
+    logs = Log.objects.count()
+
+    assert order_take(order_id=order.pk, ally=ally).ally == ally
+    assert Log.objects.count() == logs
+    with pytest.raises(OrderAlreadyTaken, match="Another ally already took this order"):
+        order_take(order_id=order.pk, ally=make_ally())
+
+
+@pytest.mark.parametrize(
+    ("ally_kind", "error", "message"),
+    [
+        ("unverified", AllyNotEligible, "waiting for approval"),
+        ("plain user", AllyNotEligible, "Only allies"),
+        ("penalized", AllyNotEligible, "penalized"),
+        ("busy", AllyNotEligible, "Finish the order you already took"),
+        ("other country", OrderNotFound, "No such order"),
+    ],
+)
+def test_ineligible_allies_cannot_take(ally_kind, error, message):
+    order = make_paid_order(fiat="BOB")
+    ally = {
+        "unverified": lambda: make_ally(verified=False),
+        "plain user": make_user,
+        "penalized": make_ally,
+        "busy": lambda: make_taken_order().ally,
+        "other country": lambda: make_ally(country="MX"),
+    }[ally_kind]()
+    if ally_kind == "penalized":
+        AllyPenalty.objects.create(
+            ally=ally,
+            reason="NO_PAYMENT",
+            penalty_minutes=30,
+            penalty_until=timezone.now() + timedelta(minutes=30),
+        )
+
+    with pytest.raises(error, match=message):
+        order_take(order_id=order.pk, ally=ally)
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.AVAILABLE and order.ally is None
+
+
+def test_an_unpaid_order_cannot_be_taken():
+    order = make_order()
+    with pytest.raises(IllegalTransition, match="no longer available"):
+        order_take(order_id=order.pk, ally=make_ally())
+
+
+def test_an_order_whose_timer_ran_out_cannot_be_taken_before_the_sweep():
+    order = make_paid_order()
+    expire_timer(order)
+    with pytest.raises(IllegalTransition):
+        order_take(order_id=order.pk, ally=make_ally())
+
+
+# --- complete -----------------------------------------------------------------------------
+
+
+def test_the_assigned_ally_completes_with_a_receipt():
+    order = make_taken_order()
+    ally, user = order.ally, order.user
+
+    done = order_complete(order_id=order.pk, ally=ally, proof=png_upload())
+
+    assert done.status == OrderStatus.COMPLETED and done.completed_at and done.expires_at is None
+    assert done.proof_file.name.endswith(".png") and done.proof_file.storage.exists(
+        done.proof_file.name
+    )
+    ally.refresh_from_db()
+    user.refresh_from_db()
+    assert ally.successful_orders == 1 and user.successful_orders == 1
+    assert ally.reputation == Decimal("5.00")  # capped
+    assert actions(order)[-3:] == ["STATUS_CHANGED", "PROOF_UPLOADED", "ORDER_COMPLETED"]
+    completed = Log.objects.get(order=order, action=Action.ORDER_COMPLETED)
+    assert completed.metadata == {"payout": str(order.payout_crypto), "fee": str(order.fee_crypto)}
+
+
+def test_reputation_grows_with_completed_orders():
+    ally = make_ally(reputation=Decimal("4.00"))
+    order = make_taken_order(ally=ally)
+    order_complete(order_id=order.pk, ally=ally, proof=png_upload())
+    ally.refresh_from_db()
+    assert ally.reputation == Decimal("4.05")
+
+
+def test_a_second_upload_for_a_completed_order_changes_nothing():
+    order = make_taken_order()
+    first = order_complete(order_id=order.pk, ally=order.ally, proof=png_upload())
+    logs = Log.objects.count()
+
+    again = order_complete(order_id=order.pk, ally=order.ally, proof=png_upload())
+
+    assert again.proof_file.name == first.proof_file.name
+    assert Log.objects.count() == logs
+    order.ally.refresh_from_db()
+    assert order.ally.successful_orders == 1
+
+
+def test_another_ally_cannot_complete_someone_elses_order():
+    order = make_taken_order()
+    with pytest.raises(OrderNotFound):
+        order_complete(order_id=order.pk, ally=make_ally(), proof=png_upload())
+    order.refresh_from_db()
+    assert order.status == OrderStatus.TAKEN and not order.proof_file
+
+
+@pytest.mark.parametrize(
+    ("upload", "message"),
+    [
+        (SimpleUploadedFile("r.png", b"this is text, not a picture"), "PNG, JPEG or WebP"),
+        (SimpleUploadedFile("r.pdf", b""), "empty"),
+        (SimpleUploadedFile("r.png", b"\x89PNG" + b"0" * (5 * 1024 * 1024)), "too large"),
+    ],
+)
+def test_a_receipt_is_checked_by_content_and_size(upload, message):
+    order = make_taken_order()
+    with pytest.raises(InvalidOrder, match=message):
+        order_complete(order_id=order.pk, ally=order.ally, proof=upload)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.TAKEN
+
+
+def test_a_pdf_receipt_is_accepted():
+    order = make_taken_order()
+    pdf = SimpleUploadedFile("receipt.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF")
+    done = order_complete(order_id=order.pk, ally=order.ally, proof=pdf)
+    assert done.proof_file.name.endswith(".pdf")
+
+
+def test_a_receipt_after_the_order_expired_is_refused_and_not_kept():
+    order = make_taken_order()
+    expire_timer(order)
+    order_expire(order_id=order.pk)
+    with pytest.raises(IllegalTransition, match="expired before the receipt"):
+        order_complete(order_id=order.pk, ally=order.ally, proof=png_upload())
+    order.refresh_from_db()
+    assert not order.proof_file
+
+
+# --- cancel -------------------------------------------------------------------------------
+
+
+def test_cancel_before_payment_expires_with_nothing_to_refund():
+    order = make_order()
+    cancelled = order_cancel(order_id=order.pk, user=order.user)
+    assert cancelled.status == OrderStatus.EXPIRED and not RefundJob.objects.exists()
+    expired = Log.objects.get(order=order, action=Action.ORDER_EXPIRED)
+    assert expired.metadata == {"from": "PENDING_PAYMENT", "reason": "cancelled"}
+    assert expired.actor_wallet == order.user.wallet_address
+
+
+def test_cancel_after_payment_queues_a_refund_of_the_deposit():
+    order = make_paid_order()
+    order_cancel(order_id=order.pk, user=order.user)
+    job = RefundJob.objects.get(order=order)
+    assert job.status == RefundJob.Status.PENDING
+    assert job.amount == order.amount_crypto and job.to_address == order.user.wallet_address
+    assert (job.token, job.network) == (order.crypto_token, order.network)
+
+
+def test_cancel_is_idempotent_and_refused_once_an_ally_is_paying():
+    order = make_paid_order()
+    order_cancel(order_id=order.pk, user=order.user)
+    order_cancel(order_id=order.pk, user=order.user)
+    assert RefundJob.objects.count() == 1
+
+    taken = make_taken_order()
+    with pytest.raises(IllegalTransition, match="An ally is paying this QR"):
+        order_cancel(order_id=taken.pk, user=taken.user)
+
+
+def test_nobody_else_can_cancel_an_order():
+    order = make_order()
+    with pytest.raises(OrderNotFound):
+        order_cancel(order_id=order.pk, user=make_user())
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING_PAYMENT
+
+
+# --- refund -------------------------------------------------------------------------------
+
+
+def test_a_confirmed_refund_settles_the_expired_order():
+    order = make_paid_order()
+    order_cancel(order_id=order.pk, user=order.user)
+    tx = tx_hash()
+
+    refunded = order_refund_record(order_id=order.pk, tx_hash=tx)
+    order_refund_record(order_id=order.pk, tx_hash=tx)
+
+    assert refunded.status == OrderStatus.REFUNDED
+    job = RefundJob.objects.get(order=order)
+    assert job.status == RefundJob.Status.COMPLETED and job.tx_hash == tx and job.processed_at
+    assert EscrowAccount.objects.get(order=order).status == EscrowAccount.Status.REFUNDED
+    assert actions(order).count("REFUND_PROCESSED") == 1
+
+
+def test_only_an_expired_order_with_a_deposit_can_be_refunded():
+    unpaid = make_order()
+    order_cancel(order_id=unpaid.pk, user=unpaid.user)
+    with pytest.raises(IllegalTransition):
+        order_refund_record(order_id=unpaid.pk, tx_hash=tx_hash())
+    with pytest.raises(IllegalTransition):
+        order_refund_record(order_id=make_paid_order().pk, tx_hash=tx_hash())
+
+
+def test_the_trigger_logs_every_status_change_of_a_full_lifecycle():
+    order = make_taken_order()
+    order_complete(order_id=order.pk, ally=order.ally, proof=png_upload())
+    changes = Log.objects.filter(order=order, action=Action.STATUS_CHANGED).order_by("created_at")
+    assert [(c.metadata["from"], c.metadata["to"]) for c in changes] == [
+        ("PENDING_PAYMENT", "AVAILABLE"),
+        ("AVAILABLE", "TAKEN"),
+        ("TAKEN", "COMPLETED"),
+    ]
