@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint install
+.PHONY: run test lint bench install
 
 # The virtualenv is rebuilt whenever the declared dependencies change.
 $(VENV)/.installed: pyproject.toml
@@ -23,3 +23,6 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+bench: install
+	$(PY) -m bench.lifecycle
