@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from kibo.models import Country, User
 from orders.models import OPEN_STATUSES, Order
-from orders.services import order_create
+from orders.services import order_create, orders_expire_due
 from quotes.services import quote_record
 
 # Accounts of the local development chain (anvil's default mnemonic), so that the demo
@@ -59,6 +59,7 @@ class Command(BaseCommand):
         for (token, fiat), rate in DEMO_RATES.items():
             quote_record(token=token, fiat=fiat, rate=Decimal(rate), source="demo", timestamp=now)
 
+        orders_expire_due()  # whatever ran out while Kibo was stopped
         if not Order.objects.filter(user=user, status__in=OPEN_STATUSES).exists():
             order_create(
                 user=user,

@@ -1,0 +1,29 @@
+import io
+
+import pytest
+from django.core.management import call_command
+
+from kibo.models import User
+from orders.models import Order, OrderStatus
+from quotes.models import Quote
+from tests.factories import expire_timer
+
+
+@pytest.mark.django_db
+def test_demo_data_loads_twice_and_always_leaves_one_open_demo_order():
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "username admin, password " in out.getvalue()
+    first = Order.objects.get()
+    expire_timer(first)
+
+    call_command("seed_demo", stdout=io.StringIO())
+
+    first.refresh_from_db()
+    assert first.status == OrderStatus.EXPIRED
+    assert Order.objects.filter(status=OrderStatus.PENDING_PAYMENT).count() == 1
+    assert User.objects.filter(role="ally", verified=True).count() == 2
+    assert set(User.objects.filter(role="ally").values_list("country", flat=True)) == {"BO", "MX"}
+    assert Quote.objects.filter(is_active=True).count() == 9
+    staff = User.objects.get(username="admin")
+    assert staff.is_staff and staff.is_superuser
