@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench install
+.PHONY: run test lint bench install contracts
 
 # The virtualenv is rebuilt whenever the declared dependencies change.
 $(VENV)/.installed: pyproject.toml
@@ -11,7 +11,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
-install: $(VENV)/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
 
 run: install
 	$(PY) -m kibo.launch
@@ -26,3 +30,7 @@ lint: install
 
 bench: install
 	$(PY) -m bench.lifecycle
+
+# Rebuild the committed ABI/bytecode of the test tokens from escrow/contracts/*.sol.
+contracts: node_modules/.installed
+	node escrow/contracts/build.mjs

@@ -11,16 +11,22 @@ from kibo.models import User
 
 @transaction.atomic
 def ally_penalize(*, ally: User, order, reason: str, minutes: int) -> AllyPenalty:
-    """Bar an ally from taking orders for `minutes`; once per (order, reason)."""
-    penalty, created = AllyPenalty.objects.get_or_create(
-        order=order,
-        reason=reason,
-        defaults={
-            "ally": ally,
-            "penalty_minutes": minutes,
-            "penalty_until": timezone.now() + timedelta(minutes=minutes),
-        },
-    )
+    """Bar an ally from taking orders for `minutes`; once per (order, reason) for an order."""
+    until = timezone.now() + timedelta(minutes=minutes)
+    if order is None:
+        penalty, created = (
+            AllyPenalty.objects.create(
+                ally=ally, reason=reason, penalty_minutes=minutes, penalty_until=until
+            ),
+            True,
+        )
+    else:
+        penalty, created = AllyPenalty.objects.get_or_create(
+            ally=ally,
+            order=order,
+            reason=reason,
+            defaults={"penalty_minutes": minutes, "penalty_until": until},
+        )
     if created:
         log_action(
             action=Action.ALLY_PENALIZED,

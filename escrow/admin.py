@@ -22,6 +22,9 @@ class EscrowAccountAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(RefundJob)
 class RefundJobAdmin(admin.ModelAdmin):
@@ -42,4 +45,7 @@ class RefundJobAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in RefundJob._meta.fields]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -1,11 +1,90 @@
+"""The EVM networks Kibo accepts deposits on, and the tokens it recognises there.
+
+Tokens are recognised by contract address, never by symbol: a contract calling itself
+"USDT" at another address is not USDT. Every value can be overridden from the environment
+(settings.KIBO_NETWORKS), e.g. KIBO_RPC_URL_BASE, KIBO_CONFIRMATIONS_BASE,
+KIBO_TOKEN_BASE_USDC.
+"""
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
 from django.db import models
+from eth_utils import to_checksum_address
 
 
 class Network(models.TextChoices):
-    """The EVM networks Kibo accepts deposits on."""
-
     MANTLE = "mantle", "Mantle"
     BASE = "base", "Base"
     MANTLE_SEPOLIA = "mantle-sepolia", "Mantle Sepolia"
     BASE_SEPOLIA = "base-sepolia", "Base Sepolia"
     LOCAL = "local", "Local (anvil)"
+
+
+NATIVE = "native"
+ERC20 = "erc20"
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    symbol: str
+    kind: str  # NATIVE or ERC20
+    decimals: int
+    address: str | None = None  # EIP-55; None for the chain's native coin
+
+    @property
+    def is_native(self) -> bool:
+        return self.kind == NATIVE
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    name: str
+    chain_id: int
+    rpc_urls: tuple[str, ...]
+    confirmations: int
+    tokens: dict[str, TokenSpec] = field(default_factory=dict)
+
+    def token(self, symbol: str) -> TokenSpec | None:
+        return self.tokens.get(symbol)
+
+    def token_at(self, address: str) -> TokenSpec | None:
+        """The allow-listed ERC-20 at `address`, if any."""
+        address = to_checksum_address(address)
+        return next((t for t in self.tokens.values() if t.address == address), None)
+
+    @property
+    def erc20_addresses(self) -> list[str]:
+        return [t.address for t in self.tokens.values() if not t.is_native]
+
+
+class UnknownNetwork(LookupError):
+    pass
+
+
+def network_spec(name: str) -> NetworkSpec:
+    """The configured network; raises UnknownNetwork when it has no RPC endpoint."""
+    raw = settings.KIBO_NETWORKS.get(name)
+    if raw is None or not raw["rpc_urls"]:
+        raise UnknownNetwork(f"The {name!r} network is not configured.")
+    tokens = {
+        symbol: TokenSpec(
+            symbol=symbol,
+            kind=token["kind"],
+            decimals=token["decimals"],
+            address=to_checksum_address(token["address"]) if token.get("address") else None,
+        )
+        for symbol, token in raw["tokens"].items()
+        if token["kind"] == NATIVE or token.get("address")
+    }
+    return NetworkSpec(
+        name=name,
+        chain_id=raw["chain_id"],
+        rpc_urls=tuple(raw["rpc_urls"]),
+        confirmations=raw["confirmations"],
+        tokens=tokens,
+    )
+
+
+def configured_networks() -> list[NetworkSpec]:
+    return [network_spec(name) for name, raw in settings.KIBO_NETWORKS.items() if raw["rpc_urls"]]

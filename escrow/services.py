@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from escrow.models import EscrowAccount, RefundJob
+from kibo.errors import Conflict
 
 
 @transaction.atomic
@@ -21,7 +22,9 @@ def escrow_account_lock(*, order, amount: Decimal, deposit_tx_hash: str) -> Escr
 @transaction.atomic
 def refund_job_create(*, order) -> RefundJob:
     """Queue the return of an order's locked deposit to its owner (one job per order)."""
-    escrow = EscrowAccount.objects.select_for_update().get(order=order)
+    escrow = EscrowAccount.objects.select_for_update().filter(order=order).first()
+    if escrow is None:
+        raise Conflict("This order has no locked deposit to refund.")
     job, _ = RefundJob.objects.get_or_create(
         order=order,
         defaults={

@@ -38,8 +38,9 @@ def _stop(processes: list[subprocess.Popen]) -> None:
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kibo.settings.local")
     port = os.environ.get("KIBO_PORT", "8000")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwind like Ctrl-C
-    with embedded_services("dev"):
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # unwind like Ctrl-C
+        signal.signal(signum, lambda *_: sys.exit(0))
+    with embedded_services("dev", keep_chain_state=True):
         subprocess.run(_manage("migrate", "--noinput", "-v", "0"), check=True)
         subprocess.run(_manage("seed_demo"), check=True)
         processes = [

@@ -7,6 +7,7 @@ writes its audit entry in the same transaction. The database trigger adds the ma
 STATUS_CHANGED entry.
 """
 
+import logging
 import re
 import uuid
 from datetime import datetime, timedelta
@@ -24,7 +25,6 @@ from allies.selectors import is_ally_penalized
 from allies.services import ally_penalize
 from audit.models import Action
 from audit.services import log_action
-from escrow.models import EscrowAccount
 from escrow.networks import Network
 from escrow.services import escrow_account_lock, refund_job_complete, refund_job_create
 from kibo.models import User
@@ -44,6 +44,8 @@ from orders.proofs import proof_extension
 from quotes.models import COUNTRY_FIAT, Fiat, Token
 from quotes.pricing import price_order
 from quotes.selectors import get_current_rate
+
+logger = logging.getLogger(__name__)
 
 QR_MAX_LENGTH = 2000
 CRYPTO_AMOUNT_LIMIT = Decimal(10) ** 10  # amounts are stored as NUMERIC(18,8)
@@ -89,6 +91,11 @@ def _lock_user(user_id, *, skip_locked: bool = False) -> User | None:
     return User.objects.select_for_update(skip_locked=skip_locked).filter(pk=user_id).first()
 
 
+def _lock_users(*user_ids) -> None:
+    """Lock several users' rows, always in primary-key order."""
+    list(User.objects.select_for_update().filter(pk__in=user_ids).order_by("pk").values("pk"))
+
+
 def _parse_tx_hash(tx_hash: str) -> str:
     tx_hash = (tx_hash or "").strip().lower()
     if not re.fullmatch(TX_HASH_RE, tx_hash):
@@ -103,12 +110,12 @@ def _parse_amount_fiat(amount_fiat, fiat_currency: str) -> Decimal:
         raise InvalidOrder("Enter the amount as a number, e.g. 125.50.") from None
     if not amount.is_finite() or amount <= 0:
         raise InvalidOrder("The amount must be greater than zero.")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise InvalidOrder("The amount can have at most two decimals.")
     low = get_config_decimal(f"MIN_ORDER_AMOUNT_{fiat_currency}")
     high = get_config_decimal(f"MAX_ORDER_AMOUNT_{fiat_currency}")
     if not low <= amount <= high:
         raise InvalidOrder(f"Orders in {fiat_currency} must be between {low} and {high}.")
+    if amount != amount.quantize(Decimal("0.01")):  # safe: the amount is bounded by now
+        raise InvalidOrder("The amount can have at most two decimals.")
     return amount
 
 
@@ -130,6 +137,8 @@ def order_create(
         raise InvalidOrder("Scan or upload the QR code to pay.")
     if len(qr_data) > QR_MAX_LENGTH:
         raise InvalidOrder("That QR code is too long to be a payment QR.")
+    if not qr_data.isprintable():
+        raise InvalidOrder("That QR code holds characters no payment QR has.")
     if fiat_currency not in Fiat.values:
         raise InvalidOrder(f"Kibo does not pay QRs in {fiat_currency!r}.")
     if crypto_token not in Token.values:
@@ -174,8 +183,10 @@ def order_create(
                 expires_at=now
                 + timedelta(minutes=get_config_int("PENDING_PAYMENT_TIMEOUT_MINUTES")),
             )
-    except IntegrityError:
-        raise OpenOrderExists() from None
+    except IntegrityError as error:
+        if "orders_one_open_per_user" in str(error):
+            raise OpenOrderExists() from None
+        raise
     # The ORDER_CREATED audit entry is written by the database trigger, with the owner's wallet.
     return order
 
@@ -196,13 +207,15 @@ def order_mark_paid(*, order_id, deposit_tx_hash: str, amount_received: Decimal)
             f"The deposit of {amount_received} {order.crypto_token} is less than "
             f"the {order.amount_crypto} {order.crypto_token} due."
         )
-    if EscrowAccount.objects.filter(deposit_tx_hash=tx_hash).exists():
-        raise InvalidOrder("This transaction has already paid for another order.")
+    try:
+        with transaction.atomic():  # a savepoint: a deposit claimed meanwhile leaves no trace
+            escrow_account_lock(order=order, amount=order.amount_crypto, deposit_tx_hash=tx_hash)
+    except IntegrityError:
+        raise InvalidOrder("This transaction has already paid for another order.") from None
     now = timezone.now()
     order.deposit_tx_hash = tx_hash
     order.paid_at = now
     _enter(order, OrderStatus.AVAILABLE, now=now, fields=("deposit_tx_hash", "paid_at"))
-    escrow_account_lock(order=order, amount=order.amount_crypto, deposit_tx_hash=tx_hash)
     log_action(
         action=Action.PAYMENT_RECEIVED,
         order=order,
@@ -263,7 +276,8 @@ def order_complete(*, order_id, ally: User, proof) -> Order:
 @transaction.atomic
 def _order_complete(*, order_id, ally: User, proof_name: str) -> Order:
     now = timezone.now()
-    ally = _lock_user(ally.pk)
+    owner_id = Order.objects.filter(pk=_parse_order_id(order_id)).values_list("user_id", flat=True)
+    _lock_users(ally.pk, *owner_id)
     order = _lock_order(order_id)
     if order.ally_id != ally.pk:
         raise OrderNotFound()
@@ -389,7 +403,11 @@ def orders_expire_due(*, batch_size: int = 100, max_batches: int = 20) -> int:
         )
         due = list(due)
         for pk in due:
-            order = order_expire(order_id=pk, skip_locked=True)
+            try:
+                order = order_expire(order_id=pk, skip_locked=True)
+            except Exception:
+                logger.exception("could not expire order %s; the next sweep tries again", pk)
+                order = None
             if order is not None and order.status == OrderStatus.EXPIRED:
                 expired += 1
             else:

@@ -130,3 +130,85 @@ LOGGING = {
 
 KIBO_PROOF_MAX_BYTES = env.int("KIBO_PROOF_MAX_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = KIBO_PROOF_MAX_BYTES + 1024 * 1024
+
+
+def _network(name, chain_id, rpc_default, confirmations, tokens):
+    """One entry of the network registry, each value overridable from the environment."""
+    key = name.upper().replace("-", "_")
+    return {
+        "chain_id": env.int(f"KIBO_CHAIN_ID_{key}", default=chain_id),
+        "rpc_urls": env.list(f"KIBO_RPC_URL_{key}", default=[rpc_default] if rpc_default else []),
+        "confirmations": env.int(f"KIBO_CONFIRMATIONS_{key}", default=confirmations),
+        "tokens": {
+            symbol: {
+                "kind": kind,
+                "decimals": decimals,
+                "address": env(f"KIBO_TOKEN_{key}_{symbol}", default=address),
+            }
+            for symbol, (kind, decimals, address) in tokens.items()
+        },
+    }
+
+
+KIBO_NETWORKS = {
+    "mantle": _network(
+        "mantle",
+        5000,
+        "https://rpc.mantle.xyz",
+        3,
+        {
+            "USDT": ("erc20", 6, "0x201EBa5CC46D216Ce6DC03F6a759e8E766e956aE"),
+            "USDC": ("erc20", 6, "0x09Bc4E0D864854c6aFB6eB9A9cdF58aC190D0dF9"),
+            "ETH": (
+                "erc20",
+                18,
+                "0xdEAddEaDdeadDEadDEADDEAddEADDEAddead1111",
+            ),  # WETH; MNT is native
+        },
+    ),
+    "base": _network(
+        "base",
+        8453,
+        "https://mainnet.base.org",
+        3,
+        {
+            "USDT": ("erc20", 6, "0xfde4C96c8593536E31F229EA8f37b2ADa2699bb2"),
+            "USDC": ("erc20", 6, "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"),
+            "ETH": ("native", 18, None),
+        },
+    ),
+    "mantle-sepolia": _network(
+        "mantle-sepolia",
+        5003,
+        "https://rpc.sepolia.mantle.xyz",
+        2,
+        {
+            "USDT": ("erc20", 6, None),
+            "USDC": ("erc20", 6, None),
+            "ETH": ("erc20", 18, None),
+        },
+    ),
+    "base-sepolia": _network(
+        "base-sepolia",
+        84532,
+        "https://sepolia.base.org",
+        2,
+        {
+            "USDT": ("erc20", 6, None),
+            "USDC": ("erc20", 6, "0x036CbD53842c5426634e7929541eC2318f3dCF7e"),
+            "ETH": ("native", 18, None),
+        },
+    ),
+    # The local anvil chain: `make run` and the tests start it and deploy the test tokens.
+    "local": _network(
+        "local",
+        31337,
+        None,
+        1,
+        {
+            "USDT": ("erc20", 6, None),
+            "USDC": ("erc20", 6, None),
+            "ETH": ("native", 18, None),
+        },
+    ),
+}

@@ -127,3 +127,19 @@ def test_the_due_orders_query_uses_the_timeout_index():
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "idx_orders_timeout" in plan, plan
+
+
+def test_one_order_that_cannot_expire_does_not_stop_the_sweep():
+    # given a paid order whose escrow row is missing (corrupted by hand) and a healthy one
+    from escrow.models import EscrowAccount
+
+    broken, healthy = make_paid_order(), make_order()
+    EscrowAccount.objects.filter(order=broken).delete()
+    expire_timer(broken)
+    expire_timer(healthy)
+
+    # when the sweep runs, then the healthy order still expires
+    assert orders_expire_due() == 1
+    healthy.refresh_from_db()
+    broken.refresh_from_db()
+    assert healthy.status == OrderStatus.EXPIRED and broken.status == OrderStatus.AVAILABLE

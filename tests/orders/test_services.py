@@ -93,6 +93,8 @@ def test_create_prices_the_order_with_the_active_quote_and_starts_the_payment_ti
         ("MXN", "24.99", "between 25 and 25000"),
         ("ARS", "1499", "between 1500 and 1500000"),
         ("BOB", "12.345", "at most two decimals"),
+        ("BOB", "1e30", "between 10 and 10000"),
+        ("BOB", "1234567890123456789012345678.123", "between 10 and 10000"),
         ("BOB", "-50", "greater than zero"),
         ("BOB", "abc", "as a number"),
         ("BOB", "NaN", "greater than zero"),
@@ -128,6 +130,7 @@ def test_create_follows_limits_changed_by_staff():
         ("network", "solana", "payments on 'solana'"),
         ("qr_data", "   ", "Scan or upload"),
         ("qr_data", "x" * 2001, "too long"),
+        ("qr_data", "000201\x00010212", "characters no payment QR has"),
     ],
 )
 def test_create_rejects_unknown_choices_and_empty_qr(field, value, message):
@@ -496,3 +499,20 @@ def test_the_trigger_logs_every_status_change_of_a_full_lifecycle():
         ("AVAILABLE", "TAKEN"),
         ("TAKEN", "COMPLETED"),
     ]
+
+
+def test_two_orders_claiming_one_transaction_at_once_get_a_clear_message():
+    # given the deposit was claimed by another order after this one was locked
+    from escrow.services import escrow_account_lock
+
+    first, second = make_order(), make_order()
+    tx = tx_hash()
+    escrow_account_lock(order=first, amount=first.amount_crypto, deposit_tx_hash=tx)
+
+    # when the second order is marked paid with the same hash, then nothing changes
+    with pytest.raises(InvalidOrder, match="already paid for another order"):
+        order_mark_paid(
+            order_id=second.pk, deposit_tx_hash=tx, amount_received=second.amount_crypto
+        )
+    second.refresh_from_db()
+    assert second.status == OrderStatus.PENDING_PAYMENT

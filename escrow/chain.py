@@ -1,0 +1,457 @@
+"""The only module that talks to an EVM node (web3.py).
+
+Everything else speaks in network names, token specs, addresses and integer base units.
+The escrow key is read from the environment when a transaction is signed and is never
+stored, logged or put in an exception message.
+"""
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+from web3.exceptions import TransactionNotFound, Web3RPCError
+
+from escrow.networks import NetworkSpec, TokenSpec, network_spec
+
+ARTIFACTS = Path(__file__).resolve().parent / "contracts" / "artifacts"
+TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
+NATIVE_LOG_INDEX = -1  # a native-coin deposit has no log; one per transaction
+RPC_TIMEOUT_SECONDS = 10
+FEE_BUMP_NUMERATOR, FEE_BUMP_DENOMINATOR = 9, 8  # +12.5 %: nodes require at least +10 %
+ERC20_ABI = [
+    {
+        "type": "function",
+        "name": "balanceOf",
+        "stateMutability": "view",
+        "inputs": [{"name": "owner", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    # No declared output: mainnet USDT's transfer returns nothing, and we never read it.
+    {
+        "type": "function",
+        "name": "transfer",
+        "stateMutability": "nonpayable",
+        "inputs": [{"name": "to", "type": "address"}, {"name": "value", "type": "uint256"}],
+        "outputs": [],
+    },
+]
+
+
+class ChainUnavailable(Exception):
+    """The node could not be reached or did not answer; try again later."""
+
+
+class EscrowKeyMissing(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class IncomingTransfer:
+    """One movement of value into an address, as the chain records it."""
+
+    network: str
+    tx_hash: str
+    log_index: int  # NATIVE_LOG_INDEX for the native coin
+    block_number: int
+    block_hash: str
+    token_address: str | None  # None for the native coin
+    sender: str
+    recipient: str
+    amount_base: int
+
+
+@dataclass(frozen=True)
+class Receipt:
+    tx_hash: str
+    status: int  # 1 success, 0 reverted
+    block_number: int
+    block_hash: str
+    sender: str
+    to: str | None
+    value: int
+    logs: tuple
+
+
+@dataclass(frozen=True)
+class SignedTransfer:
+    raw_tx: str
+    tx_hash: str
+    nonce: int
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+
+
+# --- connections ----------------------------------------------------------------------
+
+
+@cache
+def _provider(url: str) -> Web3:
+    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": RPC_TIMEOUT_SECONDS}))
+
+
+def _call(network: str, work):
+    """Run `work(w3)` against the network's RPC URLs in order; the first that answers wins."""
+    spec = network_spec(network)
+    for url in spec.rpc_urls:
+        try:
+            return work(_provider(url))
+        except (OSError, TimeoutError) as error:  # requests' errors derive from OSError
+            last_error = error
+    raise ChainUnavailable(f"The {network} node is unreachable ({type(last_error).__name__}).")
+
+
+def _hex(value) -> str:
+    text = value.hex() if isinstance(value, bytes | bytearray) else str(value)
+    return text if text.startswith("0x") else "0x" + text
+
+
+# --- the escrow wallet ----------------------------------------------------------------
+
+
+def escrow_account() -> LocalAccount:
+    key = os.environ.get("KIBO_ESCROW_PRIVATE_KEY", "")
+    if not key:
+        raise EscrowKeyMissing("KIBO_ESCROW_PRIVATE_KEY is not set.")
+    try:
+        return Account.from_key(key)
+    except (ValueError, TypeError):
+        raise EscrowKeyMissing("KIBO_ESCROW_PRIVATE_KEY is not a valid private key.") from None
+
+
+def escrow_key_address() -> str:
+    return escrow_account().address
+
+
+# --- reads ----------------------------------------------------------------------------
+
+
+def head_block(network: str) -> int:
+    return _call(network, lambda w3: w3.eth.block_number)
+
+
+def block_hash(network: str, number: int) -> str | None:
+    def work(w3):
+        block = w3.eth.get_block(number)
+        return _hex(block["hash"]) if block else None
+
+    try:
+        return _call(network, work)
+    except Web3RPCError:
+        return None
+
+
+def confirmations(network: str, block_number: int) -> int:
+    """How many blocks confirm a transaction mined in `block_number` (itself included)."""
+    return max(0, head_block(network) - block_number + 1)
+
+
+def receipt(network: str, tx_hash: str) -> Receipt | None:
+    """The mined transaction, or None when the node does not know it as mined."""
+
+    def work(w3):
+        try:
+            mined = w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            return None
+        tx = w3.eth.get_transaction(tx_hash)
+        return Receipt(
+            tx_hash=_hex(mined["transactionHash"]),
+            status=mined["status"],
+            block_number=mined["blockNumber"],
+            block_hash=_hex(mined["blockHash"]),
+            sender=to_checksum_address(mined["from"]),
+            to=to_checksum_address(mined["to"]) if mined["to"] else None,
+            value=tx["value"],
+            logs=tuple(mined["logs"]),
+        )
+
+    return _call(network, work)
+
+
+def transaction_known(network: str, tx_hash: str) -> bool:
+    """True when the node has the transaction, mined or waiting in its pool."""
+
+    def work(w3):
+        try:
+            w3.eth.get_transaction(tx_hash)
+            return True
+        except TransactionNotFound:
+            return False
+
+    return _call(network, work)
+
+
+def _transfer_from_log(network: str, log, block_hash_: str) -> IncomingTransfer | None:
+    topics = [_hex(t) for t in log["topics"]]
+    if len(topics) != 3 or topics[0] != TRANSFER_TOPIC:
+        return None
+    return IncomingTransfer(
+        network=network,
+        tx_hash=_hex(log["transactionHash"]),
+        log_index=log["logIndex"],
+        block_number=log["blockNumber"],
+        block_hash=block_hash_,
+        token_address=to_checksum_address(log["address"]),
+        sender=to_checksum_address("0x" + topics[1][-40:]),
+        recipient=to_checksum_address("0x" + topics[2][-40:]),
+        amount_base=int(_hex(log["data"]), 16),
+    )
+
+
+def incoming_in_receipt(network: str, mined: Receipt) -> list[IncomingTransfer]:
+    """Every value transfer a mined transaction made: its native value and its ERC-20 logs."""
+    found = []
+    if mined.value and mined.to:
+        found.append(
+            IncomingTransfer(
+                network=network,
+                tx_hash=mined.tx_hash,
+                log_index=NATIVE_LOG_INDEX,
+                block_number=mined.block_number,
+                block_hash=mined.block_hash,
+                token_address=None,
+                sender=mined.sender,
+                recipient=mined.to,
+                amount_base=mined.value,
+            )
+        )
+    for log in mined.logs:
+        transfer = _transfer_from_log(network, log, mined.block_hash)
+        if transfer:
+            found.append(transfer)
+    return found
+
+
+def incoming_between(
+    network: str, *, recipient: str, from_block: int, to_block: int
+) -> list[IncomingTransfer]:
+    """Transfers of allow-listed tokens (and the native coin) to `recipient` in a block range."""
+    spec = network_spec(network)
+    recipient = to_checksum_address(recipient)
+    padded = "0x" + recipient[2:].lower().rjust(64, "0")
+
+    def work(w3):
+        found = []
+        if spec.erc20_addresses:
+            logs = w3.eth.get_logs(
+                {
+                    "fromBlock": from_block,
+                    "toBlock": to_block,
+                    "address": spec.erc20_addresses,
+                    "topics": [TRANSFER_TOPIC, None, padded],
+                }
+            )
+            for log in logs:
+                transfer = _transfer_from_log(network, log, _hex(log["blockHash"]))
+                if transfer:
+                    found.append(transfer)
+        if any(t.is_native for t in spec.tokens.values()):
+            for number in range(from_block, to_block + 1):
+                block = w3.eth.get_block(number, full_transactions=True)
+                for tx in block["transactions"]:
+                    if tx["to"] and to_checksum_address(tx["to"]) == recipient and tx["value"]:
+                        mined = w3.eth.get_transaction_receipt(tx["hash"])
+                        if mined["status"] != 1:
+                            continue
+                        found.append(
+                            IncomingTransfer(
+                                network=network,
+                                tx_hash=_hex(tx["hash"]),
+                                log_index=NATIVE_LOG_INDEX,
+                                block_number=number,
+                                block_hash=_hex(block["hash"]),
+                                token_address=None,
+                                sender=to_checksum_address(tx["from"]),
+                                recipient=recipient,
+                                amount_base=tx["value"],
+                            )
+                        )
+        return found
+
+    return _call(network, work)
+
+
+def balance_of(network: str, token: TokenSpec, address: str) -> int:
+    address = to_checksum_address(address)
+
+    def work(w3):
+        if token.is_native:
+            return w3.eth.get_balance(address)
+        contract = w3.eth.contract(address=token.address, abi=ERC20_ABI)
+        return contract.functions.balanceOf(address).call()
+
+    return _call(network, work)
+
+
+def nonce_of(network: str, address: str, *, pending: bool = False) -> int:
+    block = "pending" if pending else "latest"
+    return _call(network, lambda w3: w3.eth.get_transaction_count(address, block))
+
+
+# --- writes ---------------------------------------------------------------------------
+
+
+def _transfer_call(spec: NetworkSpec, token: TokenSpec, to: str, amount_base: int) -> dict:
+    if token.is_native:
+        return {"to": to_checksum_address(to), "value": amount_base, "data": "0x"}
+    contract = Web3().eth.contract(address=token.address, abi=ERC20_ABI)
+    data = contract.encode_abi("transfer", args=[to_checksum_address(to), amount_base])
+    return {"to": token.address, "value": 0, "data": data}
+
+
+def estimate_transfer_gas(network: str, token: TokenSpec, to: str, amount_base: int) -> int:
+    """Gas for the transfer from escrow, with headroom; raises if the node predicts a revert."""
+    spec = network_spec(network)
+    call = {**_transfer_call(spec, token, to, amount_base), "from": escrow_key_address()}
+    gas = _call(network, lambda w3: w3.eth.estimate_gas(call))
+    return gas if token.is_native else math.ceil(gas * 1.25)
+
+
+def suggested_fees(network: str) -> tuple[int, int]:
+    """(max_fee_per_gas, max_priority_fee_per_gas) for a transaction that should mine soon."""
+
+    def work(w3):
+        base_fee = w3.eth.get_block("latest").get("baseFeePerGas", 0)
+        priority = w3.eth.max_priority_fee
+        return 2 * base_fee + priority, priority
+
+    return _call(network, work)
+
+
+def bumped_fees(previous: tuple[int, int], current: tuple[int, int]) -> tuple[int, int]:
+    """Fees for a replacement: at least 12.5 % above the previous, and no less than current."""
+    bump = lambda fee: -(-fee * FEE_BUMP_NUMERATOR // FEE_BUMP_DENOMINATOR)  # noqa: E731
+    priority = max(bump(previous[1]), current[1], 1)
+    return max(bump(previous[0]), current[0], priority), priority
+
+
+def sign_transfer(
+    network: str,
+    *,
+    token: TokenSpec,
+    to: str,
+    amount_base: int,
+    nonce: int,
+    gas: int,
+    fees: tuple[int, int],
+) -> SignedTransfer:
+    spec = network_spec(network)
+    tx = {
+        **_transfer_call(spec, token, to, amount_base),
+        "chainId": spec.chain_id,
+        "nonce": nonce,
+        "gas": gas,
+        "maxFeePerGas": fees[0],
+        "maxPriorityFeePerGas": fees[1],
+        "type": 2,
+    }
+    signed = escrow_account().sign_transaction(tx)
+    return SignedTransfer(
+        raw_tx=_hex(signed.raw_transaction),
+        tx_hash=_hex(signed.hash),
+        nonce=nonce,
+        max_fee_per_gas=fees[0],
+        max_priority_fee_per_gas=fees[1],
+    )
+
+
+class Rejected(Exception):
+    """The node refused a raw transaction; `reason` is its message."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+    @property
+    def already_known(self) -> bool:
+        return "already known" in self.reason.lower() or "already imported" in self.reason.lower()
+
+    @property
+    def nonce_too_low(self) -> bool:
+        return "nonce too low" in self.reason.lower()
+
+
+def broadcast(network: str, raw_tx: str) -> None:
+    """Hand the stored signed bytes to the node. Sending the same bytes twice is harmless."""
+
+    def work(w3):
+        try:
+            w3.eth.send_raw_transaction(raw_tx)
+        except Web3RPCError as error:
+            message = (
+                error.rpc_response.get("error", {}).get("message")
+                if error.rpc_response
+                else str(error)
+            )
+            raise Rejected(str(message)) from None
+
+    _call(network, work)
+
+
+# --- the local development chain ------------------------------------------------------
+
+
+def load_artifact(name: str) -> dict:
+    return json.loads((ARTIFACTS / f"{name}.json").read_text())
+
+
+LOCAL_DEPLOYER_KEY = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6"
+LOCAL_TOKENS = {
+    # symbol: (contract, name, decimals); USDT behaves like mainnet USDT.
+    "USDT": ("TetherLikeToken", "Tether USD (test)", 6),
+    "USDC": ("KiboTestToken", "USD Coin (test)", 6),
+}
+
+
+def _create_address(sender: str, nonce: int) -> str:
+    """Where a contract deployed by `sender` at `nonce` lands (RLP of [sender, nonce])."""
+    assert 0 <= nonce < 128
+    encoded_nonce = bytes([0x80]) if nonce == 0 else bytes([nonce])
+    return to_checksum_address(keccak(b"\xd6\x94" + bytes.fromhex(sender[2:]) + encoded_nonce)[12:])
+
+
+def deploy_local_tokens(rpc_url: str) -> dict[str, str]:
+    """Deploy the test tokens to a local anvil from a dedicated account; symbol -> address.
+
+    The addresses follow from the deployer's nonce, so a chain restored from saved state
+    already has them and nothing is deployed twice.
+    """
+    w3 = _provider(rpc_url)
+    deployer = Account.from_key(LOCAL_DEPLOYER_KEY)
+    addresses = {}
+    for nonce, (symbol, (contract_name, name, decimals)) in enumerate(LOCAL_TOKENS.items()):
+        address = _create_address(deployer.address, nonce)
+        if not w3.eth.get_code(address):
+            artifact = load_artifact(contract_name)
+            factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+            tx = factory.constructor(name, symbol, decimals).build_transaction(
+                {"from": deployer.address, "nonce": nonce, "chainId": w3.eth.chain_id}
+            )
+            sent = w3.eth.send_raw_transaction(deployer.sign_transaction(tx).raw_transaction)
+            mined = w3.eth.wait_for_transaction_receipt(sent, timeout=30)
+            assert to_checksum_address(mined["contractAddress"]) == address
+        addresses[symbol] = address
+    return addresses
+
+
+def mint_local(rpc_url: str, *, token_address: str, to: str, amount_base: int) -> None:
+    """Create test tokens out of thin air (the test tokens let anyone mint)."""
+    w3 = _provider(rpc_url)
+    deployer = Account.from_key(LOCAL_DEPLOYER_KEY)
+    contract = w3.eth.contract(address=token_address, abi=load_artifact("KiboTestToken")["abi"])
+    tx = contract.functions.mint(to_checksum_address(to), amount_base).build_transaction(
+        {
+            "from": deployer.address,
+            "nonce": w3.eth.get_transaction_count(deployer.address, "pending"),
+            "chainId": w3.eth.chain_id,
+        }
+    )
+    sent = w3.eth.send_raw_transaction(deployer.sign_transaction(tx).raw_transaction)
+    w3.eth.wait_for_transaction_receipt(sent, timeout=30)
