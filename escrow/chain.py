@@ -77,6 +77,7 @@ class Receipt:
     to: str | None
     value: int
     logs: tuple
+    fee_paid: int  # in the chain's native coin, base units
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,7 @@ def receipt(network: str, tx_hash: str) -> Receipt | None:
             to=to_checksum_address(mined["to"]) if mined["to"] else None,
             value=tx["value"],
             logs=tuple(mined["logs"]),
+            fee_paid=mined["gasUsed"] * mined.get("effectiveGasPrice", 0),
         )
 
     return _call(network, work)

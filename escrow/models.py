@@ -98,3 +98,220 @@ class RefundJob(models.Model):
 
     def __str__(self):
         return f"refund {self.amount} {self.token} to {self.to_address} ({self.status})"
+
+
+BASE_UNITS = {"max_digits": 78, "decimal_places": 0}  # uint256, exactly
+
+
+class Deposit(models.Model):
+    """A confirmed transfer of an allow-listed token into the escrow address.
+
+    Unique on (network, tx_hash, log_index): one transfer can fund at most one order.
+    What cannot be credited to an order (late, short, a second payment, the excess of an
+    over-payment, an unknown sender) is returned to its sender by a RETURN transfer.
+    """
+
+    class Outcome(models.TextChoices):
+        CREDITED = "CREDITED", "Paid an order"
+        RETURNED = "RETURNED", "Sent back to its sender"
+        TREASURY = "TREASURY", "Operator funding"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    network = models.CharField(max_length=20, choices=Network.choices)
+    tx_hash = models.CharField(max_length=66)
+    log_index = models.IntegerField(help_text="-1 for the native coin, which has no log.")
+    block_number = models.PositiveBigIntegerField()
+    block_hash = models.CharField(max_length=66)
+    token = models.CharField(max_length=10, choices=Token.choices)
+    token_address = models.CharField(max_length=42, null=True, blank=True)
+    sender = models.CharField(max_length=42)
+    amount_base = models.DecimalField(**BASE_UNITS)
+    order = models.ForeignKey(
+        "orders.Order", on_delete=models.PROTECT, related_name="deposits", null=True, blank=True
+    )
+    credited_base = models.DecimalField(**BASE_UNITS, default=0)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "deposits"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["network", "tx_hash", "log_index"], name="deposits_once_per_transfer"
+            ),
+            models.CheckConstraint(condition=Q(amount_base__gt=0), name="deposits_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(credited_base__gte=0) & Q(credited_base__lte=models.F("amount_base")),
+                name="deposits_credit_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=~Q(outcome="CREDITED") | Q(order__isnull=False),
+                name="deposits_credited_has_order",
+            ),
+            models.CheckConstraint(
+                condition=Q(tx_hash__regex=TX_HASH_RE), name="deposits_tx_hash_format"
+            ),
+        ]
+        indexes = [models.Index(fields=["order"], name="idx_deposits_order")]
+
+    def __str__(self):
+        return f"{self.amount_base} base units of {self.token} from {self.sender}"
+
+
+class Transfer(models.Model):
+    """An outbox row: one intended transfer out of escrow, sent exactly once.
+
+    Before anything is broadcast the signed bytes are stored (SignedTransaction), so a crash
+    at any point resumes by re-sending the same bytes, never by signing a second transfer.
+    """
+
+    class Purpose(models.TextChoices):
+        RELEASE = "RELEASE", "Pay the ally"
+        REFUND = "REFUND", "Refund the user"
+        RETURN = "RETURN", "Return an uncredited deposit"
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Not signed yet"
+        SIGNED = "SIGNED", "Signed and sent, waiting for the chain"
+        CONFIRMED = "CONFIRMED", "Confirmed on chain"
+        FAILED = "FAILED", "Failed; needs staff"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    purpose = models.CharField(max_length=10, choices=Purpose.choices)
+    order = models.ForeignKey(
+        "orders.Order", on_delete=models.PROTECT, related_name="transfers", null=True, blank=True
+    )
+    deposit = models.ForeignKey(
+        Deposit, on_delete=models.PROTECT, related_name="returns", null=True, blank=True
+    )
+    network = models.CharField(max_length=20, choices=Network.choices)
+    token = models.CharField(max_length=10, choices=Token.choices)
+    token_address = models.CharField(max_length=42, null=True, blank=True)
+    from_address = models.CharField(max_length=42)
+    recipient = models.CharField(max_length=42)
+    amount_base = models.DecimalField(**BASE_UNITS)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    nonce = models.PositiveBigIntegerField(null=True, blank=True)
+    gas = models.PositiveBigIntegerField(null=True, blank=True)
+    mined_tx_hash = models.CharField(max_length=66, null=True, blank=True)
+    fee_paid_base = models.DecimalField(**BASE_UNITS, null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "transfers"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "purpose"],
+                condition=Q(purpose__in=["RELEASE", "REFUND"]),
+                name="transfers_once_per_order_purpose",
+            ),
+            models.UniqueConstraint(
+                fields=["deposit"],
+                condition=Q(purpose="RETURN"),
+                name="transfers_one_return_per_deposit",
+            ),
+            models.UniqueConstraint(
+                fields=["network", "from_address", "nonce"],
+                condition=Q(nonce__isnull=False),
+                name="transfers_one_per_nonce",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_base__gt=0), name="transfers_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=~Q(purpose__in=["RELEASE", "REFUND"]) | Q(order__isnull=False),
+                name="transfers_order_purposes_have_order",
+            ),
+            models.CheckConstraint(
+                condition=~Q(purpose="RETURN") | Q(deposit__isnull=False),
+                name="transfers_return_has_deposit",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="CONFIRMED") | Q(mined_tx_hash__regex=TX_HASH_RE),
+                name="transfers_confirmed_has_hash",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                name="idx_transfers_unfinished",
+                condition=Q(status__in=["PENDING", "SIGNED"]),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.purpose} {self.amount_base} {self.token} to {self.recipient} ({self.status})"
+
+
+class SignedTransaction(models.Model):
+    """The exact bytes signed for a transfer. Every replacement is kept; the mined one wins."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    transfer = models.ForeignKey(Transfer, on_delete=models.PROTECT, related_name="signed")
+    nonce = models.PositiveBigIntegerField()
+    raw_tx = models.TextField()
+    tx_hash = models.CharField(max_length=66, unique=True)
+    max_fee_per_gas = models.DecimalField(**BASE_UNITS)
+    max_priority_fee_per_gas = models.DecimalField(**BASE_UNITS)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "signed_transactions"
+        ordering = ["created_at"]
+
+    def __str__(self):
+        return f"nonce {self.nonce}: {self.tx_hash}"
+
+
+class NonceCursor(models.Model):
+    """The next nonce to use per (network, sending address), handed out under a row lock."""
+
+    network = models.CharField(max_length=20, choices=Network.choices)
+    address = models.CharField(max_length=42)
+    next_nonce = models.PositiveBigIntegerField()
+
+    class Meta:
+        db_table = "nonce_cursors"
+        constraints = [
+            models.UniqueConstraint(fields=["network", "address"], name="nonce_cursor_per_sender")
+        ]
+
+    def __str__(self):
+        return f"{self.address} on {self.network}: next nonce {self.next_nonce}"
+
+
+class ChainCursor(models.Model):
+    """How far the deposit watcher has scanned a network, and the hashes of what it saw."""
+
+    network = models.CharField(max_length=20, choices=Network.choices, primary_key=True)
+    block_number = models.PositiveBigIntegerField()
+    block_hash = models.CharField(max_length=66)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "chain_cursors"
+
+    def __str__(self):
+        return f"{self.network} scanned to block {self.block_number}"
+
+
+class ScannedBlock(models.Model):
+    """A block the watcher scanned, kept so a reorg can rewind to one still on the chain."""
+
+    network = models.CharField(max_length=20, choices=Network.choices)
+    number = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=66)
+
+    class Meta:
+        db_table = "scanned_blocks"
+        constraints = [
+            models.UniqueConstraint(fields=["network", "number"], name="scanned_block_once")
+        ]
+
+    def __str__(self):
+        return f"{self.network} block {self.number}"

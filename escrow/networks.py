@@ -43,7 +43,12 @@ class NetworkSpec:
     chain_id: int
     rpc_urls: tuple[str, ...]
     confirmations: int
+    native_symbol: str = "ETH"  # the coin gas is paid in (MNT on Mantle)
     tokens: dict[str, TokenSpec] = field(default_factory=dict)
+
+    @property
+    def gas_coin(self) -> TokenSpec:
+        return TokenSpec(symbol=self.native_symbol, kind=NATIVE, decimals=18)
 
     def token(self, symbol: str) -> TokenSpec | None:
         return self.tokens.get(symbol)
@@ -82,6 +87,7 @@ def network_spec(name: str) -> NetworkSpec:
         chain_id=raw["chain_id"],
         rpc_urls=tuple(raw["rpc_urls"]),
         confirmations=raw["confirmations"],
+        native_symbol=raw["native_symbol"],
         tokens=tokens,
     )
 

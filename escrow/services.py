@@ -3,7 +3,10 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from escrow.models import EscrowAccount, RefundJob
+from escrow.amounts import to_base_units
+from escrow.models import EscrowAccount, RefundJob, Transfer
+from escrow.networks import network_spec
+from escrow.transfers import transfer_create
 from kibo.errors import Conflict
 
 
@@ -34,7 +37,42 @@ def refund_job_create(*, order) -> RefundJob:
             "network": escrow.network,
         },
     )
+    transfer_create(
+        purpose=Transfer.Purpose.REFUND,
+        order=order,
+        network=escrow.network,
+        token=escrow.token,
+        recipient=job.to_address,
+        amount_base=_base_units(escrow.network, escrow.token, escrow.amount),
+    )
     return job
+
+
+def _base_units(network: str, token: str, amount) -> int:
+    return to_base_units(amount, network_spec(network).token(token).decimals)
+
+
+@transaction.atomic
+def escrow_release_create(*, order, recipient: str) -> Transfer:
+    """Pay the ally of a completed order: the deposit minus Kibo's fee, rounded down."""
+    escrow = EscrowAccount.objects.select_for_update().filter(order=order).first()
+    if escrow is None:
+        raise Conflict("This order has no locked deposit to release.")
+    return transfer_create(
+        purpose=Transfer.Purpose.RELEASE,
+        order=order,
+        network=escrow.network,
+        token=escrow.token,
+        recipient=recipient,
+        amount_base=_base_units(escrow.network, escrow.token, order.payout_crypto),
+    )
+
+
+@transaction.atomic
+def escrow_release_complete(*, order) -> None:
+    EscrowAccount.objects.filter(order=order, status=EscrowAccount.Status.LOCKED).update(
+        status=EscrowAccount.Status.RELEASED, released_at=timezone.now()
+    )
 
 
 @transaction.atomic
@@ -51,3 +89,21 @@ def refund_job_complete(*, order, tx_hash: str) -> RefundJob:
         status=EscrowAccount.Status.REFUNDED, refunded_at=now
     )
     return job
+
+
+def escrow_key_problem() -> str | None:
+    """Why this process cannot sign for the escrow wallet, or None when it can."""
+    from escrow.chain import EscrowKeyMissing, escrow_key_address
+    from kibo.selectors import get_config
+
+    try:
+        address = escrow_key_address()
+    except EscrowKeyMissing as missing:
+        return str(missing)
+    configured = get_config("ESCROW_WALLET_ADDRESS")
+    if address.lower() != configured.lower():
+        return (
+            f"KIBO_ESCROW_PRIVATE_KEY belongs to {address}, but SYSTEM_CONFIG "
+            f"ESCROW_WALLET_ADDRESS is {configured}."
+        )
+    return None

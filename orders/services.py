@@ -26,7 +26,13 @@ from allies.services import ally_penalize
 from audit.models import Action
 from audit.services import log_action
 from escrow.networks import Network
-from escrow.services import escrow_account_lock, refund_job_complete, refund_job_create
+from escrow.services import (
+    escrow_account_lock,
+    escrow_release_complete,
+    escrow_release_create,
+    refund_job_complete,
+    refund_job_create,
+)
 from kibo.models import User
 from kibo.selectors import get_config_decimal, get_config_int
 from orders.errors import (
@@ -96,7 +102,7 @@ def _lock_users(*user_ids) -> None:
     list(User.objects.select_for_update().filter(pk__in=user_ids).order_by("pk").values("pk"))
 
 
-def _parse_tx_hash(tx_hash: str) -> str:
+def parse_tx_hash(tx_hash: str) -> str:
     tx_hash = (tx_hash or "").strip().lower()
     if not re.fullmatch(TX_HASH_RE, tx_hash):
         raise InvalidOrder("That is not a transaction hash (0x followed by 64 hex digits).")
@@ -194,7 +200,7 @@ def order_create(
 @transaction.atomic
 def order_mark_paid(*, order_id, deposit_tx_hash: str, amount_received: Decimal) -> Order:
     """The deposit for the order is verified on chain: lock it in escrow, open it to allies."""
-    tx_hash = _parse_tx_hash(deposit_tx_hash)
+    tx_hash = parse_tx_hash(deposit_tx_hash)
     order = _lock_order(order_id)
     if order.status != OrderStatus.PENDING_PAYMENT:
         if order.deposit_tx_hash == tx_hash:
@@ -305,6 +311,7 @@ def _order_complete(*, order_id, ally: User, proof_name: str) -> Order:
         actor_wallet=ally.wallet_address,
         metadata={"payout": str(order.payout_crypto), "fee": str(order.fee_crypto)},
     )
+    escrow_release_create(order=order, recipient=ally.wallet_address)
     return order
 
 
@@ -312,7 +319,7 @@ def _expire(order: Order, *, now: datetime, reason: str, actor_wallet: str | Non
     previous = order.status
     _enter(order, OrderStatus.EXPIRED, now=now)
     if previous in (OrderStatus.AVAILABLE, OrderStatus.TAKEN):
-        refund_job_create(order=order)
+        refund_job_create(order=order)  # and the REFUND transfer that carries it out
     if previous == OrderStatus.TAKEN:
         ally_penalize(
             ally=order.ally,
@@ -367,9 +374,33 @@ def order_expire(*, order_id, skip_locked: bool = False) -> Order | None:
 
 
 @transaction.atomic
+def order_release_record(*, order_id, tx_hash: str) -> Order:
+    """The ally's payout for a completed order is confirmed on chain."""
+    tx_hash = parse_tx_hash(tx_hash)
+    order = _lock_order(order_id)
+    if order.release_tx_hash == tx_hash:
+        return order
+    if order.status != OrderStatus.COMPLETED or order.release_tx_hash:
+        raise IllegalTransition("Only a completed order's payout can be recorded, once.")
+    order.release_tx_hash = tx_hash
+    order.save(update_fields=["release_tx_hash", "updated_at"])
+    escrow_release_complete(order=order)
+    log_action(
+        action=Action.ESCROW_RELEASED,
+        order=order,
+        metadata={
+            "tx_hash": tx_hash,
+            "to": order.ally.wallet_address,
+            "payout": str(order.payout_crypto),
+        },
+    )
+    return order
+
+
+@transaction.atomic
 def order_refund_record(*, order_id, tx_hash: str) -> Order:
     """The refund transfer of an expired order is confirmed on chain."""
-    tx_hash = _parse_tx_hash(tx_hash)
+    tx_hash = parse_tx_hash(tx_hash)
     order = _lock_order(order_id)
     if order.status == OrderStatus.REFUNDED:
         return order

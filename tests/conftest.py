@@ -4,7 +4,10 @@ import pytest
 from django.apps import apps
 from django.core.cache import cache
 
-seed_migration = importlib.import_module("kibo.migrations.0002_seed_system_config")
+SEED_MIGRATIONS = [
+    importlib.import_module("kibo.migrations.0002_seed_system_config"),
+    importlib.import_module("kibo.migrations.0003_treasury_addresses"),
+]
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +24,8 @@ def _seeded_config(request):
     marker = request.node.get_closest_marker("django_db")
     if marker and marker.kwargs.get("transaction"):
         request.getfixturevalue("transactional_db")
-        seed_migration.seed(apps, None)
+        for migration in SEED_MIGRATIONS:
+            migration.seed(apps, None)
 
 
 @pytest.fixture

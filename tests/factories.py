@@ -27,8 +27,8 @@ def tx_hash() -> str:
     return "0x" + secrets.token_hex(32)
 
 
-def make_user(**fields) -> User:
-    return User.objects.create_user(wallet(), **fields)
+def make_user(*, address: str | None = None, **fields) -> User:
+    return User.objects.create_user(address or wallet(), **fields)
 
 
 def make_ally(*, country: str = "BO", verified: bool = True, **fields) -> User:
@@ -36,12 +36,12 @@ def make_ally(*, country: str = "BO", verified: bool = True, **fields) -> User:
 
 
 def make_quote(
-    *, token: str = "USDT", fiat: str = "BOB", rate: str = "10.00", age_seconds: int = 0
+    *, token: str = "USDT", fiat: str = "BOB", rate: str | None = None, age_seconds: int = 0
 ) -> Quote:
     return quote_record(
         token=token,
         fiat=fiat,
-        rate=Decimal(rate),
+        rate=Decimal(rate or ("30000.00" if token == "ETH" else "10.00")),
         source="test",
         timestamp=timezone.now() - timedelta(seconds=age_seconds),
     )

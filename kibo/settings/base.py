@@ -132,13 +132,14 @@ KIBO_PROOF_MAX_BYTES = env.int("KIBO_PROOF_MAX_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = KIBO_PROOF_MAX_BYTES + 1024 * 1024
 
 
-def _network(name, chain_id, rpc_default, confirmations, tokens):
+def _network(name, chain_id, rpc_default, confirmations, tokens, native_symbol="ETH"):
     """One entry of the network registry, each value overridable from the environment."""
     key = name.upper().replace("-", "_")
     return {
         "chain_id": env.int(f"KIBO_CHAIN_ID_{key}", default=chain_id),
         "rpc_urls": env.list(f"KIBO_RPC_URL_{key}", default=[rpc_default] if rpc_default else []),
         "confirmations": env.int(f"KIBO_CONFIRMATIONS_{key}", default=confirmations),
+        "native_symbol": native_symbol,
         "tokens": {
             symbol: {
                 "kind": kind,
@@ -150,43 +151,42 @@ def _network(name, chain_id, rpc_default, confirmations, tokens):
     }
 
 
+# Token contracts per network. On Mantle the gas coin is MNT and ETH is the WETH token.
+_MAINNET_TOKENS = {
+    "mantle": {
+        "USDT": ("erc20", 6, "0x201EBa5CC46D216Ce6DC03F6a759e8E766e956aE"),
+        "USDC": ("erc20", 6, "0x09Bc4E0D864854c6aFB6eB9A9cdF58aC190D0dF9"),
+        "ETH": ("erc20", 18, "0xdEAddEaDdeadDEadDEADDEAddEADDEAddead1111"),
+    },
+    "base": {
+        "USDT": ("erc20", 6, "0xfde4C96c8593536E31F229EA8f37b2ADa2699bb2"),
+        "USDC": ("erc20", 6, "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"),
+        "ETH": ("native", 18, None),
+    },
+}
+_UNSET_TOKENS_ETH_ERC20 = {
+    "USDT": ("erc20", 6, None),
+    "USDC": ("erc20", 6, None),
+    "ETH": ("erc20", 18, None),
+}
+_UNSET_TOKENS_ETH_NATIVE = {
+    "USDT": ("erc20", 6, None),
+    "USDC": ("erc20", 6, None),
+    "ETH": ("native", 18, None),
+}
+
 KIBO_NETWORKS = {
     "mantle": _network(
-        "mantle",
-        5000,
-        "https://rpc.mantle.xyz",
-        3,
-        {
-            "USDT": ("erc20", 6, "0x201EBa5CC46D216Ce6DC03F6a759e8E766e956aE"),
-            "USDC": ("erc20", 6, "0x09Bc4E0D864854c6aFB6eB9A9cdF58aC190D0dF9"),
-            "ETH": (
-                "erc20",
-                18,
-                "0xdEAddEaDdeadDEadDEADDEAddEADDEAddead1111",
-            ),  # WETH; MNT is native
-        },
+        "mantle", 5000, "https://rpc.mantle.xyz", 3, _MAINNET_TOKENS["mantle"], native_symbol="MNT"
     ),
-    "base": _network(
-        "base",
-        8453,
-        "https://mainnet.base.org",
-        3,
-        {
-            "USDT": ("erc20", 6, "0xfde4C96c8593536E31F229EA8f37b2ADa2699bb2"),
-            "USDC": ("erc20", 6, "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"),
-            "ETH": ("native", 18, None),
-        },
-    ),
+    "base": _network("base", 8453, "https://mainnet.base.org", 3, _MAINNET_TOKENS["base"]),
     "mantle-sepolia": _network(
         "mantle-sepolia",
         5003,
         "https://rpc.sepolia.mantle.xyz",
         2,
-        {
-            "USDT": ("erc20", 6, None),
-            "USDC": ("erc20", 6, None),
-            "ETH": ("erc20", 18, None),
-        },
+        _UNSET_TOKENS_ETH_ERC20,
+        native_symbol="MNT",
     ),
     "base-sepolia": _network(
         "base-sepolia",
@@ -194,21 +194,28 @@ KIBO_NETWORKS = {
         "https://sepolia.base.org",
         2,
         {
-            "USDT": ("erc20", 6, None),
+            **_UNSET_TOKENS_ETH_NATIVE,
             "USDC": ("erc20", 6, "0x036CbD53842c5426634e7929541eC2318f3dCF7e"),
-            "ETH": ("native", 18, None),
         },
     ),
-    # The local anvil chain: `make run` and the tests start it and deploy the test tokens.
-    "local": _network(
-        "local",
-        31337,
-        None,
-        1,
-        {
-            "USDT": ("erc20", 6, None),
-            "USDC": ("erc20", 6, None),
-            "ETH": ("native", 18, None),
-        },
-    ),
+    # `make run` and the tests start anvil, deploy the test tokens and set their addresses.
+    "local": _network("local", 31337, None, 1, _UNSET_TOKENS_ETH_NATIVE),
+}
+
+# Escrow transfers: a transaction not mined after this long is replaced with higher fees.
+KIBO_TRANSFER_STUCK_SECONDS = env.int("KIBO_TRANSFER_STUCK_SECONDS", default=120)
+# Broadcasts the node refuses before a transfer is marked FAILED for staff to look at.
+KIBO_TRANSFER_MAX_ATTEMPTS = env.int("KIBO_TRANSFER_MAX_ATTEMPTS", default=20)
+# Blocks the deposit watcher reads per request.
+KIBO_WATCHER_MAX_BLOCKS = env.int("KIBO_WATCHER_MAX_BLOCKS", default=500)
+KIBO_CHAIN_SWEEP_SECONDS = env.float("KIBO_CHAIN_SWEEP_SECONDS", default=5.0)
+CELERY_BEAT_SCHEDULE["process-transfers"] = {
+    "task": "escrow.tasks.process_unfinished_transfers",
+    "schedule": KIBO_CHAIN_SWEEP_SECONDS,
+    "options": {"expires": KIBO_CHAIN_SWEEP_SECONDS},
+}
+CELERY_BEAT_SCHEDULE["watch-deposits"] = {
+    "task": "escrow.tasks.watch_deposits",
+    "schedule": KIBO_CHAIN_SWEEP_SECONDS,
+    "options": {"expires": KIBO_CHAIN_SWEEP_SECONDS},
 }

@@ -1,0 +1,297 @@
+"""Money coming into escrow: what a user reports, and what the watcher finds on chain.
+
+Both paths end in `deposit_record`, the one place a confirmed incoming transfer becomes a
+Deposit: credited to the order it pays, or returned to its sender when no order can take it
+(late, short, a second payment, the excess of an over-payment, an unknown sender).
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from eth_utils import to_checksum_address
+
+from audit.models import Action
+from audit.services import log_action
+from escrow import chain
+from escrow.amounts import from_base_units, to_base_units
+from escrow.models import ChainCursor, Deposit, ScannedBlock, Transfer
+from escrow.networks import TokenSpec, network_spec
+from escrow.transfers import transfer_create
+from kibo.errors import DomainError
+from kibo.selectors import get_config
+from orders.models import Order, OrderStatus
+
+logger = logging.getLogger(__name__)
+
+SCANNED_BLOCKS_KEPT = 128
+
+
+class DepositRejected(DomainError):
+    """The reported transaction cannot pay the order; nothing was credited."""
+
+
+@dataclass(frozen=True)
+class DepositCheck:
+    state: str  # "credited", "pending" or "returned"
+    message: str
+
+
+def escrow_address() -> str:
+    return to_checksum_address(get_config("ESCROW_WALLET_ADDRESS"))
+
+
+def _token_of(spec, incoming: chain.IncomingTransfer) -> TokenSpec | None:
+    if incoming.token_address is None:
+        return next((t for t in spec.tokens.values() if t.is_native), None)
+    return spec.token_at(incoming.token_address)
+
+
+def _treasury() -> set[str]:
+    listed = get_config("ESCROW_TREASURY_ADDRESSES")
+    return {to_checksum_address(a.strip()) for a in listed.split(",") if a.strip()}
+
+
+def _why_not_creditable(order: Order | None, incoming, token: TokenSpec) -> str | None:
+    if order is None:
+        return f"no open order from {incoming.sender} for {token.symbol} on {incoming.network}"
+    if order.user.wallet_address != incoming.sender:
+        return f"sent from {incoming.sender}, not from the order's wallet"
+    if (order.network, order.crypto_token) != (incoming.network, token.symbol):
+        return f"the order expects {order.crypto_token} on {order.network}"
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        return f"the order was already {order.get_status_display().lower()}"
+    due = to_base_units(order.amount_crypto, token.decimals, round_up=True)
+    if incoming.amount_base < due:
+        return (
+            f"{from_base_units(incoming.amount_base, token.decimals)} {token.symbol} is "
+            f"less than the {order.amount_crypto} {token.symbol} due"
+        )
+    return None
+
+
+def deposit_record(*, incoming: chain.IncomingTransfer, order_hint: Order | None = None):
+    """Turn a confirmed transfer into escrow into a Deposit, exactly once.
+
+    Returns the Deposit, or None for a token Kibo does not accept (never touched).
+    """
+    spec = network_spec(incoming.network)
+    token = _token_of(spec, incoming)
+    if token is None or incoming.amount_base <= 0:
+        return None
+    key = {
+        "network": incoming.network,
+        "tx_hash": incoming.tx_hash,
+        "log_index": incoming.log_index,
+    }
+    existing = Deposit.objects.filter(**key).first()
+    if existing:
+        return existing
+    try:
+        return _deposit_record(incoming=incoming, token=token, order_hint=order_hint, key=key)
+    except IntegrityError:  # recorded meanwhile by the watcher or a second request
+        return Deposit.objects.get(**key)
+
+
+@transaction.atomic
+def _deposit_record(*, incoming, token: TokenSpec, order_hint, key) -> Deposit:
+    from orders.services import order_mark_paid  # orders' services import escrow's
+
+    fields = {
+        **key,
+        "block_number": incoming.block_number,
+        "block_hash": incoming.block_hash,
+        "token": token.symbol,
+        "token_address": incoming.token_address,
+        "sender": incoming.sender,
+        "amount_base": incoming.amount_base,
+    }
+    if incoming.sender in _treasury():
+        return Deposit.objects.create(
+            **fields, outcome=Deposit.Outcome.TREASURY, reason="operator funding"
+        )
+
+    candidates = Order.objects.select_for_update(of=("self",)).select_related("user")
+    if order_hint is not None:
+        order = candidates.filter(pk=order_hint.pk).first()
+    else:
+        order = candidates.filter(
+            user__wallet_address=incoming.sender,
+            status=OrderStatus.PENDING_PAYMENT,
+            network=incoming.network,
+            crypto_token=token.symbol,
+        ).first()
+    reason = _why_not_creditable(order, incoming, token)
+    if reason is None:
+        due = to_base_units(order.amount_crypto, token.decimals, round_up=True)
+        deposit = Deposit.objects.create(
+            **fields, order=order, credited_base=due, outcome=Deposit.Outcome.CREDITED
+        )
+        order_mark_paid(
+            order_id=order.pk,
+            deposit_tx_hash=incoming.tx_hash,
+            amount_received=from_base_units(incoming.amount_base, token.decimals),
+        )
+        returned = incoming.amount_base - due
+        reason = "the excess of an over-payment"
+    else:
+        deposit = Deposit.objects.create(
+            **fields, order=order, outcome=Deposit.Outcome.RETURNED, reason=reason
+        )
+        returned = incoming.amount_base
+        log_action(
+            action=Action.DEPOSIT_REJECTED,
+            order=order,
+            actor_wallet=incoming.sender,
+            metadata={
+                "tx_hash": incoming.tx_hash,
+                "reason": reason,
+                "amount_base": str(incoming.amount_base),
+                "token": token.symbol,
+            },
+        )
+    if returned > 0:
+        transfer_create(
+            purpose=Transfer.Purpose.RETURN,
+            deposit=deposit,
+            network=incoming.network,
+            token=token.symbol,
+            recipient=incoming.sender,
+            amount_base=returned,
+        )
+        deposit.reason = reason
+        deposit.save(update_fields=["reason"])
+    return deposit
+
+
+def deposit_verify(*, order: Order, tx_hash: str) -> DepositCheck:
+    """Check the transaction the order's owner says paid it, and credit it when it did.
+
+    Raises DepositRejected with a message for the user when it cannot pay the order.
+    """
+    network = order.network
+    spec = network_spec(network)
+    claimed = Deposit.objects.filter(network=network, tx_hash=tx_hash)
+    if claimed.filter(order=order, outcome=Deposit.Outcome.CREDITED).exists():
+        return DepositCheck("credited", "Payment received. Looking for an ally to pay the QR.")
+    if claimed.filter(outcome=Deposit.Outcome.CREDITED).exists():
+        raise DepositRejected("This transaction already paid another order.")
+
+    mined = chain.receipt(network, tx_hash)
+    if mined is None:
+        if chain.transaction_known(network, tx_hash):
+            return DepositCheck("pending", "Your payment is on its way; we'll keep checking.")
+        raise DepositRejected(
+            f"No transaction with this hash exists on {spec.name}. "
+            "Check that you copied it whole and paid on the right network."
+        )
+    if mined.status != 1:
+        raise DepositRejected(
+            "This transaction failed on chain, so no money moved. "
+            "Try paying again from your wallet."
+        )
+    escrow = escrow_address()
+    incoming = [t for t in chain.incoming_in_receipt(network, mined) if t.recipient == escrow]
+    if not incoming:
+        raise DepositRejected(f"This transaction sent nothing to Kibo's escrow address {escrow}.")
+    accepted = [t for t in incoming if _token_of(spec, t) is not None]
+    if not accepted:
+        expected = spec.token(order.crypto_token)
+        where = (
+            "as the network's own coin"
+            if expected.is_native
+            else f"from the token contract {expected.address}"
+        )
+        raise DepositRejected(
+            f"This transaction sent a token Kibo does not accept. Pay {order.crypto_token} {where}."
+        )
+    seen = chain.confirmations(network, mined.block_number)
+    if seen < spec.confirmations:
+        return DepositCheck(
+            "pending",
+            f"Payment seen; waiting for the network to confirm it "
+            f"({seen} of {spec.confirmations}).",
+        )
+
+    deposits = [deposit_record(incoming=t, order_hint=order) for t in accepted]
+    if any(d.order_id == order.pk and d.outcome == Deposit.Outcome.CREDITED for d in deposits):
+        extra = (
+            " The extra you sent is being returned to your wallet."
+            if any(d.amount_base > d.credited_base for d in deposits)
+            else ""
+        )
+        return DepositCheck(
+            "credited", "Payment received. Looking for an ally to pay the QR." + extra
+        )
+    reasons = "; ".join(d.reason for d in deposits if d.reason)
+    return DepositCheck(
+        "returned",
+        f"This payment can't be used for this order ({reasons}). "
+        "It is being returned to the wallet that sent it.",
+    )
+
+
+def deposits_watch(*, network: str) -> int:
+    """Scan the network for transfers into escrow, up to the confirmed head, in bounded steps.
+
+    Resumes from the persisted cursor; when the block it stopped at is no longer on the
+    chain (a reorg), rewinds to the last scanned block that still is. Returns how many
+    deposits it recorded.
+    """
+    spec = network_spec(network)
+    max_blocks = settings.KIBO_WATCHER_MAX_BLOCKS
+    safe_head = chain.head_block(network) - (spec.confirmations - 1)
+    cursor = ChainCursor.objects.filter(network=network).first()
+    if cursor is None:  # first run: look back one step, then follow the chain
+        start = max(0, safe_head - max_blocks)
+        cursor = ChainCursor(
+            network=network, block_number=start, block_hash=chain.block_hash(network, start)
+        )
+    elif chain.block_hash(network, cursor.block_number) != cursor.block_hash:
+        cursor = _rewind(network, cursor, max_blocks)
+
+    recorded = 0
+    while cursor.block_number < safe_head:
+        first, last = cursor.block_number + 1, min(safe_head, cursor.block_number + max_blocks)
+        for incoming in chain.incoming_between(
+            network, recipient=escrow_address(), from_block=first, to_block=last
+        ):
+            if deposit_record(incoming=incoming) is not None:
+                recorded += 1
+        _advance(cursor, last, chain.block_hash(network, last))
+    return recorded
+
+
+def _rewind(network: str, cursor: ChainCursor, max_blocks: int) -> ChainCursor:
+    for scanned in ScannedBlock.objects.filter(network=network).order_by("-number"):
+        if chain.block_hash(network, scanned.number) == scanned.hash:
+            break
+        scanned.delete()
+    else:
+        scanned = None
+    logger.warning(
+        "reorg on %s: rewinding the deposit watcher from block %s to %s",
+        network,
+        cursor.block_number,
+        scanned.number if scanned else "an earlier block",
+    )
+    if scanned is None:
+        cursor.block_number = max(0, cursor.block_number - max_blocks)
+        cursor.block_hash = chain.block_hash(network, cursor.block_number)
+    else:
+        cursor.block_number, cursor.block_hash = scanned.number, scanned.hash
+    return cursor
+
+
+@transaction.atomic
+def _advance(cursor: ChainCursor, number: int, block_hash: str) -> None:
+    cursor.block_number, cursor.block_hash = number, block_hash
+    cursor.save()
+    ScannedBlock.objects.update_or_create(
+        network=cursor.network, number=number, defaults={"hash": block_hash}
+    )
+    stale = ScannedBlock.objects.filter(network=cursor.network).order_by("-number")[
+        SCANNED_BLOCKS_KEPT:
+    ]
+    ScannedBlock.objects.filter(pk__in=[s.pk for s in stale]).delete()

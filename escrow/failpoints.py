@@ -1,0 +1,10 @@
+"""Crash points for the exactly-once tests: with KIBO_FAILPOINT=<name> in its environment, a
+process kills itself (SIGKILL, no cleanup) when it reaches that point. Unset in production."""
+
+import os
+import signal
+
+
+def failpoint(name: str) -> None:
+    if os.environ.get("KIBO_FAILPOINT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,370 @@
+"""Transfers out of escrow (release to an ally, refund to a user, return of a deposit), each
+sent exactly once whatever crashes.
+
+The protocol:
+1. `transfer_create` writes the intent (an outbox row) in the caller's transaction.
+2. Signing, under the row lock: check the balance, take the next nonce from the database,
+   sign, and store the raw bytes and their hash. Only after that commits is anything sent.
+3. Broadcasting sends the stored bytes. Sending them again is harmless: the node answers
+   "already known", or "nonce too low" once they are mined.
+4. Checking looks up the receipts of every hash ever signed for the transfer; once one is
+   mined with enough confirmations the transfer settles (or fails, if it reverted). A
+   transaction pending past KIBO_TRANSFER_STUCK_SECONDS is replaced with the same nonce and
+   higher fees; every hash is kept, and whichever is mined wins.
+
+`transfer_process` runs these steps as far as they go now; the worker calls it when a
+transfer is created and beat calls it for every unfinished transfer, so a crash at any point
+is picked up where it stopped.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from web3.exceptions import ContractLogicError, Web3RPCError
+
+from audit.models import Action
+from audit.services import log_action
+from escrow import chain
+from escrow.failpoints import failpoint
+from escrow.models import Deposit, NonceCursor, RefundJob, SignedTransaction, Transfer
+from escrow.networks import network_spec
+
+logger = logging.getLogger(__name__)
+
+
+def transfer_create(
+    *,
+    purpose: str,
+    network: str,
+    token: str,
+    recipient: str,
+    amount_base: int,
+    order=None,
+    deposit: Deposit | None = None,
+) -> Transfer:
+    """Record the intent to send; the worker sends it once the caller's transaction commits."""
+    spec = network_spec(network)
+    token_spec = spec.token(token)
+    key = {"order": order, "purpose": purpose} if deposit is None else {"deposit": deposit}
+    transfer, created = Transfer.objects.get_or_create(
+        **key,
+        defaults={
+            "purpose": purpose,
+            "order": order,
+            "network": network,
+            "token": token,
+            "token_address": token_spec.address,
+            "from_address": chain.escrow_key_address(),
+            "recipient": recipient,
+            "amount_base": amount_base,
+        },
+    )
+    if created:
+        transaction.on_commit(lambda: _enqueue(transfer.pk))
+    return transfer
+
+
+def _enqueue(transfer_id) -> None:
+    from escrow.tasks import process_transfer  # tasks import this module
+
+    process_transfer.delay(str(transfer_id))
+
+
+def transfer_process(*, transfer_id) -> Transfer:
+    """Drive one transfer as far as it can go now; safe to call any number of times at once."""
+    transfer = _transfer_sign(transfer_id=transfer_id)
+    if transfer.status != Transfer.Status.SIGNED:
+        return transfer
+    failpoint("transfer-after-store")
+    _transfer_broadcast(transfer)
+    failpoint("transfer-after-broadcast")
+    return _transfer_check(transfer_id=transfer_id)
+
+
+def _allocate_nonce(network: str, address: str) -> int:
+    """The next nonce of `address`, from the database; never the same one twice."""
+    chain_next = chain.nonce_of(network, address)
+    NonceCursor.objects.bulk_create(
+        [NonceCursor(network=network, address=address, next_nonce=chain_next)],
+        ignore_conflicts=True,
+    )
+    cursor = NonceCursor.objects.select_for_update().get(network=network, address=address)
+    nonce = max(cursor.next_nonce, chain_next)  # the chain is ahead if the key sent elsewhere
+    cursor.next_nonce = nonce + 1
+    cursor.save(update_fields=["next_nonce"])
+    return nonce
+
+
+def _fail(transfer: Transfer, reason: str) -> None:
+    transfer.status = Transfer.Status.FAILED
+    transfer.last_error = reason
+    transfer.save(update_fields=["status", "last_error", "updated_at"])
+    if transfer.purpose == Transfer.Purpose.REFUND:
+        RefundJob.objects.filter(order=transfer.order_id).update(
+            status=RefundJob.Status.FAILED, last_error=reason
+        )
+    log_action(
+        action=Action.TRANSFER_FAILED,
+        order=transfer.order,
+        metadata={"transfer": str(transfer.pk), "purpose": transfer.purpose, "reason": reason},
+    )
+    logger.warning("transfer %s failed: %s", transfer.pk, reason)
+
+
+@transaction.atomic
+def _transfer_sign(*, transfer_id) -> Transfer:
+    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    if transfer.status != Transfer.Status.PENDING:
+        return transfer
+    network, token = transfer.network, network_spec(transfer.network).token(transfer.token)
+    amount = int(transfer.amount_base)
+    try:
+        gas = chain.estimate_transfer_gas(network, token, transfer.recipient, amount)
+    except (ContractLogicError, Web3RPCError) as error:
+        _fail(transfer, f"the node predicts this transfer would fail: {error}")
+        return transfer
+    fees = chain.suggested_fees(network)
+    native = network_spec(network).gas_coin
+    needs_native = gas * fees[0] + (amount if token.is_native else 0)
+    has_native = chain.balance_of(network, native, transfer.from_address)
+    has_token = (
+        has_native if token.is_native else chain.balance_of(network, token, transfer.from_address)
+    )
+    if has_token < amount or has_native < needs_native:
+        _fail(
+            transfer,
+            f"escrow balance too low: it holds {has_token} base units of "
+            f"{token.symbol} and {has_native} of {native.symbol} for gas; "
+            f"this transfer needs {amount} and up to {needs_native} for gas",
+        )
+        return transfer
+
+    nonce = _reusable_nonce(transfer)
+    if nonce is None:
+        nonce = _allocate_nonce(network, transfer.from_address)
+    failpoint("transfer-after-nonce")
+    signed = chain.sign_transfer(
+        network,
+        token=token,
+        to=transfer.recipient,
+        amount_base=amount,
+        nonce=nonce,
+        gas=gas,
+        fees=fees,
+    )
+    SignedTransaction.objects.create(
+        transfer=transfer,
+        nonce=nonce,
+        raw_tx=signed.raw_tx,
+        tx_hash=signed.tx_hash,
+        max_fee_per_gas=signed.max_fee_per_gas,
+        max_priority_fee_per_gas=signed.max_priority_fee_per_gas,
+    )
+    transfer.status = Transfer.Status.SIGNED
+    transfer.nonce, transfer.gas = nonce, gas
+    transfer.attempts += 1
+    transfer.save(update_fields=["status", "nonce", "gas", "attempts", "updated_at"])
+    if transfer.purpose == Transfer.Purpose.REFUND:
+        RefundJob.objects.filter(order=transfer.order_id).update(
+            status=RefundJob.Status.PROCESSING, attempts=transfer.attempts
+        )
+    return transfer
+
+
+def _reusable_nonce(transfer: Transfer) -> int | None:
+    """A retried transfer keeps its nonce while nothing on chain has used it."""
+    if transfer.nonce is None:
+        return None
+    if chain.nonce_of(transfer.network, transfer.from_address) > transfer.nonce:
+        return None
+    return transfer.nonce
+
+
+def _transfer_broadcast(transfer: Transfer) -> None:
+    latest = transfer.signed.order_by("-created_at").first()
+    try:
+        chain.broadcast(transfer.network, latest.raw_tx)
+    except chain.Rejected as rejected:
+        if rejected.already_known or rejected.nonce_too_low:
+            return  # sent before, or mined: the check below finds out which
+        _transfer_refused(transfer_id=transfer.pk, reason=rejected.reason)
+
+
+@transaction.atomic
+def _transfer_refused(*, transfer_id, reason: str) -> None:
+    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    if transfer.status != Transfer.Status.SIGNED:
+        return
+    transfer.attempts += 1
+    transfer.last_error = f"the node refused the transaction: {reason}"
+    transfer.save(update_fields=["attempts", "last_error", "updated_at"])
+    if transfer.attempts >= settings.KIBO_TRANSFER_MAX_ATTEMPTS:
+        _fail(transfer, transfer.last_error)
+
+
+def _transfer_check(*, transfer_id) -> Transfer:
+    transfer = Transfer.objects.get(pk=transfer_id)
+    if transfer.status != Transfer.Status.SIGNED:
+        return transfer
+    spec = network_spec(transfer.network)
+    signed = list(transfer.signed.order_by("-created_at"))
+    for attempt in signed:
+        mined = chain.receipt(transfer.network, attempt.tx_hash)
+        if mined is None:
+            continue
+        if chain.confirmations(transfer.network, mined.block_number) < spec.confirmations:
+            return transfer
+        if mined.status == 1:
+            return _transfer_settle(transfer_id=transfer_id, mined=mined)
+        return _transfer_reverted(transfer_id=transfer_id, tx_hash=mined.tx_hash)
+
+    if chain.nonce_of(transfer.network, transfer.from_address) > transfer.nonce:
+        # Our nonce is used, yet none of our hashes is mined: look once more (a receipt may
+        # have appeared meanwhile) before concluding another transaction took the nonce.
+        if not any(chain.receipt(transfer.network, a.tx_hash) for a in signed):
+            return _transfer_nonce_lost(transfer_id=transfer_id)
+        return transfer
+    stuck_since = timezone.now() - timedelta(seconds=settings.KIBO_TRANSFER_STUCK_SECONDS)
+    if signed[0].created_at <= stuck_since:
+        replacement = _transfer_replace(transfer_id=transfer_id, latest_id=signed[0].pk)
+        if replacement is not None:
+            try:
+                chain.broadcast(transfer.network, replacement.raw_tx)
+            except chain.Rejected as rejected:
+                logger.warning("replacement for %s refused: %s", transfer_id, rejected.reason)
+    return transfer
+
+
+@transaction.atomic
+def _transfer_replace(*, transfer_id, latest_id) -> SignedTransaction | None:
+    """Sign the same transfer again with the same nonce and at least 10 % higher fees."""
+    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    latest = transfer.signed.order_by("-created_at").first()
+    if transfer.status != Transfer.Status.SIGNED or latest.pk != latest_id:
+        return None  # someone else settled or replaced it meanwhile
+    fees = chain.bumped_fees(
+        (int(latest.max_fee_per_gas), int(latest.max_priority_fee_per_gas)),
+        chain.suggested_fees(transfer.network),
+    )
+    signed = chain.sign_transfer(
+        transfer.network,
+        token=network_spec(transfer.network).token(transfer.token),
+        to=transfer.recipient,
+        amount_base=int(transfer.amount_base),
+        nonce=transfer.nonce,
+        gas=transfer.gas,
+        fees=fees,
+    )
+    logger.info("replacing stuck transaction %s of transfer %s", latest.tx_hash, transfer_id)
+    return SignedTransaction.objects.create(
+        transfer=transfer,
+        nonce=transfer.nonce,
+        raw_tx=signed.raw_tx,
+        tx_hash=signed.tx_hash,
+        max_fee_per_gas=signed.max_fee_per_gas,
+        max_priority_fee_per_gas=signed.max_priority_fee_per_gas,
+    )
+
+
+@transaction.atomic
+def _transfer_settle(*, transfer_id, mined: chain.Receipt) -> Transfer:
+    # The order services own the order's side of a settlement; imported here because they
+    # import this module to create transfers.
+    from orders.services import order_refund_record, order_release_record
+
+    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    if transfer.status == Transfer.Status.CONFIRMED:
+        return transfer
+    transfer.status = Transfer.Status.CONFIRMED
+    transfer.mined_tx_hash = mined.tx_hash
+    transfer.fee_paid_base = mined.fee_paid
+    transfer.confirmed_at = timezone.now()
+    transfer.last_error = ""
+    transfer.save(
+        update_fields=[
+            "status",
+            "mined_tx_hash",
+            "fee_paid_base",
+            "confirmed_at",
+            "last_error",
+            "updated_at",
+        ]
+    )
+    if transfer.purpose == Transfer.Purpose.RELEASE:
+        order_release_record(order_id=transfer.order_id, tx_hash=mined.tx_hash)
+    elif transfer.purpose == Transfer.Purpose.REFUND:
+        order_refund_record(order_id=transfer.order_id, tx_hash=mined.tx_hash)
+    else:
+        log_action(
+            action=Action.DEPOSIT_RETURNED,
+            order=transfer.deposit.order,
+            metadata={
+                "deposit_tx_hash": transfer.deposit.tx_hash,
+                "tx_hash": mined.tx_hash,
+                "to": transfer.recipient,
+                "amount_base": str(transfer.amount_base),
+                "token": transfer.token,
+            },
+        )
+    return transfer
+
+
+@transaction.atomic
+def _transfer_reverted(*, transfer_id, tx_hash: str) -> Transfer:
+    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    if transfer.status == Transfer.Status.SIGNED:
+        transfer.mined_tx_hash = tx_hash
+        transfer.save(update_fields=["mined_tx_hash", "updated_at"])
+        _fail(transfer, f"the transaction {tx_hash} reverted on chain; nothing was sent")
+    return transfer
+
+
+@transaction.atomic
+def _transfer_nonce_lost(*, transfer_id) -> Transfer:
+    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    if transfer.status == Transfer.Status.SIGNED:
+        _fail(
+            transfer,
+            f"nonce {transfer.nonce} was used by a transaction Kibo did not sign "
+            "for this transfer; nothing was sent",
+        )
+    return transfer
+
+
+@transaction.atomic
+def transfer_retry(*, transfer_id) -> Transfer:
+    """Staff: try a FAILED transfer again. It keeps its nonce unless the chain has used it."""
+    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    if transfer.status != Transfer.Status.FAILED:
+        return transfer
+    transfer.status = Transfer.Status.PENDING
+    transfer.attempts = 0
+    transfer.save(update_fields=["status", "attempts", "updated_at"])
+    if transfer.purpose == Transfer.Purpose.REFUND:
+        RefundJob.objects.filter(order=transfer.order_id).update(status=RefundJob.Status.PENDING)
+    transaction.on_commit(lambda: _enqueue(transfer.pk))
+    return transfer
+
+
+def transfers_process_unfinished(*, limit: int = 200) -> int:
+    """Beat's safety net: push every unfinished transfer on. Returns how many it looked at."""
+    ids = list(
+        Transfer.objects.filter(status__in=[Transfer.Status.PENDING, Transfer.Status.SIGNED])
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    unreachable: set[str] = set()
+    for transfer_id in ids:
+        network = Transfer.objects.values_list("network", flat=True).get(pk=transfer_id)
+        if network in unreachable:
+            continue
+        try:
+            transfer_process(transfer_id=transfer_id)
+        except chain.ChainUnavailable:
+            unreachable.add(network)
+        except Exception:
+            logger.exception("transfer %s could not be processed; it stays queued", transfer_id)
+    return len(ids)

@@ -1,0 +1,79 @@
+"""Test support for the real local chain (anvil): wallets with funds, payments, time."""
+
+import os
+from decimal import Decimal
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from escrow.amounts import to_base_units
+from escrow.chain import ERC20_ABI, balance_of, mint_local
+from escrow.networks import network_spec
+
+ETHER = 10**18
+
+
+def w3() -> Web3:
+    return Web3(Web3.HTTPProvider(os.environ["KIBO_RPC_URL_LOCAL"]))
+
+
+def rpc(method: str, *params):
+    response = w3().provider.make_request(method, list(params))
+    if "error" in response:
+        raise RuntimeError(response["error"])
+    return response["result"]
+
+
+def token(symbol: str):
+    return network_spec("local").token(symbol)
+
+
+def funded_wallet(*, usdt: str = "1000", usdc: str = "1000", eth: int = 10) -> LocalAccount:
+    """A fresh wallet holding gas money and test tokens."""
+    account = Account.create()
+    rpc("anvil_setBalance", account.address, hex(eth * ETHER))
+    for symbol, amount in (("USDT", usdt), ("USDC", usdc)):
+        if Decimal(amount):
+            mint_local(
+                os.environ["KIBO_RPC_URL_LOCAL"],
+                token_address=token(symbol).address,
+                to=account.address,
+                amount_base=to_base_units(Decimal(amount), 6),
+            )
+    return account
+
+
+def send(
+    account: LocalAccount,
+    *,
+    to: str,
+    symbol: str,
+    amount_base: int,
+    token_address: str | None = None,
+) -> str:
+    """Pay from a wallet, as a browser wallet would; returns the transaction hash."""
+    web3 = w3()
+    tx = {
+        "from": account.address,
+        "nonce": web3.eth.get_transaction_count(account.address),
+        "chainId": 31337,
+        "maxFeePerGas": 10 * 10**9,
+        "maxPriorityFeePerGas": 10**9,
+    }
+    spec = token(symbol)
+    if spec.is_native and token_address is None:
+        tx |= {"to": to, "value": amount_base, "gas": 21000}
+    else:
+        contract = web3.eth.contract(address=token_address or spec.address, abi=ERC20_ABI)
+        tx = contract.functions.transfer(to, amount_base).build_transaction(tx | {"gas": 100_000})
+    sent = web3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+    return "0x" + sent.hex().removeprefix("0x")
+
+
+def balance(symbol: str, address: str) -> int:
+    return balance_of("local", token(symbol), address)
+
+
+def mine(blocks: int = 1) -> None:
+    rpc("anvil_mine", hex(blocks))

@@ -1,0 +1,279 @@
+"""Real tokens on the real local chain: deposits in, payouts and refunds out, each once."""
+
+from html import unescape
+
+import pytest
+
+from escrow.amounts import to_base_units
+from escrow.deposits import escrow_address
+from escrow.models import Deposit, EscrowAccount, RefundJob, Transfer
+from escrow.transfers import transfer_process
+from orders.models import Order, OrderStatus
+from orders.services import order_cancel, order_complete, order_expire, order_take
+from tests.chainkit import balance, funded_wallet, send
+from tests.factories import expire_timer, make_ally, make_order, make_user, png_upload
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("chain")]
+
+
+def text(response) -> str:
+    return unescape(response.content.decode())
+
+
+def due_base(order) -> int:
+    return to_base_units(
+        order.amount_crypto, 18 if order.crypto_token == "ETH" else 6, round_up=True
+    )
+
+
+def order_for(wallet, **kwargs) -> Order:
+    return make_order(user=make_user(address=wallet.address), **kwargs)
+
+
+def pay(client, order, wallet, *, amount_base=None, symbol=None, **send_kwargs):
+    tx = send(
+        wallet,
+        to=send_kwargs.pop("to", escrow_address()),
+        symbol=symbol or order.crypto_token,
+        amount_base=due_base(order) if amount_base is None else amount_base,
+        **send_kwargs,
+    )
+    client.force_login(order.user)
+    return tx, client.post(f"/orders/{order.pk}/deposit/", {"tx_hash": tx})
+
+
+def settle(transfer: Transfer) -> Transfer:
+    return transfer_process(transfer_id=transfer.pk)
+
+
+@pytest.mark.parametrize("symbol", ["USDT", "USDC", "ETH"])
+def test_a_reported_deposit_makes_the_order_available(client, symbol):
+    wallet = funded_wallet()
+    order = order_for(wallet, token=symbol)
+
+    tx, response = pay(client, order, wallet)
+
+    assert response.status_code == 200, response.content
+    assert "Payment received" in text(response)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.AVAILABLE and order.deposit_tx_hash == tx
+    deposit = Deposit.objects.get(tx_hash=tx)
+    assert deposit.outcome == Deposit.Outcome.CREDITED and deposit.order == order
+    assert EscrowAccount.objects.get(order=order).status == EscrowAccount.Status.LOCKED
+
+
+def test_completing_pays_the_ally_exactly_the_payout_once(client):
+    wallet = funded_wallet()
+    order = order_for(wallet, token="USDT")
+    pay(client, order, wallet)
+    ally = make_ally()
+    order_take(order_id=order.pk, ally=ally)
+    before = balance("USDT", ally.wallet_address)
+
+    order_complete(order_id=order.pk, ally=ally, proof=png_upload())
+    release = Transfer.objects.get(order=order, purpose=Transfer.Purpose.RELEASE)
+    settle(release)
+    settle(release)
+
+    order.refresh_from_db()
+    payout = to_base_units(order.payout_crypto, 6)
+    assert balance("USDT", ally.wallet_address) - before == payout
+    release.refresh_from_db()
+    assert release.status == Transfer.Status.CONFIRMED and release.signed.count() == 1
+    assert order.release_tx_hash == release.mined_tx_hash
+    assert EscrowAccount.objects.get(order=order).status == EscrowAccount.Status.RELEASED
+
+
+@pytest.mark.parametrize("symbol", ["USDC", "ETH"])
+def test_an_expired_paid_order_is_refunded_to_the_user(client, symbol):
+    wallet = funded_wallet()
+    order = order_for(wallet, token=symbol)
+    start = balance(symbol, wallet.address)
+    pay(client, order, wallet)
+    expire_timer(order)
+    order_expire(order_id=order.pk)
+
+    refund = Transfer.objects.get(order=order, purpose=Transfer.Purpose.REFUND)
+    settle(refund)
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REFUNDED
+    job = RefundJob.objects.get(order=order)
+    assert job.status == RefundJob.Status.COMPLETED and job.tx_hash == refund.signed.get().tx_hash
+    assert EscrowAccount.objects.get(order=order).status == EscrowAccount.Status.REFUNDED
+    spent_on_gas = start - balance(symbol, wallet.address) if symbol == "ETH" else 0
+    if symbol == "ETH":
+        assert 0 < spent_on_gas < 10**15  # only the user's own gas for the deposit is gone
+    else:
+        assert balance(symbol, wallet.address) == start
+
+
+def test_a_cancelled_paid_order_is_refunded_too(client):
+    wallet = funded_wallet()
+    order = order_for(wallet, token="USDT")
+    start = balance("USDT", wallet.address)
+    pay(client, order, wallet)
+    order_cancel(order_id=order.pk, user=order.user)
+    settle(Transfer.objects.get(order=order, purpose=Transfer.Purpose.REFUND))
+    assert balance("USDT", wallet.address) == start
+
+
+def test_the_excess_of_an_over_payment_is_returned(client):
+    wallet = funded_wallet()
+    order = order_for(wallet, token="USDC")
+    start = balance("USDC", wallet.address)
+
+    _, response = pay(client, order, wallet, amount_base=due_base(order) + 2_500_000)
+
+    assert "extra you sent is being returned" in text(response)
+    settle(Transfer.objects.get(purpose=Transfer.Purpose.RETURN))
+    assert start - balance("USDC", wallet.address) == due_base(order)
+
+
+def assert_rejected(response, message):
+    assert response.status_code == 400, response.content
+    assert message in text(response)
+
+
+def test_a_token_at_another_contract_with_the_same_symbol_is_rejected(client):
+    from escrow.chain import (
+        deploy_local_tokens,  # noqa: F401 (the fake is deployed below)
+        load_artifact,
+    )
+    from tests.chainkit import w3
+
+    web3 = w3()
+    wallet = funded_wallet()
+    artifact = load_artifact("KiboTestToken")
+    fake = web3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    tx = fake.constructor("Tether USD", "USDT", 6).build_transaction(
+        {
+            "from": wallet.address,
+            "nonce": web3.eth.get_transaction_count(wallet.address),
+            "chainId": 31337,
+        }
+    )
+    mined = web3.eth.wait_for_transaction_receipt(
+        web3.eth.send_raw_transaction(wallet.sign_transaction(tx).raw_transaction)
+    )
+    fake_address = mined["contractAddress"]
+    mint = (
+        web3.eth.contract(address=fake_address, abi=artifact["abi"])
+        .functions.mint(wallet.address, 10**12)
+        .build_transaction(
+            {
+                "from": wallet.address,
+                "nonce": web3.eth.get_transaction_count(wallet.address),
+                "chainId": 31337,
+            }
+        )
+    )
+    web3.eth.wait_for_transaction_receipt(
+        web3.eth.send_raw_transaction(wallet.sign_transaction(mint).raw_transaction)
+    )
+    order = order_for(wallet, token="USDT")
+
+    _, response = pay(client, order, wallet, token_address=fake_address)
+
+    assert_rejected(response, "a token Kibo does not accept")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING_PAYMENT and not Deposit.objects.exists()
+
+
+def test_a_payment_to_another_address_is_rejected(client):
+    wallet = funded_wallet()
+    order = order_for(wallet)
+    _, response = pay(client, order, wallet, to=funded_wallet().address)
+    assert_rejected(response, "sent nothing to Kibo's escrow address")
+    assert not Deposit.objects.exists()
+
+
+def test_a_payment_from_another_wallet_is_returned_to_its_sender(client):
+    wallet, stranger = funded_wallet(), funded_wallet()
+    order = order_for(wallet)
+    start = balance("USDT", stranger.address)
+
+    _, response = pay(client, order, stranger)
+
+    assert "being returned to the wallet that sent it" in text(response)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING_PAYMENT
+    settle(Transfer.objects.get(purpose=Transfer.Purpose.RETURN))
+    assert balance("USDT", stranger.address) == start
+
+
+def test_an_under_payment_is_returned(client):
+    wallet = funded_wallet()
+    order = order_for(wallet, token="USDC")
+    start = balance("USDC", wallet.address)
+
+    _, response = pay(client, order, wallet, amount_base=due_base(order) - 1)
+
+    assert "less than" in text(response)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING_PAYMENT
+    settle(Transfer.objects.get(purpose=Transfer.Purpose.RETURN))
+    assert balance("USDC", wallet.address) == start
+
+
+def test_a_reverted_transaction_is_rejected(client):
+    wallet = funded_wallet(usdt="0")
+    order = order_for(wallet)
+    _, response = pay(client, order, wallet)  # more USDT than the wallet holds: reverts
+    assert_rejected(response, "failed on chain")
+
+
+def test_an_unknown_hash_is_rejected(client):
+    order = make_order()
+    client.force_login(order.user)
+    response = client.post(f"/orders/{order.pk}/deposit/", {"tx_hash": "0x" + "ab" * 32})
+    assert_rejected(response, "No transaction with this hash")
+
+
+def test_a_malformed_hash_is_rejected(client):
+    order = make_order()
+    client.force_login(order.user)
+    response = client.post(f"/orders/{order.pk}/deposit/", {"tx_hash": "0x1234"})
+    assert_rejected(response, "not a transaction hash")
+
+
+def test_one_transaction_cannot_pay_two_orders(client):
+    wallet = funded_wallet()
+    first = order_for(wallet)
+    tx, _ = pay(client, first, wallet)
+    order_cancel(order_id=first.pk, user=first.user)
+    second = make_order(user=first.user)
+
+    response = client.post(f"/orders/{second.pk}/deposit/", {"tx_hash": tx})
+
+    assert_rejected(response, "already paid another order")
+    second.refresh_from_db()
+    assert second.status == OrderStatus.PENDING_PAYMENT
+
+
+def test_a_late_payment_is_returned(client):
+    wallet = funded_wallet()
+    order = order_for(wallet, token="USDC")
+    start = balance("USDC", wallet.address)
+    order_cancel(order_id=order.pk, user=order.user)
+
+    _, response = pay(client, order, wallet)
+
+    assert "already expired" in text(response)
+    settle(Transfer.objects.get(purpose=Transfer.Purpose.RETURN))
+    assert balance("USDC", wallet.address) == start
+
+
+def test_nobody_else_can_report_a_deposit_for_an_order(client):
+    order = make_order()
+    client.force_login(make_user())
+    response = client.post(f"/orders/{order.pk}/deposit/", {"tx_hash": "0x" + "ab" * 32})
+    assert response.status_code == 404
+
+
+def test_reporting_a_deposit_needs_a_signed_in_user(client):
+    order = make_order()
+    response = client.post(f"/orders/{order.pk}/deposit/", {"tx_hash": "0x" + "ab" * 32})
+    assert response.status_code == 302
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING_PAYMENT
