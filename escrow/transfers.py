@@ -120,25 +120,29 @@ def _transfer_sign(*, transfer_id) -> Transfer:
     if transfer.status != Transfer.Status.PENDING:
         return transfer
     network, token = transfer.network, network_spec(transfer.network).token(transfer.token)
+    gas_coin = network_spec(network).gas_coin
     amount = int(transfer.amount_base)
-    try:
-        gas = chain.estimate_transfer_gas(network, token, transfer.recipient, amount)
-    except (ContractLogicError, Web3RPCError) as error:
-        _fail(transfer, f"the node predicts this transfer would fail: {error}")
-        return transfer
-    fees = chain.suggested_fees(network)
-    native = network_spec(network).gas_coin
-    needs_native = gas * fees[0] + (amount if token.is_native else 0)
-    has_native = chain.balance_of(network, native, transfer.from_address)
-    has_token = (
-        has_native if token.is_native else chain.balance_of(network, token, transfer.from_address)
-    )
-    if has_token < amount or has_native < needs_native:
+    has_token = chain.balance_of(network, token, transfer.from_address)
+    if has_token < amount:
         _fail(
             transfer,
             f"escrow balance too low: it holds {has_token} base units of "
-            f"{token.symbol} and {has_native} of {native.symbol} for gas; "
-            f"this transfer needs {amount} and up to {needs_native} for gas",
+            f"{token.symbol}; this transfer needs {amount}",
+        )
+        return transfer
+    try:
+        gas = chain.estimate_transfer_gas(network, token, transfer.recipient, amount)
+    except (ContractLogicError, Web3RPCError) as error:
+        _fail(transfer, f"the node predicts this transfer would fail: {error.message}")
+        return transfer
+    fees = chain.suggested_fees(network)
+    needs_gas = gas * fees[0] + (amount if token.is_native else 0)
+    has_gas = chain.balance_of(network, gas_coin, transfer.from_address)
+    if has_gas < needs_gas:
+        _fail(
+            transfer,
+            f"escrow balance too low for gas: it holds {has_gas} base units of "
+            f"{gas_coin.symbol}; this transfer needs up to {needs_gas}",
         )
         return transfer
 

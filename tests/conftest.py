@@ -1,8 +1,16 @@
 import importlib
+import os
+import subprocess
+import sys
+import time
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.apps import apps
 from django.core.cache import cache
+from django.db import connection
+
+from kibo.env import BASE_DIR
 
 SEED_MIGRATIONS = [
     importlib.import_module("kibo.migrations.0002_seed_system_config"),
@@ -35,3 +43,66 @@ def admin_user(db):
     from tests.factories import wallet
 
     return User.objects.create_superuser(wallet(), password="staff-password", username="staff")
+
+
+def wait_for(condition, *, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def worker_database_url() -> str:
+    """DATABASE_URL, pointed at the database pytest-django created for this session."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+
+
+@pytest.fixture
+def celery_worker():
+    """Start real Celery worker processes on the test database and broker; stop them after.
+
+    The queue is emptied first, so messages other tests enqueued do not reach this worker.
+    """
+    from kibo.celery import app
+
+    app.control.purge()
+    workers: list[subprocess.Popen] = []
+
+    def start(*, failpoint: str | None = None, concurrency: int = 1) -> subprocess.Popen:
+        env = {
+            **os.environ,
+            "DATABASE_URL": worker_database_url(),
+            "DJANGO_SETTINGS_MODULE": "kibo.settings.test",
+        }
+        if failpoint:
+            env["KIBO_FAILPOINT"] = failpoint
+        pool = ["--pool", "solo"] if concurrency == 1 else ["--concurrency", str(concurrency)]
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "kibo",
+                "worker",
+                *pool,
+                "--loglevel",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+        )
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()
+            worker.wait(timeout=30)

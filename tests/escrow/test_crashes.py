@@ -1,0 +1,61 @@
+"""Kill the worker (SIGKILL, no cleanup) at each point of a transfer; exactly one payout."""
+
+import pytest
+
+from escrow.amounts import to_base_units
+from escrow.chain import transaction_known
+from escrow.models import SignedTransaction, Transfer
+from escrow.tasks import process_transfer, process_unfinished_transfers
+from tests.chainkit import balance
+from tests.conftest import wait_for
+from tests.escrow.test_transfers import completed_order, token_transfers_to
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("chain")]
+
+
+def confirmed(release) -> bool:
+    return Transfer.objects.get(pk=release.pk).status == Transfer.Status.CONFIRMED
+
+
+@pytest.mark.parametrize(
+    ("failpoint", "signed_after_crash", "sent_after_crash"),
+    [
+        ("transfer-after-nonce", 0, False),
+        ("transfer-after-store", 1, False),
+        ("transfer-after-broadcast", 1, True),
+    ],
+)
+def test_a_worker_killed_mid_transfer_resumes_and_pays_exactly_once(
+    celery_worker, failpoint, signed_after_crash, sent_after_crash
+):
+    # given a completed order whose payout is queued, and a worker that will die mid-way
+    order, ally, release = completed_order()
+    before = balance("USDT", ally.wallet_address)
+    doomed = celery_worker(failpoint=failpoint)
+
+    # when it takes the transfer, then it dies at the failpoint
+    doomed.wait(timeout=60)
+    assert doomed.returncode != 0
+    signed = SignedTransaction.objects.filter(transfer=release)
+    assert signed.count() == signed_after_crash
+    if signed_after_crash:
+        assert transaction_known("local", signed.get().tx_hash) is sent_after_crash
+
+    # when a healthy worker runs beat's sweep, then the payout happens, once
+    celery_worker()
+    process_unfinished_transfers.delay()
+    assert wait_for(lambda: confirmed(release), seconds=60)
+    assert balance("USDT", ally.wallet_address) - before == to_base_units(order.payout_crypto, 6)
+    assert token_transfers_to(ally.wallet_address) == 1
+    assert SignedTransaction.objects.filter(transfer=release).count() == 1
+
+
+def test_the_same_transfer_delivered_twice_at_once_pays_once(celery_worker):
+    order, ally, release = completed_order()
+    celery_worker(concurrency=2)
+    process_transfer.delay(str(release.pk))
+    process_transfer.delay(str(release.pk))
+
+    assert wait_for(lambda: confirmed(release), seconds=60)
+    assert token_transfers_to(ally.wallet_address) == 1
+    assert SignedTransaction.objects.filter(transfer=release).count() == 1

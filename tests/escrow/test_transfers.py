@@ -1,0 +1,171 @@
+import copy
+import threading
+
+import pytest
+from django.db import connection
+
+from escrow.amounts import to_base_units
+from escrow.chain import ChainUnavailable
+from escrow.deposits import escrow_address
+from escrow.models import Deposit, SignedTransaction, Transfer
+from escrow.transfers import transfer_create, transfer_process, transfer_retry
+from orders.services import order_complete, order_mark_paid, order_take
+from tests.chainkit import balance, funded_wallet, mine, rpc, send
+from tests.escrow.test_money_flows import due_base, order_for
+from tests.factories import make_ally, png_upload, tx_hash
+
+pytestmark = pytest.mark.usefixtures("chain")
+
+
+def completed_order(*, symbol="USDT"):
+    """A paid (on chain) and completed order whose RELEASE transfer waits to be sent."""
+    wallet = funded_wallet()
+    order = order_for(wallet, token=symbol)
+    tx = send(wallet, to=escrow_address(), symbol=symbol, amount_base=due_base(order))
+    order_mark_paid(order_id=order.pk, deposit_tx_hash=tx, amount_received=order.amount_crypto)
+    ally = make_ally()
+    order_take(order_id=order.pk, ally=ally)
+    order = order_complete(order_id=order.pk, ally=ally, proof=png_upload())
+    release = Transfer.objects.get(order=order, purpose=Transfer.Purpose.RELEASE)
+    return order, ally, release
+
+
+def token_transfers_to(address: str) -> int:
+    """How many ERC-20 Transfer events on the whole chain paid `address`."""
+    from escrow.chain import TRANSFER_TOPIC
+
+    topic = "0x" + address[2:].lower().rjust(64, "0")
+    return len(
+        rpc(
+            "eth_getLogs",
+            {"fromBlock": "0x0", "toBlock": "latest", "topics": [TRANSFER_TOPIC, None, topic]},
+        )
+    )
+
+
+@pytest.mark.django_db
+def test_a_stuck_transaction_is_replaced_with_the_same_nonce_and_settles_once(settings):
+    order, ally, release = completed_order()
+    before = balance("USDT", ally.wallet_address)
+    rpc("evm_setAutomine", False)
+    try:
+        transfer_process(transfer_id=release.pk)  # signed and sent, not mined
+        first = SignedTransaction.objects.get(transfer=release)
+        rpc("anvil_dropTransaction", first.tx_hash)  # and then lost by the node
+
+        settings.KIBO_TRANSFER_STUCK_SECONDS = 0  # as if minutes had passed
+        transfer_process(transfer_id=release.pk)  # resent, found stuck, replaced
+    finally:
+        rpc("evm_setAutomine", True)
+    mine(1)
+    transfer_process(transfer_id=release.pk)
+
+    release.refresh_from_db()
+    signed = list(release.signed.all())
+    assert len(signed) >= 2 and {s.nonce for s in signed} == {release.nonce}
+    assert signed[-1].max_priority_fee_per_gas >= signed[0].max_priority_fee_per_gas * 11 / 10
+    assert release.status == Transfer.Status.CONFIRMED
+    assert release.mined_tx_hash in {s.tx_hash for s in signed}
+    assert balance("USDT", ally.wallet_address) - before == to_base_units(order.payout_crypto, 6)
+    assert token_transfers_to(ally.wallet_address) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_processing_one_transfer_at_once_send_it_once():
+    order, ally, release = completed_order()
+    start = threading.Barrier(2)
+    errors = []
+
+    def work():
+        try:
+            start.wait()
+            transfer_process(transfer_id=release.pk)
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    transfer_process(transfer_id=release.pk)
+
+    assert not errors
+    release.refresh_from_db()
+    assert release.status == Transfer.Status.CONFIRMED and release.signed.count() == 1
+    assert token_transfers_to(ally.wallet_address) == 1
+
+
+@pytest.mark.django_db
+def test_an_unreachable_node_leaves_the_transfer_waiting_until_it_answers(settings):
+    order, ally, release = completed_order(symbol="ETH")
+    working = settings.KIBO_NETWORKS
+    broken = copy.deepcopy(working)
+    broken["local"]["rpc_urls"] = ["http://127.0.0.1:9"]  # nothing listens there
+    settings.KIBO_NETWORKS = broken
+
+    with pytest.raises(ChainUnavailable):
+        transfer_process(transfer_id=release.pk)
+    release.refresh_from_db()
+    assert release.status == Transfer.Status.PENDING and not release.signed.exists()
+
+    settings.KIBO_NETWORKS = working
+    assert transfer_process(transfer_id=release.pk).status == Transfer.Status.CONFIRMED
+
+
+@pytest.mark.django_db
+def test_a_second_rpc_url_is_used_when_the_first_is_down(settings):
+    order, ally, release = completed_order()
+    networks = copy.deepcopy(settings.KIBO_NETWORKS)
+    networks["local"]["rpc_urls"] = ["http://127.0.0.1:9", *networks["local"]["rpc_urls"]]
+    settings.KIBO_NETWORKS = networks
+    assert transfer_process(transfer_id=release.pk).status == Transfer.Status.CONFIRMED
+
+
+@pytest.mark.django_db
+def test_a_transfer_the_escrow_cannot_cover_fails_visibly_and_succeeds_on_retry():
+    # given money owed back that the escrow wallet does not hold
+    stranger = funded_wallet()
+    deposit = Deposit.objects.create(
+        network="local",
+        tx_hash=tx_hash(),
+        log_index=0,
+        block_number=1,
+        block_hash=tx_hash(),
+        token="USDC",
+        sender=stranger.address,
+        amount_base=5 * 10**6,
+        outcome=Deposit.Outcome.RETURNED,
+        reason="test",
+    )
+    transfer = transfer_create(
+        purpose=Transfer.Purpose.RETURN,
+        deposit=deposit,
+        network="local",
+        token="USDC",
+        recipient=stranger.address,
+        amount_base=5 * 10**6,
+    )
+
+    # when it is processed, then it fails with the reason and nothing is signed
+    failed = transfer_process(transfer_id=transfer.pk)
+    assert failed.status == Transfer.Status.FAILED
+    assert "escrow balance too low" in failed.last_error and not failed.signed.exists()
+
+    # when staff fund the wallet and retry, then it goes through once
+    import os
+
+    from escrow.chain import mint_local
+
+    mint_local(
+        os.environ["KIBO_RPC_URL_LOCAL"],
+        token_address=failed.token_address,
+        to=escrow_address(),
+        amount_base=5 * 10**6,
+    )
+    before = balance("USDC", stranger.address)
+    transfer_retry(transfer_id=transfer.pk)
+    assert transfer_process(transfer_id=transfer.pk).status == Transfer.Status.CONFIRMED
+    assert balance("USDC", stranger.address) - before == 5 * 10**6
