@@ -51,7 +51,7 @@ def test_a_worker_killed_mid_transfer_resumes_and_pays_exactly_once(
 
 
 def test_the_same_transfer_delivered_twice_at_once_pays_once(celery_worker):
-    order, ally, release = completed_order()
+    _, ally, release = completed_order()
     celery_worker(concurrency=2)
     process_transfer.delay(str(release.pk))
     process_transfer.delay(str(release.pk))

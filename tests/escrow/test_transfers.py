@@ -72,7 +72,7 @@ def test_a_stuck_transaction_is_replaced_with_the_same_nonce_and_settles_once(se
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_processing_one_transfer_at_once_send_it_once():
-    order, ally, release = completed_order()
+    _, ally, release = completed_order()
     start = threading.Barrier(2)
     errors = []
 
@@ -100,7 +100,7 @@ def test_two_workers_processing_one_transfer_at_once_send_it_once():
 
 @pytest.mark.django_db
 def test_an_unreachable_node_leaves_the_transfer_waiting_until_it_answers(settings):
-    order, ally, release = completed_order(symbol="ETH")
+    _, _, release = completed_order(symbol="ETH")
     working = settings.KIBO_NETWORKS
     broken = copy.deepcopy(working)
     broken["local"]["rpc_urls"] = ["http://127.0.0.1:9"]  # nothing listens there
@@ -117,7 +117,7 @@ def test_an_unreachable_node_leaves_the_transfer_waiting_until_it_answers(settin
 
 @pytest.mark.django_db
 def test_a_second_rpc_url_is_used_when_the_first_is_down(settings):
-    order, ally, release = completed_order()
+    _, _, release = completed_order()
     networks = copy.deepcopy(settings.KIBO_NETWORKS)
     networks["local"]["rpc_urls"] = ["http://127.0.0.1:9", *networks["local"]["rpc_urls"]]
     settings.KIBO_NETWORKS = networks
