@@ -1,10 +1,32 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from escrow.models import EscrowAccount, RefundJob
+from escrow.models import (
+    ChainCursor,
+    Deposit,
+    EscrowAccount,
+    NonceCursor,
+    RefundJob,
+    SignedTransaction,
+    Transfer,
+)
+from escrow.transfers import transfer_retry
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Escrow records change only through their services, never by hand."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(EscrowAccount)
-class EscrowAccountAdmin(admin.ModelAdmin):
+class EscrowAccountAdmin(ReadOnlyAdmin):
     list_display = (
         "order_id",
         "amount",
@@ -17,17 +39,10 @@ class EscrowAccountAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "network", "token")
     search_fields = ("=order__id", "deposit_tx_hash")
-    readonly_fields = [f.name for f in EscrowAccount._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RefundJob)
-class RefundJobAdmin(admin.ModelAdmin):
+class RefundJobAdmin(ReadOnlyAdmin):
     list_display = (
         "order_id",
         "to_address",
@@ -42,10 +57,69 @@ class RefundJobAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "network", "token")
     search_fields = ("=order__id", "to_address", "tx_hash")
-    readonly_fields = [f.name for f in RefundJob._meta.fields]
 
-    def has_add_permission(self, request):
+
+@admin.register(Deposit)
+class DepositAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "network",
+        "token",
+        "amount_base",
+        "sender",
+        "outcome",
+        "order_id",
+        "tx_hash",
+        "reason",
+    )
+    list_filter = ("outcome", "network", "token")
+    search_fields = ("tx_hash", "sender", "=order__id")
+
+
+class SignedTransactionInline(admin.TabularInline):
+    model = SignedTransaction
+    fields = ("created_at", "nonce", "tx_hash", "max_fee_per_gas", "max_priority_fee_per_gas")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
         return False
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+
+@admin.register(Transfer)
+class TransferAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "purpose",
+        "status",
+        "network",
+        "token",
+        "amount_base",
+        "recipient",
+        "nonce",
+        "attempts",
+        "mined_tx_hash",
+        "last_error",
+    )
+    list_filter = ("status", "purpose", "network", "token")
+    search_fields = ("=order__id", "recipient", "mined_tx_hash", "signed__tx_hash")
+    inlines = [SignedTransactionInline]
+    actions = ["retry"]
+
+    @admin.action(description="Retry the selected failed transfers")
+    def retry(self, request, queryset):
+        failed = queryset.filter(status=Transfer.Status.FAILED)
+        for transfer in failed:
+            transfer_retry(transfer_id=transfer.pk)
+        self.message_user(request, f"{failed.count()} transfer(s) queued again.", messages.SUCCESS)
+
+
+@admin.register(NonceCursor)
+class NonceCursorAdmin(ReadOnlyAdmin):
+    list_display = ("network", "address", "next_nonce")
+
+
+@admin.register(ChainCursor)
+class ChainCursorAdmin(ReadOnlyAdmin):
+    list_display = ("network", "block_number", "block_hash", "updated_at")

@@ -70,7 +70,7 @@ class UnknownNetwork(LookupError):
 def network_spec(name: str) -> NetworkSpec:
     """The configured network; raises UnknownNetwork when it has no RPC endpoint."""
     raw = settings.KIBO_NETWORKS.get(name)
-    if raw is None or not raw["rpc_urls"]:
+    if raw is None or name not in settings.KIBO_ENABLED_NETWORKS or not raw["rpc_urls"]:
         raise UnknownNetwork(f"The {name!r} network is not configured.")
     tokens = {
         symbol: TokenSpec(
@@ -92,5 +92,14 @@ def network_spec(name: str) -> NetworkSpec:
     )
 
 
+def is_enabled(name: str) -> bool:
+    try:
+        network_spec(name)
+    except UnknownNetwork:
+        return False
+    return True
+
+
 def configured_networks() -> list[NetworkSpec]:
-    return [network_spec(name) for name, raw in settings.KIBO_NETWORKS.items() if raw["rpc_urls"]]
+    """The networks Kibo takes payments on here (KIBO_ENABLED_NETWORKS)."""
+    return [network_spec(name) for name in settings.KIBO_ENABLED_NETWORKS if is_enabled(name)]

@@ -223,7 +223,7 @@ def _transfer_check(*, transfer_id) -> Transfer:
             return transfer
         if mined.status == 1:
             return _transfer_settle(transfer_id=transfer_id, mined=mined)
-        return _transfer_reverted(transfer_id=transfer_id, tx_hash=mined.tx_hash)
+        return _transfer_reverted(transfer_id=transfer_id, mined=mined)
 
     if chain.nonce_of(transfer.network, transfer.from_address) > transfer.nonce:
         # Our nonce is used, yet none of our hashes is mined: look once more (a receipt may
@@ -317,12 +317,14 @@ def _transfer_settle(*, transfer_id, mined: chain.Receipt) -> Transfer:
 
 
 @transaction.atomic
-def _transfer_reverted(*, transfer_id, tx_hash: str) -> Transfer:
+def _transfer_reverted(*, transfer_id, mined: chain.Receipt) -> Transfer:
     transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
     if transfer.status == Transfer.Status.SIGNED:
-        transfer.mined_tx_hash = tx_hash
-        transfer.save(update_fields=["mined_tx_hash", "updated_at"])
-        _fail(transfer, f"the transaction {tx_hash} reverted on chain; nothing was sent")
+        transfer.mined_tx_hash = mined.tx_hash
+        transfer.fee_paid_base = mined.fee_paid
+        transfer.nonce = None  # used up on chain: a retry takes a new one
+        transfer.save(update_fields=["mined_tx_hash", "fee_paid_base", "nonce", "updated_at"])
+        _fail(transfer, f"the transaction {mined.tx_hash} reverted on chain; nothing was sent")
     return transfer
 
 

@@ -25,7 +25,7 @@ from allies.selectors import is_ally_penalized
 from allies.services import ally_penalize
 from audit.models import Action
 from audit.services import log_action
-from escrow.networks import Network
+from escrow.networks import is_enabled
 from escrow.services import (
     escrow_account_lock,
     escrow_release_complete,
@@ -149,7 +149,7 @@ def order_create(
         raise InvalidOrder(f"Kibo does not pay QRs in {fiat_currency!r}.")
     if crypto_token not in Token.values:
         raise InvalidOrder(f"Kibo does not accept {crypto_token!r}.")
-    if network not in Network.values:
+    if not is_enabled(network):
         raise InvalidOrder(f"Kibo does not accept payments on {network!r}.")
     amount = _parse_amount_fiat(amount_fiat, fiat_currency)
 

@@ -202,6 +202,9 @@ KIBO_NETWORKS = {
     "local": _network("local", 31337, None, 1, _UNSET_TOKENS_ETH_NATIVE),
 }
 
+# The networks this deployment takes payments on; development and tests use only "local".
+KIBO_ENABLED_NETWORKS = env.list("KIBO_ENABLED_NETWORKS", default=["mantle", "base"])
+
 # Escrow transfers: a transaction not mined after this long is replaced with higher fees.
 KIBO_TRANSFER_STUCK_SECONDS = env.int("KIBO_TRANSFER_STUCK_SECONDS", default=120)
 # Broadcasts the node refuses before a transfer is marked FAILED for staff to look at.

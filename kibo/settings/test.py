@@ -1,9 +1,11 @@
 """Tests: kibo.pytest_plugin points DATABASE_URL and REDIS_URL at embedded servers when unset."""
 
-from kibo.env import BASE_DIR
+from kibo.env import BASE_DIR, env
 
 from .base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = BASE_DIR / ".kibo" / "test-media"
 CACHES["default"]["KEY_PREFIX"] = "kibo-test"  # noqa: F405
+
+KIBO_ENABLED_NETWORKS = env.list("KIBO_ENABLED_NETWORKS", default=["local"])

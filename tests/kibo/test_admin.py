@@ -15,6 +15,10 @@ CHANGELISTS = [
     "/admin/quotes/quote/",
     "/admin/escrow/escrowaccount/",
     "/admin/escrow/refundjob/",
+    "/admin/escrow/deposit/",
+    "/admin/escrow/transfer/",
+    "/admin/escrow/noncecursor/",
+    "/admin/escrow/chaincursor/",
     "/admin/allies/allypenalty/",
     "/admin/audit/log/",
 ]
@@ -82,3 +86,20 @@ def test_the_admin_refuses_anyone_who_is_not_staff(client):
     client.force_login(user)
     response = client.get("/admin/orders/order/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_staff_retry_a_failed_transfer_from_the_admin(admin_client):
+    from escrow.models import Transfer
+
+    order = make_taken_order()
+    order_complete(order_id=order.pk, ally=order.ally, proof=png_upload())
+    transfer = Transfer.objects.get(order=order)
+    Transfer.objects.filter(pk=transfer.pk).update(status="FAILED", last_error="balance too low")
+
+    response = admin_client.post(
+        "/admin/escrow/transfer/", {"action": "retry", "_selected_action": [transfer.pk]}
+    )
+
+    assert response.status_code == 302
+    transfer.refresh_from_db()
+    assert transfer.status == Transfer.Status.PENDING

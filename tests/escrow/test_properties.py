@@ -1,0 +1,171 @@
+"""Random lifecycles on the real chain: whatever happens, nothing is paid twice or lost."""
+
+import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from escrow.amounts import to_base_units
+from escrow.chain import IncomingTransfer, receipt
+from escrow.deposits import deposit_record, escrow_address
+from escrow.models import Transfer
+from escrow.selectors import reconcile
+from escrow.transfers import _transfer_sign, transfers_process_unfinished
+from kibo.errors import DomainError
+from orders.models import OPEN_STATUSES, Order, OrderStatus
+from orders.services import order_complete, order_create, order_expire, order_take
+from tests.chainkit import balance, funded_wallet, rpc, send
+from tests.factories import QR, expire_timer, make_ally, make_quote, make_user, png_upload
+
+TOKENS = ("USDT", "USDC", "ETH")
+ACTIONS = ("create", "pay", "overpay", "underpay", "take", "complete", "expire", "crash", "settle")
+
+
+class Rollback(Exception):
+    pass
+
+
+class World:
+    """Three users paying three tokens, two allies, all on fresh wallets."""
+
+    def __init__(self):
+        for symbol in TOKENS:
+            make_quote(token=symbol)
+        self.wallets = [funded_wallet() for _ in TOKENS]
+        self.users = [make_user(address=w.address) for w in self.wallets]
+        self.allies = [make_ally() for _ in range(2)]
+        self.ally_start = {
+            (a.wallet_address, s): balance(s, a.wallet_address) for a in self.allies for s in TOKENS
+        }
+
+    def open_order(self, i: int) -> Order | None:
+        return Order.objects.filter(user=self.users[i], status__in=OPEN_STATUSES).first()
+
+    def step(self, action: str, i: int) -> None:
+        order = self.open_order(i % 3)
+        if action == "create" and order is None:
+            order_create(
+                user=self.users[i % 3],
+                qr_data=QR,
+                amount_fiat="50.00",
+                fiat_currency="BOB",
+                crypto_token=TOKENS[i % 3],
+                network="local",
+            )
+        elif action in ("overpay", "underpay") and order is not None:
+            self.pay(order, {"overpay": 7, "underpay": -1}[action])
+        elif action == "advance":
+            self.advance(i)
+        elif action == "expire" and order is not None:
+            expire_timer(order)
+            order_expire(order_id=order.pk)
+        elif action == "crash":  # a worker that stored a signed transfer and died
+            for pending in Transfer.objects.filter(status=Transfer.Status.PENDING):
+                _transfer_sign(transfer_id=pending.pk)
+                break
+        elif action == "settle":
+            transfers_process_unfinished()
+
+    def advance(self, i: int) -> None:
+        movable = Order.objects.filter(status__in=OPEN_STATUSES).order_by("-status", "created_at")
+        order = movable.first()
+        if order is None:
+            return
+        if order.status == OrderStatus.PENDING_PAYMENT:
+            self.pay(order, 0)
+        elif order.status == OrderStatus.AVAILABLE:
+            order_take(order_id=order.pk, ally=self.allies[i % 2])
+        else:
+            order_complete(order_id=order.pk, ally=order.ally, proof=png_upload())
+
+    def pay(self, order: Order, delta: int) -> None:
+        wallet = self.wallets[self.users.index(order.user)]
+        decimals = 18 if order.crypto_token == "ETH" else 6
+        amount = to_base_units(order.amount_crypto, decimals, round_up=True) + delta
+        tx = send(wallet, to=escrow_address(), symbol=order.crypto_token, amount_base=amount)
+        mined = receipt("local", tx)
+        token_address = (
+            None if order.crypto_token == "ETH" else next(log["address"] for log in mined.logs)
+        )
+        deposit_record(
+            incoming=IncomingTransfer(
+                network="local",
+                tx_hash=tx,
+                log_index=-1 if token_address is None else 0,
+                block_number=mined.block_number,
+                block_hash=mined.block_hash,
+                token_address=token_address,
+                sender=wallet.address,
+                recipient=escrow_address(),
+                amount_base=amount,
+            )
+        )
+
+    def check(self) -> None:
+        # no double payout: one release or one refund per order, never both
+        for order in Order.objects.all():
+            purposes = list(order.transfers.values_list("purpose", flat=True))
+            assert sorted(set(purposes)) == sorted(purposes), purposes
+            assert not {"RELEASE", "REFUND"} <= set(purposes)
+        # each ally got exactly the payouts of the releases confirmed to them
+        for ally in self.allies:
+            for symbol in TOKENS:
+                confirmed = Transfer.objects.filter(
+                    purpose=Transfer.Purpose.RELEASE,
+                    recipient=ally.wallet_address,
+                    token=symbol,
+                    status=Transfer.Status.CONFIRMED,
+                )
+                paid = sum(int(t.amount_base) for t in confirmed)
+                gained = (
+                    balance(symbol, ally.wallet_address)
+                    - self.ally_start[(ally.wallet_address, symbol)]
+                )
+                assert gained == paid, (symbol, gained, paid)
+        # no lost funds: the escrow holds what the records say
+        assert all(line.ok for line in reconcile()), reconcile()
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    steps=st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 5)), min_size=1, max_size=14)
+)
+@example(steps=[("create", 0), ("advance", 0), ("advance", 0), ("advance", 0), ("settle", 0)])
+@example(steps=[("create", 2), ("advance", 0), ("expire", 2), ("crash", 0), ("settle", 0)])
+@example(
+    steps=[
+        ("create", 1),
+        ("overpay", 1),
+        ("advance", 1),
+        ("crash", 0),
+        ("advance", 0),
+        ("expire", 1),
+        ("settle", 0),
+    ]
+)
+def test_random_lifecycles_never_pay_twice_and_never_lose_money(steps):
+    snapshot = rpc("evm_snapshot")
+    try:
+        with transaction.atomic():
+            world = World()
+            for action, i in steps:
+                try:
+                    with transaction.atomic():
+                        world.step(action, i)
+                except DomainError:
+                    pass  # an illegal move is refused and changes nothing
+                world.check()
+            transfers_process_unfinished()
+            transfers_process_unfinished()
+            world.check()
+            assert not Transfer.objects.exclude(status=Transfer.Status.CONFIRMED).exists()
+            raise Rollback
+    except Rollback:
+        pass
+    finally:
+        rpc("evm_revert", snapshot)
