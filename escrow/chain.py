@@ -457,3 +457,23 @@ def mint_local(rpc_url: str, *, token_address: str, to: str, amount_base: int) -
     )
     sent = w3.eth.send_raw_transaction(deployer.sign_transaction(tx).raw_transaction)
     w3.eth.wait_for_transaction_receipt(sent, timeout=30)
+
+
+def pay_from(network: str, *, private_key: str, token: TokenSpec, to: str, amount_base: int) -> str:
+    """Send a payment from a wallet whose key we hold (the local demo user's); returns its hash."""
+    account = Account.from_key(private_key)
+    spec = network_spec(network)
+
+    def work(w3):
+        tx = {
+            **_transfer_call(spec, token, to, amount_base),
+            "from": account.address,
+            "chainId": spec.chain_id,
+            "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+        }
+        tx["gas"] = w3.eth.estimate_gas(tx)
+        base_fee = w3.eth.get_block("latest").get("baseFeePerGas", 0)
+        tx |= {"maxFeePerGas": 2 * base_fee + 10**9, "maxPriorityFeePerGas": 10**9}
+        return _hex(w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction))
+
+    return _call(network, work)

@@ -37,6 +37,16 @@ def _seeded_config(request):
 
 
 @pytest.fixture
+def chain():
+    """The local chain, put back as it was after the test (like the database's rollback)."""
+    from tests.chainkit import rpc
+
+    snapshot = rpc("evm_snapshot")
+    yield
+    rpc("evm_revert", snapshot)
+
+
+@pytest.fixture
 def admin_user(db):
     """Staff sign in to the admin with a username; their identity is still a wallet."""
     from kibo.models import User

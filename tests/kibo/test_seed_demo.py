@@ -3,6 +3,8 @@ import io
 import pytest
 from django.core.management import call_command
 
+from escrow.deposits import deposits_watch
+from escrow.models import Transfer
 from kibo.models import User
 from orders.models import Order, OrderStatus
 from quotes.models import Quote
@@ -10,17 +12,26 @@ from tests.factories import expire_timer
 
 
 @pytest.mark.django_db
-def test_demo_data_loads_twice_and_always_leaves_one_open_demo_order():
+@pytest.mark.usefixtures("chain")
+def test_demo_data_loads_twice_and_always_leaves_one_open_demo_order(
+    django_capture_on_commit_callbacks,
+):
     out = io.StringIO()
-    call_command("seed_demo", stdout=out)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_demo", stdout=out)
     assert "username admin, password " in out.getvalue()
     first = Order.objects.get()
+    assert f"Demo order {first.pk} paid on the local chain" in out.getvalue()
+    deposits_watch(network="local")  # what beat does a few seconds later
+    first.refresh_from_db()
+    assert first.status == OrderStatus.AVAILABLE
     expire_timer(first)
 
     call_command("seed_demo", stdout=io.StringIO())
 
     first.refresh_from_db()
     assert first.status == OrderStatus.EXPIRED
+    assert Transfer.objects.get(order=first).purpose == Transfer.Purpose.REFUND
     assert Order.objects.filter(status=OrderStatus.PENDING_PAYMENT).count() == 1
     assert User.objects.filter(role="ally", verified=True).count() == 2
     assert set(User.objects.filter(role="ally").values_list("country", flat=True)) == {"BO", "MX"}

@@ -1,4 +1,5 @@
-"""Demo data for `make run`: a staff account, a user, two allies, fresh quotes, one order."""
+"""Demo data for `make run`: a staff account, a user, two allies, fresh quotes, and one order
+the demo user pays with test tokens on the local chain."""
 
 import secrets
 from decimal import Decimal
@@ -7,7 +8,11 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from escrow import chain
+from escrow.amounts import to_base_units
+from escrow.networks import network_spec
 from kibo.models import Country, User
+from kibo.selectors import get_config
 from orders.models import OPEN_STATUSES, Order
 from orders.services import order_create, orders_expire_due
 from quotes.services import quote_record
@@ -15,6 +20,8 @@ from quotes.services import quote_record
 # Accounts of the local development chain (anvil's default mnemonic), so that the demo
 # wallets hold test funds there. Account 0 is the escrow wallet.
 DEMO_USER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+DEMO_USER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+DEMO_TOKEN_BALANCE = 10_000 * 10**6  # the demo user's test USDT and USDC
 DEMO_ALLIES = {
     Country.BOLIVIA: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
     Country.MEXICO: "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
@@ -40,6 +47,32 @@ DEMO_QR = (
 class Command(BaseCommand):
     help = "Load (or refresh) the demo data; prints the staff sign-in."
 
+    def pay_demo_order(self, order) -> None:
+        token = network_spec("local").token(order.crypto_token)
+        amount = to_base_units(order.amount_crypto, token.decimals, round_up=True)
+        paid = chain.pay_from(
+            "local",
+            private_key=DEMO_USER_KEY,
+            token=token,
+            to=get_config("ESCROW_WALLET_ADDRESS"),
+            amount_base=amount,
+        )
+        self.stdout.write(f"Demo order {order.pk} paid on the local chain: {paid}")
+
+    def fund_demo_wallet(self) -> None:
+        """Give the demo user test USDT and USDC on the local chain (anvil funds its ETH)."""
+        spec = network_spec("local")
+        for symbol in ("USDT", "USDC"):
+            token = spec.token(symbol)
+            held = chain.balance_of("local", token, DEMO_USER)
+            if held < DEMO_TOKEN_BALANCE:
+                chain.mint_local(
+                    spec.rpc_urls[0],
+                    token_address=token.address,
+                    to=DEMO_USER,
+                    amount_base=DEMO_TOKEN_BALANCE - held,
+                )
+
     @transaction.atomic
     def handle(self, *args, **options):
         password = secrets.token_urlsafe(9)
@@ -61,7 +94,8 @@ class Command(BaseCommand):
 
         orders_expire_due()  # whatever ran out while Kibo was stopped
         if not Order.objects.filter(user=user, status__in=OPEN_STATUSES).exists():
-            order_create(
+            self.fund_demo_wallet()
+            order = order_create(
                 user=user,
                 qr_data=DEMO_QR,
                 amount_fiat=Decimal("25.00"),
@@ -69,6 +103,9 @@ class Command(BaseCommand):
                 crypto_token="USDT",
                 network="local",
             )
+            # Once the order exists for good, the demo user pays it from their wallet and
+            # the deposit watcher credits the payment.
+            transaction.on_commit(lambda: self.pay_demo_order(order))
 
         self.stdout.write(
             f"Staff sign-in for /admin/: username admin, password {password}\n"
