@@ -277,3 +277,42 @@ def test_reporting_a_deposit_needs_a_signed_in_user(client):
     assert response.status_code == 302
     order.refresh_from_db()
     assert order.status == OrderStatus.PENDING_PAYMENT
+
+
+def test_a_second_payment_for_a_paid_order_is_returned(client):
+    wallet = funded_wallet()
+    order = order_for(wallet, token="USDC")
+    pay(client, order, wallet)
+    before = balance("USDC", wallet.address)
+
+    _, response = pay(client, order, wallet)
+
+    assert "already looking for an ally" in text(response)
+    settle(Transfer.objects.get(purpose=Transfer.Purpose.RETURN))
+    assert balance("USDC", wallet.address) == before
+
+
+def test_an_unconfirmed_deposit_is_checked_again_in_the_background(
+    client, settings, django_capture_on_commit_callbacks
+):
+    import copy
+
+    from escrow.tasks import check_deposit
+    from tests.chainkit import mine
+
+    networks = copy.deepcopy(settings.KIBO_NETWORKS)
+    networks["local"]["confirmations"] = 3
+    settings.KIBO_NETWORKS = networks
+    wallet = funded_wallet()
+    order = order_for(wallet)
+
+    with django_capture_on_commit_callbacks() as queued:
+        tx, response = pay(client, order, wallet)
+    assert "waiting for the network to confirm it (1 of 3)" in text(response)
+    assert len(queued) == 1  # the background check
+
+    mine(2)
+    check_deposit.apply(args=[str(order.pk), tx])  # what the worker runs
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.AVAILABLE
