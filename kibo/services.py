@@ -13,5 +13,8 @@ def config_set(*, key: str, value: str, description: str | None = None) -> Syste
     if description is not None:
         config.description = description
     config.save()
+    # Now, so this transaction reads its own change; and on commit, in case another process
+    # cached the old value meanwhile.
+    cache.delete(CONFIG_CACHE_KEY)
     transaction.on_commit(lambda: cache.delete(CONFIG_CACHE_KEY))
     return config

@@ -51,3 +51,22 @@ class Quote(models.Model):
 
     def __str__(self):
         return f"1 {self.token} = {self.rate} {self.fiat} ({self.source})"
+
+
+class LocalRate(models.Model):
+    """A rate staff set by hand: the `local` source, used where the configured order says."""
+
+    token = models.CharField(max_length=10, choices=Token.choices)
+    fiat = models.CharField(max_length=3, choices=Fiat.choices)
+    rate = models.DecimalField(max_digits=18, decimal_places=8)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "local_rates"
+        constraints = [
+            models.UniqueConstraint(fields=["token", "fiat"], name="local_rate_per_pair"),
+            models.CheckConstraint(condition=Q(rate__gt=0), name="local_rate_positive"),
+        ]
+
+    def __str__(self):
+        return f"1 {self.token} = {self.rate} {self.fiat} (set by staff)"

@@ -202,6 +202,18 @@ KIBO_NETWORKS = {
     "local": _network("local", 31337, None, 1, _UNSET_TOKENS_ETH_NATIVE),
 }
 
+# Market rates: where the providers live, and how often beat asks whether a pair is due
+# (SYSTEM_CONFIG's QUOTE_UPDATE_INTERVAL_SECONDS decides when it is).
+KIBO_BINANCE_P2P_URL = env("KIBO_BINANCE_P2P_URL", default="https://p2p.binance.com")
+KIBO_COINGECKO_URL = env("KIBO_COINGECKO_URL", default="https://api.coingecko.com/api/v3")
+KIBO_QUOTE_HTTP_TIMEOUT = env.float("KIBO_QUOTE_HTTP_TIMEOUT", default=5.0)
+KIBO_QUOTE_TICK_SECONDS = env.float("KIBO_QUOTE_TICK_SECONDS", default=5.0)
+CELERY_BEAT_SCHEDULE["refresh-quotes"] = {
+    "task": "quotes.tasks.refresh_quotes",
+    "schedule": KIBO_QUOTE_TICK_SECONDS,
+    "options": {"expires": KIBO_QUOTE_TICK_SECONDS},
+}
+
 # The networks this deployment takes payments on; development and tests use only "local".
 KIBO_ENABLED_NETWORKS = env.list("KIBO_ENABLED_NETWORKS", default=["mantle", "base"])
 

@@ -1,6 +1,7 @@
 from decimal import Decimal
 
-from hypothesis import given
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from quotes.pricing import price_order, token_quantum
@@ -46,3 +47,43 @@ def test_the_user_never_pays_less_than_the_market_and_nothing_is_paid_twice(
     assert price.fee_crypto >= 0 and price.payout_crypto >= 0
     for value in (price.amount_crypto, price.fee_crypto, price.payout_crypto):
         assert value == value.quantize(token_quantum(token))
+
+
+class Rollback(Exception):
+    pass
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    amount=st.decimals(min_value="10", max_value="10000", places=2),
+    rate=st.decimals(min_value="0.00000001", max_value="9999999999", places=8),
+    token=st.sampled_from(["USDT", "USDC", "ETH"]),
+)
+def test_every_order_priced_fits_its_columns_or_is_refused_clearly(amount, rate, token):
+    from django.db import transaction
+
+    from escrow.amounts import to_base_units
+    from orders.errors import InvalidOrder
+    from tests.factories import make_order, make_quote
+
+    try:
+        with transaction.atomic():
+            make_quote(token=token, rate=str(rate))
+            try:
+                order = make_order(amount_fiat=str(amount), token=token)
+            except InvalidOrder as refused:
+                assert "too large" in refused.message
+                raise Rollback from None
+            order.refresh_from_db()  # what the NUMERIC(18,8) columns kept
+            assert order.amount_crypto >= amount / rate
+            assert order.payout_crypto + order.fee_crypto <= order.amount_crypto
+            decimals = 18 if token == "ETH" else 6
+            assert to_base_units(order.payout_crypto, decimals) <= to_base_units(
+                order.amount_crypto, decimals, round_up=True
+            )
+            raise Rollback
+    except Rollback:
+        pass

@@ -6,16 +6,17 @@ from decimal import Decimal
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.utils import timezone
 
 from escrow import chain
 from escrow.amounts import to_base_units
 from escrow.networks import network_spec
 from kibo.models import Country, User
 from kibo.selectors import get_config
+from kibo.services import config_set
 from orders.models import OPEN_STATUSES, Order
 from orders.services import order_create, orders_expire_due
-from quotes.services import quote_record
+from quotes.models import LocalRate
+from quotes.services import quotes_refresh
 
 # Accounts of the local development chain (anvil's default mnemonic), so that the demo
 # wallets hold test funds there. Account 0 is the escrow wallet.
@@ -88,9 +89,14 @@ class Command(BaseCommand):
                 wallet_address=wallet,
                 defaults={"role": User.Role.ALLY, "country": country, "verified": True},
             )
-        now = timezone.now()
+        # There is no network here: quotes come from rates set by hand (the `local` source),
+        # refreshed by beat like any other source.
         for (token, fiat), rate in DEMO_RATES.items():
-            quote_record(token=token, fiat=fiat, rate=Decimal(rate), source="demo", timestamp=now)
+            LocalRate.objects.update_or_create(
+                token=token, fiat=fiat, defaults={"rate": Decimal(rate)}
+            )
+        config_set(key="QUOTE_SOURCES", value="local")
+        quotes_refresh(force=True)
 
         orders_expire_due()  # whatever ran out while Kibo was stopped
         if not Order.objects.filter(user=user, status__in=OPEN_STATUSES).exists():
