@@ -116,14 +116,24 @@ def _hex(value) -> str:
 # --- the escrow wallet ----------------------------------------------------------------
 
 
-def escrow_account() -> LocalAccount:
+def _escrow_key() -> str:
     key = os.environ.get("KIBO_ESCROW_PRIVATE_KEY", "")
     if not key:
         raise EscrowKeyMissing("KIBO_ESCROW_PRIVATE_KEY is not set.")
+    return key
+
+
+@cache
+def _account_for(key: str) -> LocalAccount:
+    """Deriving the account from a key is slow; the answer never changes."""
     try:
         return Account.from_key(key)
     except (ValueError, TypeError):
         raise EscrowKeyMissing("KIBO_ESCROW_PRIVATE_KEY is not a valid private key.") from None
+
+
+def escrow_account() -> LocalAccount:
+    return _account_for(_escrow_key())
 
 
 def escrow_key_address() -> str:
