@@ -206,6 +206,16 @@ def deposit_verify(*, order: Order, tx_hash: str) -> DepositCheck:
         raise DepositRejected(
             f"This transaction sent a token Kibo does not accept. Pay {order.crypto_token} {where}."
         )
+    # Only the order's owner can attach a payment to it. Anyone can read a transaction hash,
+    # and a stranger's payment must not be decided by whoever reports it: the watcher
+    # records it by its sender.
+    accepted = [t for t in accepted if t.sender == order.user.wallet_address]
+    if not accepted:
+        raise DepositRejected(
+            "This payment was not sent from your wallet "
+            f"{order.user.wallet_address}. If you sent it from another "
+            "wallet, it will be returned to that wallet."
+        )
     seen = chain.confirmations(network, mined.block_number)
     if seen < spec.confirmations:
         return DepositCheck(

@@ -1,3 +1,5 @@
+import logging
+
 from celery import shared_task
 from django.conf import settings
 
@@ -6,6 +8,8 @@ from escrow.deposits import DepositRejected, deposit_verify, deposits_watch
 from escrow.networks import configured_networks
 from escrow.transfers import transfer_process, transfers_process_unfinished
 from orders.models import Order, OrderStatus
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -34,6 +38,10 @@ def watch_deposits() -> None:
             deposits_watch(network=spec.name)
         except chain.ChainUnavailable:
             continue
+        except Exception:  # one network's trouble must not stop the others
+            logger.exception(
+                "the deposit watcher failed on %s; it tries again next time", spec.name
+            )
 
 
 @shared_task(

@@ -7,10 +7,14 @@ The protocol:
    sign, and store the raw bytes and their hash. Only after that commits is anything sent.
 3. Broadcasting sends the stored bytes. Sending them again is harmless: the node answers
    "already known", or "nonce too low" once they are mined.
-4. Checking looks up the receipts of every hash ever signed for the transfer; once one is
+4. Checking looks up the receipts of every hash signed at the transfer's nonce; once one is
    mined with enough confirmations the transfer settles (or fails, if it reverted). A
-   transaction pending past KIBO_TRANSFER_STUCK_SECONDS is replaced with the same nonce and
-   higher fees; every hash is kept, and whichever is mined wins.
+   transaction next in line but pending past KIBO_TRANSFER_STUCK_SECONDS is replaced with
+   the same nonce and higher fees; every hash is kept, and whichever is mined wins.
+
+A transfer is given up (FAILED, for staff to retry) only when nothing it signed can still
+mine: before signing, or once its nonce is used on chain. A retry re-checks what it signed
+before, and keeps the nonce while that nonce is unused, so it can never pay twice.
 
 `transfer_process` runs these steps as far as they go now; the worker calls it when a
 transfer is created and beat calls it for every unfinished transfer, so a crash at any point
@@ -22,6 +26,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 from web3.exceptions import ContractLogicError, Web3RPCError
 
@@ -99,6 +104,7 @@ def _allocate_nonce(network: str, address: str) -> int:
 
 
 def _fail(transfer: Transfer, reason: str) -> None:
+    """Give the transfer up for staff. Only ever when nothing it signed can still mine."""
     transfer.status = Transfer.Status.FAILED
     transfer.last_error = reason
     transfer.save(update_fields=["status", "last_error", "updated_at"])
@@ -114,20 +120,56 @@ def _fail(transfer: Transfer, reason: str) -> None:
     logger.warning("transfer %s failed: %s", transfer.pk, reason)
 
 
+def _attempts_at_nonce(transfer: Transfer) -> list[SignedTransaction]:
+    """The signed transactions that can still decide the transfer, newest first: those at its
+    current nonce. Attempts at an earlier nonce are dead: that nonce was used on chain."""
+    if transfer.nonce is None:
+        return []
+    return list(transfer.signed.filter(nonce=transfer.nonce).order_by("-created_at"))
+
+
+def _mined(transfer: Transfer) -> chain.Receipt | None:
+    for attempt in _attempts_at_nonce(transfer):
+        mined = chain.receipt(transfer.network, attempt.tx_hash)
+        if mined is not None:
+            return mined
+    return None
+
+
+def _reserved(transfer: Transfer, symbol: str) -> int:
+    """What other signed, unconfirmed transfers of `symbol` on the network will take."""
+    others = Transfer.objects.filter(
+        network=transfer.network, token=symbol, status=Transfer.Status.SIGNED
+    ).exclude(pk=transfer.pk)
+    return int(others.aggregate(total=Sum("amount_base"))["total"] or 0)
+
+
 @transaction.atomic
 def _transfer_sign(*, transfer_id) -> Transfer:
     transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
     if transfer.status != Transfer.Status.PENDING:
         return transfer
     network, token = transfer.network, network_spec(transfer.network).token(transfer.token)
+    previous = _attempts_at_nonce(transfer)
+    if previous:  # a retried transfer: what became of what it signed before?
+        mined = _mined(transfer)
+        if mined is not None and mined.status == 1:
+            transfer.status = Transfer.Status.SIGNED  # it went through; checking settles it
+            transfer.save(update_fields=["status", "updated_at"])
+            return transfer
+        if mined is not None or chain.nonce_of(network, transfer.from_address) > transfer.nonce:
+            previous, transfer.nonce = [], None  # that nonce is used up: take a new one
+
     gas_coin = network_spec(network).gas_coin
     amount = int(transfer.amount_base)
     has_token = chain.balance_of(network, token, transfer.from_address)
-    if has_token < amount:
+    free_token = has_token - _reserved(transfer, token.symbol)
+    if free_token < amount:
         _fail(
             transfer,
             f"escrow balance too low: it holds {has_token} base units of "
-            f"{token.symbol}; this transfer needs {amount}",
+            f"{token.symbol}, {free_token} of them not promised to other "
+            f"transfers; this transfer needs {amount}",
         )
         return transfer
     try:
@@ -136,19 +178,24 @@ def _transfer_sign(*, transfer_id) -> Transfer:
         _fail(transfer, f"the node predicts this transfer would fail: {error.message}")
         return transfer
     fees = chain.suggested_fees(network)
+    if previous:  # it replaces our own transaction, which may still wait in a pool
+        latest = previous[0]
+        fees = chain.bumped_fees(
+            (int(latest.max_fee_per_gas), int(latest.max_priority_fee_per_gas)), fees
+        )
     needs_gas = gas * fees[0] + (amount if token.is_native else 0)
     has_gas = chain.balance_of(network, gas_coin, transfer.from_address)
-    if has_gas < needs_gas:
+    free_gas = has_gas - _reserved(transfer, gas_coin.symbol)
+    if free_gas < needs_gas:
         _fail(
             transfer,
             f"escrow balance too low for gas: it holds {has_gas} base units of "
-            f"{gas_coin.symbol}; this transfer needs up to {needs_gas}",
+            f"{gas_coin.symbol}, {free_gas} of them not promised to other "
+            f"transfers; this transfer needs up to {needs_gas}",
         )
         return transfer
 
-    nonce = _reusable_nonce(transfer)
-    if nonce is None:
-        nonce = _allocate_nonce(network, transfer.from_address)
+    nonce = transfer.nonce if previous else _allocate_nonce(network, transfer.from_address)
     failpoint("transfer-after-nonce")
     signed = chain.sign_transfer(
         network,
@@ -178,35 +225,33 @@ def _transfer_sign(*, transfer_id) -> Transfer:
     return transfer
 
 
-def _reusable_nonce(transfer: Transfer) -> int | None:
-    """A retried transfer keeps its nonce while nothing on chain has used it."""
-    if transfer.nonce is None:
-        return None
-    if chain.nonce_of(transfer.network, transfer.from_address) > transfer.nonce:
-        return None
-    return transfer.nonce
-
-
 def _transfer_broadcast(transfer: Transfer) -> None:
-    latest = transfer.signed.order_by("-created_at").first()
+    latest = _attempts_at_nonce(transfer)[0]
     try:
         chain.broadcast(transfer.network, latest.raw_tx)
     except chain.Rejected as rejected:
         if rejected.already_known or rejected.nonce_too_low:
-            return  # sent before, or mined: the check below finds out which
+            return  # sent before, or mined: the check finds out which
         _transfer_refused(transfer_id=transfer.pk, reason=rejected.reason)
 
 
 @transaction.atomic
 def _transfer_refused(*, transfer_id, reason: str) -> None:
+    """Recorded for staff to see. The transfer stays SIGNED: its bytes may still sit in some
+    node's pool and mine, so it is neither given up nor ever sent with a new nonce."""
     transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
     if transfer.status != Transfer.Status.SIGNED:
         return
     transfer.attempts += 1
     transfer.last_error = f"the node refused the transaction: {reason}"
     transfer.save(update_fields=["attempts", "last_error", "updated_at"])
-    if transfer.attempts >= settings.KIBO_TRANSFER_MAX_ATTEMPTS:
-        _fail(transfer, transfer.last_error)
+    if transfer.attempts == settings.KIBO_TRANSFER_ALERT_ATTEMPTS:
+        logger.error(
+            "transfer %s refused %s times; staff should look: %s",
+            transfer.pk,
+            transfer.attempts,
+            reason,
+        )
 
 
 def _transfer_check(*, transfer_id) -> Transfer:
@@ -214,31 +259,28 @@ def _transfer_check(*, transfer_id) -> Transfer:
     if transfer.status != Transfer.Status.SIGNED:
         return transfer
     spec = network_spec(transfer.network)
-    signed = list(transfer.signed.order_by("-created_at"))
-    for attempt in signed:
-        mined = chain.receipt(transfer.network, attempt.tx_hash)
-        if mined is None:
-            continue
+    mined = _mined(transfer)
+    if mined is not None:
         if chain.confirmations(transfer.network, mined.block_number) < spec.confirmations:
             return transfer
         if mined.status == 1:
             return _transfer_settle(transfer_id=transfer_id, mined=mined)
         return _transfer_reverted(transfer_id=transfer_id, mined=mined)
 
-    if chain.nonce_of(transfer.network, transfer.from_address) > transfer.nonce:
-        # Our nonce is used, yet none of our hashes is mined: look once more (a receipt may
-        # have appeared meanwhile) before concluding another transaction took the nonce.
-        if not any(chain.receipt(transfer.network, a.tx_hash) for a in signed):
-            return _transfer_nonce_lost(transfer_id=transfer_id)
-        return transfer
+    next_nonce = chain.nonce_of(transfer.network, transfer.from_address)
+    if next_nonce > transfer.nonce:
+        return _transfer_nonce_lost(transfer_id=transfer_id)
+    latest = _attempts_at_nonce(transfer)[0]
     stuck_since = timezone.now() - timedelta(seconds=settings.KIBO_TRANSFER_STUCK_SECONDS)
-    if signed[0].created_at <= stuck_since:
-        replacement = _transfer_replace(transfer_id=transfer_id, latest_id=signed[0].pk)
+    # Higher fees help only the transaction next in line; one waiting behind an earlier
+    # nonce is not stuck itself.
+    if next_nonce == transfer.nonce and latest.created_at <= stuck_since:
+        replacement = _transfer_replace(transfer_id=transfer_id, latest_id=latest.pk)
         if replacement is not None:
             try:
                 chain.broadcast(transfer.network, replacement.raw_tx)
             except chain.Rejected as rejected:
-                logger.warning("replacement for %s refused: %s", transfer_id, rejected.reason)
+                _transfer_refused(transfer_id=transfer_id, reason=rejected.reason)
     return transfer
 
 
@@ -246,13 +288,21 @@ def _transfer_check(*, transfer_id) -> Transfer:
 def _transfer_replace(*, transfer_id, latest_id) -> SignedTransaction | None:
     """Sign the same transfer again with the same nonce and at least 10 % higher fees."""
     transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
-    latest = transfer.signed.order_by("-created_at").first()
-    if transfer.status != Transfer.Status.SIGNED or latest.pk != latest_id:
+    attempts = _attempts_at_nonce(transfer)
+    if transfer.status != Transfer.Status.SIGNED or not attempts or attempts[0].pk != latest_id:
         return None  # someone else settled or replaced it meanwhile
+    latest = attempts[0]
     fees = chain.bumped_fees(
         (int(latest.max_fee_per_gas), int(latest.max_priority_fee_per_gas)),
         chain.suggested_fees(transfer.network),
     )
+    if fees[0] > settings.KIBO_MAX_FEE_PER_GAS:
+        transfer.last_error = (
+            f"stuck, but a replacement would offer more than the cap of "
+            f"{settings.KIBO_MAX_FEE_PER_GAS} wei per gas"
+        )
+        transfer.save(update_fields=["last_error", "updated_at"])
+        return None
     signed = chain.sign_transfer(
         transfer.network,
         token=network_spec(transfer.network).token(transfer.token),
@@ -331,7 +381,9 @@ def _transfer_reverted(*, transfer_id, mined: chain.Receipt) -> Transfer:
 @transaction.atomic
 def _transfer_nonce_lost(*, transfer_id) -> Transfer:
     transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
-    if transfer.status == Transfer.Status.SIGNED:
+    # Look again under the lock: another worker may have stored and sent a replacement, or
+    # a lagging node may have missed the receipt the first time.
+    if transfer.status == Transfer.Status.SIGNED and _mined(transfer) is None:
         _fail(
             transfer,
             f"nonce {transfer.nonce} was used by a transaction Kibo did not sign "

@@ -3,8 +3,11 @@ from django.db import transaction
 from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
+from web3.exceptions import Web3RPCError
 
+from escrow.chain import ChainUnavailable
 from escrow.deposits import deposit_verify
+from escrow.networks import UnknownNetwork
 from kibo.errors import DomainError
 from orders.models import Order
 from orders.services import parse_tx_hash
@@ -17,6 +20,15 @@ def _owned_order(request, order_id) -> Order:
     return order
 
 
+def _result(request, order: Order, state: str, message: str, *, status: int = 200):
+    return render(
+        request,
+        "orders/partials/_deposit_result.html",
+        {"order": order, "state": state, "message": message},
+        status=status,
+    )
+
+
 @login_required
 @require_POST
 def deposit(request, order_id):
@@ -26,18 +38,14 @@ def deposit(request, order_id):
         tx_hash = parse_tx_hash(request.POST.get("tx_hash", ""))
         result = deposit_verify(order=order, tx_hash=tx_hash)
     except DomainError as error:
-        return render(
-            request,
-            "orders/partials/_deposit_result.html",
-            {"order": order, "state": "rejected", "message": error.message},
-            status=error.status_code,
+        return _result(request, order, "rejected", error.message, status=error.status_code)
+    except (ChainUnavailable, UnknownNetwork, Web3RPCError):
+        message = (
+            "We can't reach the network right now. Your payment is safe; try again in a minute."
         )
+        return _result(request, order, "unavailable", message, status=503)
     if result.state == "pending":
-        from escrow.tasks import check_deposit
+        from escrow.tasks import check_deposit  # tasks import the services this view uses
 
         transaction.on_commit(lambda: check_deposit.delay(str(order.pk), tx_hash))
-    return render(
-        request,
-        "orders/partials/_deposit_result.html",
-        {"order": order, "state": result.state, "message": result.message},
-    )
+    return _result(request, order, result.state, result.message)

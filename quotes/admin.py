@@ -17,6 +17,7 @@ class QuoteAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
     ordering = ("-timestamp",)
     date_hierarchy = "timestamp"
 

@@ -56,10 +56,19 @@ class BinanceP2P(HttpProvider):
     def rate(self, token: str, fiat: str) -> Decimal:
         if token not in ("USDT", "USDC"):
             raise RateUnavailable(f"{self.name} does not trade {token}")
-        body = self._json("POST", "/bapi/c2c/v2/friendly/c2c/adv/search", json={
-            "asset": token, "fiat": fiat, "tradeType": "SELL", "page": 1,
-            "rows": self.ADVERTISEMENTS, "payTypes": [], "publisherType": None,
-        })
+        body = self._json(
+            "POST",
+            "/bapi/c2c/v2/friendly/c2c/adv/search",
+            json={
+                "asset": token,
+                "fiat": fiat,
+                "tradeType": "SELL",
+                "page": 1,
+                "rows": self.ADVERTISEMENTS,
+                "payTypes": [],
+                "publisherType": None,
+            },
+        )
         if not isinstance(body, dict) or body.get("code") != "000000":
             raise RateUnavailable(f"{self.name}: error answer {str(body)[:200]!r}")
         ads = body.get("data")
@@ -85,8 +94,9 @@ class CoinGecko(HttpProvider):
 
     def rate(self, token: str, fiat: str) -> Decimal:
         coin = self.IDS[token]
-        body = self._json("GET", "/simple/price",
-                          params={"ids": coin, "vs_currencies": f"{fiat.lower()},usd"})
+        body = self._json(
+            "GET", "/simple/price", params={"ids": coin, "vs_currencies": f"{fiat.lower()},usd"}
+        )
         prices = body.get(coin) if isinstance(body, dict) else None
         if not isinstance(prices, dict):
             raise RateUnavailable(f"{self.name}: no price for {coin}")

@@ -77,14 +77,26 @@ def quotes_refresh(*, force: bool = False) -> list[Quote]:
         if current is not None:
             jump = abs(rate - current.rate) / current.rate * 100
             if jump > max_jump:
-                log_action(action=Action.QUOTE_REJECTED, metadata={
-                    "pair": f"{token}/{fiat}", "source": source, "rate": str(rate),
-                    "previous": str(current.rate), "jump_percent": str(jump.quantize(
-                        Decimal("0.01"))), "max_percent": str(max_jump),
-                })
-                logger.warning("refused %s/%s = %s from %s: %.2f%% away from %s", token,
-                               fiat, rate, source, jump, current.rate)
+                log_action(
+                    action=Action.QUOTE_REJECTED,
+                    metadata={
+                        "pair": f"{token}/{fiat}",
+                        "source": source,
+                        "rate": str(rate),
+                        "previous": str(current.rate),
+                        "jump_percent": str(jump.quantize(Decimal("0.01"))),
+                        "max_percent": str(max_jump),
+                    },
+                )
+                logger.warning(
+                    "refused %s/%s = %s from %s: %.2f%% away from %s",
+                    token,
+                    fiat,
+                    rate,
+                    source,
+                    jump,
+                    current.rate,
+                )
                 continue
-        stored.append(quote_record(token=token, fiat=fiat, rate=rate, source=source,
-                                   timestamp=now))
+        stored.append(quote_record(token=token, fiat=fiat, rate=rate, source=source, timestamp=now))
     return stored

@@ -219,8 +219,11 @@ KIBO_ENABLED_NETWORKS = env.list("KIBO_ENABLED_NETWORKS", default=["mantle", "ba
 
 # Escrow transfers: a transaction not mined after this long is replaced with higher fees.
 KIBO_TRANSFER_STUCK_SECONDS = env.int("KIBO_TRANSFER_STUCK_SECONDS", default=120)
-# Broadcasts the node refuses before a transfer is marked FAILED for staff to look at.
-KIBO_TRANSFER_MAX_ATTEMPTS = env.int("KIBO_TRANSFER_MAX_ATTEMPTS", default=20)
+# Refused broadcasts after which the worker log asks staff to look. The transfer stays
+# SIGNED: its bytes may still mine, so it is never given up or re-sent with a new nonce.
+KIBO_TRANSFER_ALERT_ATTEMPTS = env.int("KIBO_TRANSFER_ALERT_ATTEMPTS", default=20)
+# The most a replacement transaction may offer per gas, in wei (default 200 gwei).
+KIBO_MAX_FEE_PER_GAS = env.int("KIBO_MAX_FEE_PER_GAS", default=200 * 10**9)
 # Blocks the deposit watcher reads per request.
 KIBO_WATCHER_MAX_BLOCKS = env.int("KIBO_WATCHER_MAX_BLOCKS", default=500)
 KIBO_CHAIN_SWEEP_SECONDS = env.float("KIBO_CHAIN_SWEEP_SECONDS", default=5.0)

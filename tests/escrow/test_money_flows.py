@@ -188,18 +188,50 @@ def test_a_payment_to_another_address_is_rejected(client):
     assert not Deposit.objects.exists()
 
 
-def test_a_payment_from_another_wallet_is_returned_to_its_sender(client):
+def test_a_payment_from_another_wallet_is_refused_and_returned_to_its_sender(client):
+    from escrow.deposits import deposits_watch
+
     wallet, stranger = funded_wallet(), funded_wallet()
     order = order_for(wallet)
     start = balance("USDT", stranger.address)
 
     _, response = pay(client, order, stranger)
 
-    assert "being returned to the wallet that sent it" in text(response)
+    assert_rejected(response, "not sent from your wallet")
     order.refresh_from_db()
-    assert order.status == OrderStatus.PENDING_PAYMENT
+    assert order.status == OrderStatus.PENDING_PAYMENT and not Deposit.objects.exists()
+    deposits_watch(network="local")  # the watcher records it by its sender
     settle(Transfer.objects.get(purpose=Transfer.Purpose.RETURN))
     assert balance("USDT", stranger.address) == start
+
+
+def test_reporting_someone_elses_payment_cannot_get_it_returned(client):
+    # given A paid their own order
+    a_wallet = funded_wallet()
+    a_order = order_for(a_wallet)
+    tx = send(a_wallet, to=escrow_address(), symbol="USDT", amount_base=due_base(a_order))
+    # when B reports A's transaction for B's order
+    b_order = make_order(user=make_user())
+    client.force_login(b_order.user)
+    response = client.post(f"/orders/{b_order.pk}/deposit/", {"tx_hash": tx})
+    # then it is refused and A can still use it
+    assert_rejected(response, "not sent from your wallet")
+    client.force_login(a_order.user)
+    assert client.post(f"/orders/{a_order.pk}/deposit/", {"tx_hash": tx}).status_code == 200
+    a_order.refresh_from_db()
+    assert a_order.status == OrderStatus.AVAILABLE
+
+
+def test_an_unreachable_network_is_a_clear_try_again(client, settings):
+    import copy
+
+    order = make_order()
+    networks = copy.deepcopy(settings.KIBO_NETWORKS)
+    networks["local"]["rpc_urls"] = ["http://127.0.0.1:9"]
+    settings.KIBO_NETWORKS = networks
+    client.force_login(order.user)
+    response = client.post(f"/orders/{order.pk}/deposit/", {"tx_hash": "0x" + "ab" * 32})
+    assert response.status_code == 503 and "try again in a minute" in text(response)
 
 
 def test_an_under_payment_is_returned(client):

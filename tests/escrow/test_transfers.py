@@ -10,7 +10,7 @@ from escrow.deposits import escrow_address
 from escrow.models import Deposit, SignedTransaction, Transfer
 from escrow.transfers import transfer_create, transfer_process, transfer_retry
 from orders.services import order_complete, order_mark_paid, order_take
-from tests.chainkit import balance, funded_wallet, mine, rpc, send
+from tests.chainkit import balance, funded_wallet, mine, rpc, send, token
 from tests.escrow.test_money_flows import due_base, order_for
 from tests.factories import make_ally, png_upload, tx_hash
 
@@ -169,3 +169,85 @@ def test_a_transfer_the_escrow_cannot_cover_fails_visibly_and_succeeds_on_retry(
     transfer_retry(transfer_id=transfer.pk)
     assert transfer_process(transfer_id=transfer.pk).status == Transfer.Status.CONFIRMED
     assert balance("USDC", stranger.address) - before == 5 * 10**6
+
+
+def set_token_balance(symbol: str, owner: str, amount_base: int) -> None:
+    """Write a test token's balance straight into its storage (balanceOf is slot 3)."""
+    from eth_utils import keccak
+
+    slot = keccak(bytes.fromhex(owner[2:].lower().rjust(64, "0")) + (3).to_bytes(32, "big"))
+    rpc(
+        "anvil_setStorageAt",
+        token(symbol).address,
+        "0x" + slot.hex(),
+        "0x" + amount_base.to_bytes(32, "big").hex(),
+    )
+
+
+@pytest.mark.django_db
+def test_a_transfer_that_reverted_is_retried_with_a_new_nonce_and_pays_once():
+    # given a payout whose transaction reverts on chain (the escrow emptied meanwhile)
+    order, ally, release = completed_order(symbol="USDC")
+    escrow = escrow_address()
+    held = balance("USDC", escrow)
+    rpc("evm_setAutomine", False)
+    try:
+        transfer_process(transfer_id=release.pk)
+        set_token_balance("USDC", escrow, 0)
+    finally:
+        rpc("evm_setAutomine", True)
+    mine(1)
+    failed = transfer_process(transfer_id=release.pk)
+    assert failed.status == Transfer.Status.FAILED and "reverted" in failed.last_error
+    first_nonce = SignedTransaction.objects.get(transfer=release).nonce
+
+    # when the money is back and staff retry
+    set_token_balance("USDC", escrow, held)
+    transfer_retry(transfer_id=release.pk)
+    settled = transfer_process(transfer_id=release.pk)
+
+    # then it goes through once, with a new nonce, whatever the old receipt said
+    assert settled.status == Transfer.Status.CONFIRMED
+    assert settled.nonce != first_nonce and settled.signed.count() == 2
+    assert token_transfers_to(ally.wallet_address) == 1
+    assert balance("USDC", ally.wallet_address) == to_base_units(order.payout_crypto, 6)
+
+
+@pytest.mark.django_db
+def test_a_retry_never_pays_again_what_already_went_through():
+    # given a payout sent, then marked FAILED while its transaction could still mine
+    _, ally, release = completed_order()
+    rpc("evm_setAutomine", False)
+    try:
+        transfer_process(transfer_id=release.pk)
+    finally:
+        rpc("evm_setAutomine", True)
+    Transfer.objects.filter(pk=release.pk).update(status=Transfer.Status.FAILED)
+    mine(1)  # ... and it did mine
+
+    # when staff retry
+    transfer_retry(transfer_id=release.pk)
+    settled = transfer_process(transfer_id=release.pk)
+
+    # then the mined transaction settles it; nothing is signed or sent again
+    assert settled.status == Transfer.Status.CONFIRMED and settled.signed.count() == 1
+    assert token_transfers_to(ally.wallet_address) == 1
+
+
+@pytest.mark.django_db
+def test_money_promised_to_signed_transfers_is_not_promised_twice():
+    # given a signed, unmined payout that takes most of the escrow's USDT
+    _, _, first = completed_order()
+    _, _, second = completed_order()
+    escrow = escrow_address()
+    rpc("evm_setAutomine", False)
+    try:
+        transfer_process(transfer_id=first.pk)
+        set_token_balance("USDT", escrow, int(first.amount_base) + int(second.amount_base) - 1)
+
+        # when a second payout is signed, then it fails before taking a nonce
+        failed = transfer_process(transfer_id=second.pk)
+    finally:
+        rpc("evm_setAutomine", True)
+    assert failed.status == Transfer.Status.FAILED and "not promised" in failed.last_error
+    assert not failed.signed.exists()
