@@ -168,6 +168,8 @@ def order_create(
 
     if price.amount_crypto >= CRYPTO_AMOUNT_LIMIT:
         raise InvalidOrder("That amount is too large to price at the current rate.")
+    if price.payout_crypto <= 0:
+        raise InvalidOrder(f"That amount is too small to pay in {crypto_token}.")
 
     _lock_user(user.pk)  # one user's concurrent requests queue here
     if Order.objects.filter(user=user, status__in=OPEN_STATUSES).exists():
