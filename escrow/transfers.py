@@ -144,6 +144,27 @@ def _reserved(transfer: Transfer, symbol: str) -> int:
     return int(others.aggregate(total=Sum("amount_base"))["total"] or 0)
 
 
+def _sign_and_store(transfer: Transfer, *, token, nonce: int, gas: int, fees) -> SignedTransaction:
+    """Sign the transfer and keep the exact bytes; nothing is sent before this commits."""
+    signed = chain.sign_transfer(
+        transfer.network,
+        token=token,
+        to=transfer.recipient,
+        amount_base=int(transfer.amount_base),
+        nonce=nonce,
+        gas=gas,
+        fees=fees,
+    )
+    return SignedTransaction.objects.create(
+        transfer=transfer,
+        nonce=nonce,
+        raw_tx=signed.raw_tx,
+        tx_hash=signed.tx_hash,
+        max_fee_per_gas=signed.max_fee_per_gas,
+        max_priority_fee_per_gas=signed.max_priority_fee_per_gas,
+    )
+
+
 @transaction.atomic
 def _transfer_sign(*, transfer_id) -> Transfer:
     transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
@@ -197,23 +218,7 @@ def _transfer_sign(*, transfer_id) -> Transfer:
 
     nonce = transfer.nonce if previous else _allocate_nonce(network, transfer.from_address)
     failpoint("transfer-after-nonce")
-    signed = chain.sign_transfer(
-        network,
-        token=token,
-        to=transfer.recipient,
-        amount_base=amount,
-        nonce=nonce,
-        gas=gas,
-        fees=fees,
-    )
-    SignedTransaction.objects.create(
-        transfer=transfer,
-        nonce=nonce,
-        raw_tx=signed.raw_tx,
-        tx_hash=signed.tx_hash,
-        max_fee_per_gas=signed.max_fee_per_gas,
-        max_priority_fee_per_gas=signed.max_priority_fee_per_gas,
-    )
+    _sign_and_store(transfer, token=token, nonce=nonce, gas=gas, fees=fees)
     transfer.status = Transfer.Status.SIGNED
     transfer.nonce, transfer.gas = nonce, gas
     transfer.attempts += 1
@@ -303,23 +308,13 @@ def _transfer_replace(*, transfer_id, latest_id) -> SignedTransaction | None:
         )
         transfer.save(update_fields=["last_error", "updated_at"])
         return None
-    signed = chain.sign_transfer(
-        transfer.network,
+    logger.info("replacing stuck transaction %s of transfer %s", latest.tx_hash, transfer_id)
+    return _sign_and_store(
+        transfer,
         token=network_spec(transfer.network).token(transfer.token),
-        to=transfer.recipient,
-        amount_base=int(transfer.amount_base),
         nonce=transfer.nonce,
         gas=transfer.gas,
         fees=fees,
-    )
-    logger.info("replacing stuck transaction %s of transfer %s", latest.tx_hash, transfer_id)
-    return SignedTransaction.objects.create(
-        transfer=transfer,
-        nonce=transfer.nonce,
-        raw_tx=signed.raw_tx,
-        tx_hash=signed.tx_hash,
-        max_fee_per_gas=signed.max_fee_per_gas,
-        max_priority_fee_per_gas=signed.max_priority_fee_per_gas,
     )
 
 

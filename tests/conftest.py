@@ -71,6 +71,34 @@ def worker_database_url() -> str:
     return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
 
 
+def worker_command(*options: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "kibo",
+        "worker",
+        *options,
+        "--loglevel",
+        "WARNING",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+
+
+def worker_env(**changes) -> dict[str, str]:
+    """The environment of a worker on the test database; a change to None removes the name."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": worker_database_url(),
+        "DJANGO_SETTINGS_MODULE": "kibo.settings.test",
+        **changes,
+    }
+    return {name: value for name, value in env.items() if value is not None}
+
+
 @pytest.fixture
 def celery_worker():
     """Start real Celery worker processes on the test database and broker; stop them after.
@@ -83,31 +111,9 @@ def celery_worker():
     workers: list[subprocess.Popen] = []
 
     def start(*, failpoint: str | None = None, concurrency: int = 1) -> subprocess.Popen:
-        env = {
-            **os.environ,
-            "DATABASE_URL": worker_database_url(),
-            "DJANGO_SETTINGS_MODULE": "kibo.settings.test",
-        }
-        if failpoint:
-            env["KIBO_FAILPOINT"] = failpoint
         pool = ["--pool", "solo"] if concurrency == 1 else ["--concurrency", str(concurrency)]
         worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "kibo",
-                "worker",
-                *pool,
-                "--loglevel",
-                "WARNING",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=BASE_DIR,
-            env=env,
+            worker_command(*pool), cwd=BASE_DIR, env=worker_env(KIBO_FAILPOINT=failpoint)
         )
         workers.append(worker)
         return worker

@@ -1,39 +1,18 @@
-import os
 import subprocess
-import sys
 
 import pytest
 
 from kibo.env import BASE_DIR
-from tests.conftest import worker_database_url
+from tests.conftest import worker_command, worker_env
 
 OTHER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 
 
 def start_worker(**env_changes) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "DATABASE_URL": worker_database_url(),
-        "DJANGO_SETTINGS_MODULE": "kibo.settings.test",
-        **env_changes,
-    }
-    env = {key: value for key, value in env.items() if value is not None}
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "kibo",
-            "worker",
-            "--pool",
-            "solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
+        worker_command("--pool", "solo"),
         cwd=BASE_DIR,
-        env=env,
+        env=worker_env(**env_changes),
         capture_output=True,
         text=True,
         timeout=60,
