@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 STATE_DIR = BASE_DIR / ".kibo"
 DATABASE_NAME = "kibo"
 ANVIL = BASE_DIR / "node_modules" / ".bin" / "anvil"
+ANVIL_DEV_PORT = 8545
 # anvil's first development account: public knowledge, for the local chain only.
 LOCAL_ESCROW_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 
@@ -65,14 +66,21 @@ def _start_valkey(stack: ExitStack, data_dir: Path) -> str:
     return f"redis://127.0.0.1:{server.port}/0"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def _free_port(preferred: int = 0) -> int:
+    """`preferred` when it is free, else any free port."""
+    for port in (preferred, 0) if preferred else (0,):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    raise OSError("no free port")
 
 
 def _start_anvil(stack: ExitStack, state_file: Path | None) -> str:
-    port = _free_port()
+    # Development keeps the chain where browser wallets expect a local node (8545), if free.
+    port = _free_port(ANVIL_DEV_PORT if state_file is not None else 0)
     command = [
         str(ANVIL),
         "--host",

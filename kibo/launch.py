@@ -57,7 +57,9 @@ def main() -> int:
             ),
         ]
         print(
-            f"\nKibo is running at http://127.0.0.1:{port}/ (admin at /admin/). "
+            f"\nKibo is running at http://127.0.0.1:{port}/ (admin at /admin/).\n"
+            f"Local chain: {os.environ['KIBO_RPC_URL_LOCAL']} (chain id 31337); the demo user "
+            "is anvil's account 1, unlocked there and holding test ETH, USDT and USDC.\n"
             "Ctrl-C stops everything.\n",
             flush=True,
         )
