@@ -18,6 +18,7 @@ from escrow import chain
 from escrow.amounts import from_base_units, to_base_units
 from escrow.models import ChainCursor, Deposit, ScannedBlock, Transfer
 from escrow.networks import TokenSpec, network_spec
+from escrow.selectors import escrow_address
 from escrow.transfers import transfer_create
 from kibo.errors import DomainError
 from kibo.selectors import get_config
@@ -36,10 +37,6 @@ class DepositRejected(DomainError):
 class DepositCheck:
     state: str  # "credited", "pending" or "returned"
     message: str
-
-
-def escrow_address() -> str:
-    return to_checksum_address(get_config("ESCROW_WALLET_ADDRESS"))
 
 
 def _token_of(spec, incoming: chain.IncomingTransfer) -> TokenSpec | None:
@@ -125,16 +122,19 @@ def _deposit_record(*, incoming, token: TokenSpec, order_hint, key) -> Deposit:
     reason = _why_not_creditable(order, incoming, token)
     if reason is None:
         due = to_base_units(order.amount_crypto, token.decimals, round_up=True)
+        returned = incoming.amount_base - due
         deposit = Deposit.objects.create(
-            **fields, order=order, credited_base=due, outcome=Deposit.Outcome.CREDITED
+            **fields,
+            order=order,
+            credited_base=due,
+            outcome=Deposit.Outcome.CREDITED,
+            reason="the excess of an over-payment" if returned else "",
         )
         order_mark_paid(
             order_id=order.pk,
             deposit_tx_hash=incoming.tx_hash,
             amount_received=from_base_units(incoming.amount_base, token.decimals),
         )
-        returned = incoming.amount_base - due
-        reason = "the excess of an over-payment"
     else:
         deposit = Deposit.objects.create(
             **fields, order=order, outcome=Deposit.Outcome.RETURNED, reason=reason
@@ -160,8 +160,6 @@ def _deposit_record(*, incoming, token: TokenSpec, order_hint, key) -> Deposit:
             recipient=incoming.sender,
             amount_base=returned,
         )
-        deposit.reason = reason
-        deposit.save(update_fields=["reason"])
     return deposit
 
 

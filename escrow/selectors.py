@@ -2,11 +2,18 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db.models import Sum
+from eth_utils import to_checksum_address
 
 from escrow import chain
-from escrow.deposits import escrow_address
+from escrow.amounts import to_base_units
 from escrow.models import Deposit, EscrowAccount, Transfer
 from escrow.networks import configured_networks
+from kibo.selectors import get_config
+
+
+def escrow_address() -> str:
+    """The escrow wallet, as staff configured it (the worker checks its key matches)."""
+    return to_checksum_address(get_config("ESCROW_WALLET_ADDRESS"))
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ def reconcile() -> list[Reconciliation]:
                     token=token.symbol,
                     on_chain=chain.balance_of(spec.name, token, wallet),
                     expected=expected,
-                    locked=sum(int(e.amount.scaleb(token.decimals)) for e in locked),
+                    locked=sum(to_base_units(e.amount, token.decimals) for e in locked),
                     exact=not is_gas_coin,
                 )
             )

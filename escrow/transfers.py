@@ -36,6 +36,7 @@ from escrow import chain
 from escrow.failpoints import failpoint
 from escrow.models import Deposit, NonceCursor, RefundJob, SignedTransaction, Transfer
 from escrow.networks import network_spec
+from escrow.selectors import escrow_address
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def transfer_create(
             "network": network,
             "token": token,
             "token_address": token_spec.address,
-            "from_address": chain.escrow_key_address(),
+            "from_address": escrow_address(),
             "recipient": recipient,
             "amount_base": amount_base,
         },
@@ -404,14 +405,13 @@ def transfer_retry(*, transfer_id) -> Transfer:
 
 def transfers_process_unfinished(*, limit: int = 200) -> int:
     """Beat's safety net: push every unfinished transfer on. Returns how many it looked at."""
-    ids = list(
+    unfinished = list(
         Transfer.objects.filter(status__in=[Transfer.Status.PENDING, Transfer.Status.SIGNED])
         .order_by("created_at")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "network")[:limit]
     )
     unreachable: set[str] = set()
-    for transfer_id in ids:
-        network = Transfer.objects.values_list("network", flat=True).get(pk=transfer_id)
+    for transfer_id, network in unfinished:
         if network in unreachable:
             continue
         try:
@@ -420,4 +420,4 @@ def transfers_process_unfinished(*, limit: int = 200) -> int:
             unreachable.add(network)
         except Exception:
             logger.exception("transfer %s could not be processed; it stays queued", transfer_id)
-    return len(ids)
+    return len(unfinished)

@@ -4,10 +4,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from escrow.models import TX_HASH_RE
 from escrow.networks import Network
 from quotes.models import Fiat, Token
-
-TX_HASH_RE = r"^0x[0-9a-f]{64}$"
 
 
 class OrderStatus(models.TextChoices):

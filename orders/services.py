@@ -25,6 +25,7 @@ from allies.selectors import is_ally_penalized
 from allies.services import ally_penalize
 from audit.models import Action
 from audit.services import log_action
+from escrow.models import TX_HASH_RE
 from escrow.networks import is_enabled
 from escrow.services import (
     escrow_account_lock,
@@ -45,7 +46,7 @@ from orders.errors import (
     StaleQuote,
     Underpaid,
 )
-from orders.models import OPEN_STATUSES, TX_HASH_RE, Order, OrderStatus
+from orders.models import OPEN_STATUSES, Order, OrderStatus
 from orders.proofs import proof_extension
 from quotes.models import COUNTRY_FIAT, Fiat, Token
 from quotes.pricing import price_order
@@ -361,8 +362,8 @@ def order_expire(*, order_id, skip_locked: bool = False) -> Order | None:
     """
     # The ally's row is locked before the order's, as everywhere. Only take() sets the
     # ally, and it also restarts the timer, so an ally that changes under us means "not due".
-    ally_id = Order.objects.filter(pk=_parse_order_id(order_id)).values_list("ally_id", flat=True)
-    ally_id = next(iter(ally_id), None)
+    pk = _parse_order_id(order_id)
+    ally_id = Order.objects.filter(pk=pk).values_list("ally_id", flat=True).first()
     if ally_id is not None and _lock_user(ally_id, skip_locked=skip_locked) is None:
         return None
     order = _lock_order(order_id, skip_locked=skip_locked)

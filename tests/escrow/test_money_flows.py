@@ -5,8 +5,8 @@ from html import unescape
 import pytest
 
 from escrow.amounts import to_base_units
-from escrow.deposits import escrow_address
 from escrow.models import Deposit, EscrowAccount, RefundJob, Transfer
+from escrow.selectors import escrow_address
 from escrow.transfers import transfer_process
 from orders.models import Order, OrderStatus
 from orders.services import order_cancel, order_complete, order_expire, order_take

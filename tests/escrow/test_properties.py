@@ -7,9 +7,9 @@ from hypothesis import strategies as st
 
 from escrow.amounts import to_base_units
 from escrow.chain import IncomingTransfer, receipt
-from escrow.deposits import deposit_record, escrow_address
+from escrow.deposits import deposit_record
 from escrow.models import Transfer
-from escrow.selectors import reconcile
+from escrow.selectors import escrow_address, reconcile
 from escrow.transfers import _transfer_sign, transfers_process_unfinished
 from kibo.errors import DomainError
 from orders.models import OPEN_STATUSES, Order, OrderStatus

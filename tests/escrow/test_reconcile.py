@@ -5,7 +5,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from escrow.chain import mint_local
-from escrow.deposits import escrow_address
+from escrow.selectors import escrow_address
 from escrow.transfers import transfers_process_unfinished
 from orders.services import order_cancel, order_complete, order_take
 from tests.chainkit import funded_wallet, token

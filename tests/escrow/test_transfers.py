@@ -6,8 +6,8 @@ from django.db import connection
 
 from escrow.amounts import to_base_units
 from escrow.chain import ChainUnavailable
-from escrow.deposits import escrow_address
 from escrow.models import Deposit, SignedTransaction, Transfer
+from escrow.selectors import escrow_address
 from escrow.transfers import transfer_create, transfer_process, transfer_retry
 from orders.services import order_complete, order_mark_paid, order_take
 from tests.chainkit import balance, funded_wallet, mine, rpc, send, token

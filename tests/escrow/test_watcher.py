@@ -2,8 +2,9 @@ import copy
 
 import pytest
 
-from escrow.deposits import deposits_watch, escrow_address
+from escrow.deposits import deposits_watch
 from escrow.models import ChainCursor, Deposit, Transfer
+from escrow.selectors import escrow_address
 from orders.models import OrderStatus
 from tests.chainkit import funded_wallet, mine, rpc, send
 from tests.escrow.test_money_flows import due_base, order_for
