@@ -4,6 +4,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from escrow.chain import ChainUnavailable, head_block
+from escrow.networks import configured_networks
 from kibo.celery import app as celery_app
 from quotes.models import Quote
 
@@ -31,9 +33,21 @@ def _broker_ok() -> bool:
         return False
 
 
+def _chain_heads() -> dict[str, int | None]:
+    """Each enabled network's latest block, or None where its node does not answer."""
+    heads = {}
+    for spec in configured_networks():
+        try:
+            heads[spec.name] = head_block(spec.name)
+        except ChainUnavailable:
+            heads[spec.name] = None
+    return heads
+
+
 @require_GET
 def healthz(request):
-    """For operators and load balancers: 200 when the database and broker answer."""
+    """For operators and load balancers: 200 when the database and broker answer. Chain nodes
+    and quote ages are reported too; a slow node must not take the web tier out."""
     database = _database_ok()
     now = timezone.now()
     quotes = (
@@ -51,6 +65,11 @@ def healthz(request):
     checks = {"database": database, "broker": _broker_ok()}
     healthy = all(checks.values())
     return JsonResponse(
-        {"status": "ok" if healthy else "failing", **checks, "quotes": quotes},
+        {
+            "status": "ok" if healthy else "failing",
+            **checks,
+            "chain": _chain_heads(),
+            "quotes": quotes,
+        },
         status=200 if healthy else 503,
     )

@@ -8,6 +8,7 @@ def test_healthz_reports_database_broker_and_quote_ages(client):
     make_quote(token="USDT", fiat="BOB", rate="9.80", age_seconds=42)
     body = client.get("/healthz/").json()
     assert body["status"] == "ok" and body["database"] and body["broker"]
+    assert body["chain"]["local"] > 0
     pair = body["quotes"]["USDT/BOB"]
     assert pair["rate"] == "9.80000000" and pair["source"] == "test"
     assert 42 <= pair["age_seconds"] < 60
@@ -18,3 +19,14 @@ def test_the_landing_page_explains_kibo(client):
     response = client.get("/")
     assert response.status_code == 200
     assert "Pay any QR with crypto" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_healthz_names_a_chain_node_that_does_not_answer(client, settings):
+    import copy
+
+    networks = copy.deepcopy(settings.KIBO_NETWORKS)
+    networks["local"]["rpc_urls"] = ["http://127.0.0.1:9"]
+    settings.KIBO_NETWORKS = networks
+    body = client.get("/healthz/").json()
+    assert body["status"] == "ok" and body["chain"] == {"local": None}
