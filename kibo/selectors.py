@@ -1,3 +1,4 @@
+import uuid
 from decimal import Decimal
 
 from django.core.cache import cache
@@ -5,17 +6,28 @@ from django.core.cache import cache
 from kibo.errors import ConfigMissing
 from kibo.models import SystemConfig
 
-CONFIG_CACHE_KEY = "system-config"
-# Edits through config_set (and the admin) clear the cache at once; the timeout bounds how
-# long a change made behind Django's back (raw SQL) can go unseen.
+# The values are cached under a versioned key. An edit through config_set (and the admin)
+# gives the config a new version when it commits, so no process can put back a value it read
+# before the commit: it would put it under the old version. The timeout bounds how long a
+# change made behind Django's back (raw SQL) can go unseen.
+CONFIG_VERSION_KEY = "system-config-version"
 CONFIG_CACHE_SECONDS = 60
 
 
+def _config_version() -> str:
+    version = cache.get(CONFIG_VERSION_KEY)
+    if version is None:  # first use, or evicted: a new version, so nothing older counts
+        cache.add(CONFIG_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        version = cache.get(CONFIG_VERSION_KEY)
+    return version
+
+
 def _config_values() -> dict[str, str]:
-    values = cache.get(CONFIG_CACHE_KEY)
+    key = f"system-config:{_config_version()}"
+    values = cache.get(key)
     if values is None:
         values = dict(SystemConfig.objects.values_list("key", "value"))
-        cache.set(CONFIG_CACHE_KEY, values, CONFIG_CACHE_SECONDS)
+        cache.set(key, values, CONFIG_CACHE_SECONDS)
     return values
 
 

@@ -1,8 +1,10 @@
+import uuid
+
 from django.core.cache import cache
 from django.db import transaction
 
 from kibo.models import SystemConfig
-from kibo.selectors import CONFIG_CACHE_KEY
+from kibo.selectors import CONFIG_VERSION_KEY
 
 
 @transaction.atomic
@@ -13,8 +15,12 @@ def config_set(*, key: str, value: str, description: str | None = None) -> Syste
     if description is not None:
         config.description = description
     config.save()
-    # Now, so this transaction reads its own change; and on commit, in case another process
-    # cached the old value meanwhile.
-    cache.delete(CONFIG_CACHE_KEY)
-    transaction.on_commit(lambda: cache.delete(CONFIG_CACHE_KEY))
+    # A new version now, so this transaction reads its own change; and again on commit, so
+    # what other processes cached meanwhile (the old value) is never read again.
+    _new_config_version()
+    transaction.on_commit(_new_config_version)
     return config
+
+
+def _new_config_version() -> None:
+    cache.set(CONFIG_VERSION_KEY, uuid.uuid4().hex, timeout=None)

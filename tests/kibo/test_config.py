@@ -1,8 +1,9 @@
 import pytest
+from django.core.cache import cache
 
 from kibo.errors import ConfigMissing
 from kibo.models import SystemConfig
-from kibo.selectors import get_config, get_config_decimal, get_config_int
+from kibo.selectors import _config_version, get_config, get_config_decimal, get_config_int
 from kibo.services import config_set
 
 pytestmark = pytest.mark.django_db
@@ -54,6 +55,23 @@ def test_an_edit_is_seen_at_once_without_a_restart(django_capture_on_commit_call
         config_set(key="TAKEN_TIMEOUT_MINUTES", value="7")
     assert get_config("TAKEN_TIMEOUT_MINUTES") == "7"
     assert SystemConfig.objects.get(key="TAKEN_TIMEOUT_MINUTES").value == "7"
+
+
+def test_a_value_another_process_read_before_an_edit_committed_is_never_served_after_it(
+    django_capture_on_commit_callbacks,
+):
+    # given another process read the config (from the database) while an edit was under way
+    get_config("TAKEN_TIMEOUT_MINUTES")
+    version_it_saw = _config_version()
+    what_it_read = dict(SystemConfig.objects.values_list("key", "value"))
+
+    # when the edit commits, and only then that process caches what it read
+    with django_capture_on_commit_callbacks(execute=True):
+        config_set(key="TAKEN_TIMEOUT_MINUTES", value="9")
+    cache.set(f"system-config:{version_it_saw}", what_it_read, 60)
+
+    # then every reader still gets the edited value
+    assert get_config("TAKEN_TIMEOUT_MINUTES") == "9"
 
 
 def test_an_edit_through_the_admin_is_seen_at_once(
