@@ -9,3 +9,8 @@ MEDIA_ROOT = BASE_DIR / ".kibo" / "test-media"
 CACHES["default"]["KEY_PREFIX"] = "kibo-test"  # noqa: F405
 
 KIBO_ENABLED_NETWORKS = env.list("KIBO_ENABLED_NETWORKS", default=["local"])
+
+# No test reaches the internet: rate providers point at a port nothing listens on unless a
+# test points them at its own local server.
+KIBO_BINANCE_P2P_URL = env("KIBO_BINANCE_P2P_URL", default="http://127.0.0.1:9")
+KIBO_COINGECKO_URL = env("KIBO_COINGECKO_URL", default="http://127.0.0.1:9")
