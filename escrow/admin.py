@@ -9,6 +9,8 @@ from escrow.models import (
     SignedTransaction,
     Transfer,
 )
+from escrow.amounts import format_base_units
+from escrow.networks import network_spec
 from escrow.transfers import transfer_retry
 
 
@@ -99,6 +101,7 @@ class TransferAdmin(ReadOnlyAdmin):
         "recipient",
         "nonce",
         "attempts",
+        "shortfall",
         "mined_tx_hash",
         "last_error",
     )
@@ -106,6 +109,18 @@ class TransferAdmin(ReadOnlyAdmin):
     search_fields = ("=order__id", "recipient", "mined_tx_hash", "signed__tx_hash")
     inlines = [SignedTransactionInline]
     actions = ["retry"]
+
+    @admin.display(description="short of")
+    def shortfall(self, transfer: Transfer) -> str:
+        """What a WAITING transfer lacks, in the coin's own units."""
+        if transfer.shortfall_base is None:
+            return ""
+        spec = network_spec(transfer.network)
+        coin = spec.token(transfer.shortfall_coin) or spec.gas_coin
+        (text,) = format_base_units(
+            int(transfer.shortfall_base), decimals=coin.decimals, symbol=coin.symbol
+        )
+        return text
 
     @admin.action(description="Retry the selected failed transfers")
     def retry(self, request, queryset):

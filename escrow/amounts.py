@@ -16,3 +16,20 @@ def from_base_units(amount_base: int | Decimal, decimals: int) -> Decimal:
     with localcontext() as ctx:
         ctx.prec = 100
         return Decimal(int(amount_base)).scaleb(-decimals)
+
+
+def format_amounts(*amounts: Decimal, decimals: int) -> list[str]:
+    """Amounts of one token written alike, to as many places as tell them apart: at least two,
+    at most the token's decimals ("12.995689" and "12.995690", never "12.99569")."""
+    with localcontext() as ctx:
+        ctx.prec = 100
+        needed = (-min(0, amount.normalize().as_tuple().exponent) for amount in amounts)
+        places = min(max(2, *needed), decimals)
+        quantum = Decimal(1).scaleb(-places)
+        return [f"{amount.quantize(quantum):f}" for amount in amounts]
+
+
+def format_base_units(*amounts_base: int, decimals: int, symbol: str) -> list[str]:
+    """Base-unit amounts of one token as a person reads them: "12.995689 USDT"."""
+    amounts = [from_base_units(amount, decimals) for amount in amounts_base]
+    return [f"{text} {symbol}" for text in format_amounts(*amounts, decimals=decimals)]

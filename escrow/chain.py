@@ -290,20 +290,21 @@ def incoming_between(
     return _call(network, work)
 
 
-def balance_of(network: str, token: TokenSpec, address: str) -> int:
+def balance_of(network: str, token: TokenSpec, address: str, *, block: int | str = "latest") -> int:
+    """What `address` holds of `token` as of `block` (a number pins several reads together)."""
     address = to_checksum_address(address)
 
     def work(w3):
         if token.is_native:
-            return w3.eth.get_balance(address)
+            return w3.eth.get_balance(address, block)
         contract = w3.eth.contract(address=token.address, abi=ERC20_ABI)
-        return contract.functions.balanceOf(address).call()
+        return contract.functions.balanceOf(address).call(block_identifier=block)
 
     return _call(network, work)
 
 
-def nonce_of(network: str, address: str, *, pending: bool = False) -> int:
-    block = "pending" if pending else "latest"
+def nonce_of(network: str, address: str, *, block: int | str = "latest") -> int:
+    """How many transactions `address` has had mined as of `block`: its next nonce."""
     return _call(network, lambda w3: w3.eth.get_transaction_count(address, block))
 
 

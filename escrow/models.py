@@ -173,9 +173,12 @@ class Transfer(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "PENDING", "Not signed yet"
+        WAITING = "WAITING", "Waiting for funds in the escrow wallet"
         SIGNED = "SIGNED", "Signed and sent, waiting for the chain"
         CONFIRMED = "CONFIRMED", "Confirmed on chain"
         FAILED = "FAILED", "Failed; needs staff"
+
+    UNFINISHED = (Status.PENDING, Status.WAITING, Status.SIGNED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     purpose = models.CharField(max_length=10, choices=Purpose.choices)
@@ -198,6 +201,12 @@ class Transfer(models.Model):
     fee_paid_base = models.DecimalField(**BASE_UNITS, null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    shortfall_base = models.DecimalField(
+        **BASE_UNITS, null=True, blank=True, help_text="While WAITING: how much is missing."
+    )
+    shortfall_coin = models.CharField(
+        max_length=10, blank=True, help_text="While WAITING: the coin that is short."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
@@ -235,12 +244,17 @@ class Transfer(models.Model):
                 condition=~Q(status="CONFIRMED") | Q(mined_tx_hash__regex=TX_HASH_RE),
                 name="transfers_confirmed_has_hash",
             ),
+            models.CheckConstraint(
+                condition=Q(status="WAITING", shortfall_base__gt=0, shortfall_coin__gt="")
+                | (~Q(status="WAITING") & Q(shortfall_base__isnull=True, shortfall_coin="")),
+                name="transfers_waiting_has_shortfall",
+            ),
         ]
         indexes = [
             models.Index(
                 fields=["created_at"],
                 name="idx_transfers_unfinished",
-                condition=Q(status__in=["PENDING", "SIGNED"]),
+                condition=Q(status__in=["PENDING", "WAITING", "SIGNED"]),
             ),
         ]
 

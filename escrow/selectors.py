@@ -1,19 +1,70 @@
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Sum
+from django.db.models import F, Max, Q, Sum
 from eth_utils import to_checksum_address
 
 from escrow import chain
 from escrow.amounts import to_base_units
 from escrow.models import Deposit, EscrowAccount, Transfer
-from escrow.networks import configured_networks
+from escrow.networks import TokenSpec, configured_networks, network_spec
 from kibo.selectors import get_config
 
 
 def escrow_address() -> str:
     """The escrow wallet, as staff configured it (the worker checks its key matches)."""
     return to_checksum_address(get_config("ESCROW_WALLET_ADDRESS"))
+
+
+@dataclass(frozen=True)
+class Funds:
+    """One coin in a sending wallet at one block: what it holds, and how much of that the
+    transfers already signed will still take."""
+
+    symbol: str
+    held: int
+    promised: int
+
+    @property
+    def free(self) -> int:
+        return self.held - self.promised
+
+
+def escrow_funds(
+    *, network: str, address: str, coins: Iterable[TokenSpec], excluding=None
+) -> dict[str, Funds]:
+    """The spending rule: what a new transfer from `address` may spend, per coin (by symbol).
+
+    It is the balance less what signed transfers will still take from it: those whose nonce
+    the chain has not used yet. A mined transaction (confirmed or not, or one attempt of a
+    replaced transfer) has already left the balance, so it is not counted again. Each such
+    transfer will take its amount of its token and, from the gas coin, at most its gas limit
+    at the highest fee any of its attempts offered. The balance and the nonce are read at the
+    same block, so a transaction mined between the two reads is counted exactly once.
+    `excluding` leaves out the transfer being signed.
+    """
+    gas_coin = network_spec(network).gas_coin
+    block = chain.head_block(network)
+    next_nonce = chain.nonce_of(network, address, block=block)
+    unmined = (
+        Transfer.objects.filter(network=network, from_address=address, nonce__gte=next_nonce)
+        .exclude(pk=excluding)
+        .annotate(top_fee=Max("signed__max_fee_per_gas", filter=Q(signed__nonce=F("nonce"))))
+        .values_list("token", "amount_base", "gas", "top_fee")
+    )
+    promised: dict[str, int] = defaultdict(int)
+    for token, amount, gas, top_fee in unmined:
+        promised[token] += int(amount)
+        promised[gas_coin.symbol] += int(gas or 0) * int(top_fee or 0)
+    return {
+        coin.symbol: Funds(
+            symbol=coin.symbol,
+            held=chain.balance_of(network, coin, address, block=block),
+            promised=promised[coin.symbol],
+        )
+        for coin in coins
+    }
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,12 @@ sent exactly once whatever crashes.
 
 The protocol:
 1. `transfer_create` writes the intent (an outbox row) in the caller's transaction.
-2. Signing, under the row lock: check the balance, take the next nonce from the database,
-   sign, and store the raw bytes and their hash. Only after that commits is anything sent.
+2. Signing, under the row lock and the sending wallet's nonce-cursor lock (one signer per
+   wallet at a time): check what the wallet may spend (`escrow_funds`: its balance less what
+   transfers signed before will still take), take the next nonce from the database, sign,
+   and store the raw bytes and their hash. Only after that commits is anything sent. A
+   transfer the wallet cannot cover yet is WAITING: staff are told once, and the sweep signs
+   it as soon as the wallet is funded.
 3. Broadcasting sends the stored bytes. Sending them again is harmless: the node answers
    "already known", or "nonce too low" once they are mined.
 4. Checking looks up the receipts of every hash signed at the transfer's nonce; once one is
@@ -12,8 +16,9 @@ The protocol:
    transaction next in line but pending past KIBO_TRANSFER_STUCK_SECONDS is replaced with
    the same nonce and higher fees; every hash is kept, and whichever is mined wins.
 
-A transfer is given up (FAILED, for staff to retry) only when nothing it signed can still
-mine: before signing, or once its nonce is used on chain. A retry re-checks what it signed
+A transfer is given up (FAILED, for staff to retry) only when it cannot succeed and nothing
+it signed can still mine: the node predicts a revert, it reverted, or its nonce was used by
+a transaction Kibo did not sign. A retry re-checks what it signed
 before, and keeps the nonce while that nonce is unused, so it can never pay twice.
 
 `transfer_process` runs these steps as far as they go now; the worker calls it when a
@@ -26,17 +31,17 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 from web3.exceptions import ContractLogicError, Web3RPCError
 
 from audit.models import Action
 from audit.services import log_action
 from escrow import chain
+from escrow.amounts import format_base_units
 from escrow.failpoints import failpoint
 from escrow.models import Deposit, NonceCursor, RefundJob, SignedTransaction, Transfer
 from escrow.networks import network_spec
-from escrow.selectors import escrow_address
+from escrow.selectors import Funds, escrow_address, escrow_funds
 
 logger = logging.getLogger(__name__)
 
@@ -90,14 +95,18 @@ def transfer_process(*, transfer_id) -> Transfer:
     return _transfer_check(transfer_id=transfer_id)
 
 
-def _allocate_nonce(network: str, address: str) -> int:
-    """The next nonce of `address`, from the database; never the same one twice."""
-    chain_next = chain.nonce_of(network, address)
+def _lock_nonce_cursor(network: str, address: str) -> NonceCursor:
+    """The sending wallet's nonce cursor, locked until the transaction ends. Holding it makes
+    signing one at a time per wallet, so two transfers never spend the same free balance."""
     NonceCursor.objects.bulk_create(
-        [NonceCursor(network=network, address=address, next_nonce=chain_next)],
-        ignore_conflicts=True,
+        [NonceCursor(network=network, address=address, next_nonce=0)], ignore_conflicts=True
     )
-    cursor = NonceCursor.objects.select_for_update().get(network=network, address=address)
+    return NonceCursor.objects.select_for_update().get(network=network, address=address)
+
+
+def _take_nonce(cursor: NonceCursor) -> int:
+    """The wallet's next nonce, from the database; never the same one twice."""
+    chain_next = chain.nonce_of(cursor.network, cursor.address)
     nonce = max(cursor.next_nonce, chain_next)  # the chain is ahead if the key sent elsewhere
     cursor.next_nonce = nonce + 1
     cursor.save(update_fields=["next_nonce"])
@@ -137,12 +146,39 @@ def _mined(transfer: Transfer) -> chain.Receipt | None:
     return None
 
 
-def _reserved(transfer: Transfer, symbol: str) -> int:
-    """What other signed, unconfirmed transfers of `symbol` on the network will take."""
-    others = Transfer.objects.filter(
-        network=transfer.network, token=symbol, status=Transfer.Status.SIGNED
-    ).exclude(pk=transfer.pk)
-    return int(others.aggregate(total=Sum("amount_base"))["total"] or 0)
+def _wait_for_funds(transfer: Transfer, funds: Funds, *, needs: int, decimals: int) -> Transfer:
+    """The wallet cannot cover the transfer yet: it waits, and the sweep tries it again until
+    the wallet is funded. Staff hear of it once, when it starts waiting."""
+    shortfall = needs - funds.free
+    held, free, needed, short = format_base_units(
+        funds.held, max(funds.free, 0), needs, shortfall, decimals=decimals, symbol=funds.symbol
+    )
+    reason = (
+        f"waiting for funds: the escrow wallet holds {held}, {free} of it free after the "
+        f"transfers signed before this one; this transfer needs {needed} ({short} short)"
+    )
+    started = transfer.status != Transfer.Status.WAITING
+    transfer.status = Transfer.Status.WAITING
+    transfer.shortfall_base, transfer.shortfall_coin = shortfall, funds.symbol
+    transfer.last_error = reason
+    transfer.save(
+        update_fields=["status", "shortfall_base", "shortfall_coin", "last_error", "updated_at"]
+    )
+    if started:
+        if transfer.purpose == Transfer.Purpose.REFUND:
+            RefundJob.objects.filter(order=transfer.order_id).update(last_error=reason)
+        log_action(
+            action=Action.TRANSFER_WAITING,
+            order=transfer.order,
+            metadata={
+                "transfer": str(transfer.pk),
+                "purpose": transfer.purpose,
+                "coin": funds.symbol,
+                "shortfall_base": str(shortfall),
+            },
+        )
+        logger.error("transfer %s %s; fund the escrow wallet", transfer.pk, reason)
+    return transfer
 
 
 def _sign_and_store(transfer: Transfer, *, token, nonce: int, gas: int, fees) -> SignedTransaction:
@@ -169,7 +205,7 @@ def _sign_and_store(transfer: Transfer, *, token, nonce: int, gas: int, fees) ->
 @transaction.atomic
 def _transfer_sign(*, transfer_id) -> Transfer:
     transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
-    if transfer.status != Transfer.Status.PENDING:
+    if transfer.status not in (Transfer.Status.PENDING, Transfer.Status.WAITING):
         return transfer
     network, token = transfer.network, network_spec(transfer.network).token(transfer.token)
     previous = _attempts_at_nonce(transfer)
@@ -182,18 +218,17 @@ def _transfer_sign(*, transfer_id) -> Transfer:
         if mined is not None or chain.nonce_of(network, transfer.from_address) > transfer.nonce:
             previous, transfer.nonce = [], None  # that nonce is used up: take a new one
 
+    cursor = _lock_nonce_cursor(network, transfer.from_address)
     gas_coin = network_spec(network).gas_coin
+    funds = escrow_funds(
+        network=network,
+        address=transfer.from_address,
+        coins=(token, gas_coin),
+        excluding=transfer.pk,
+    )
     amount = int(transfer.amount_base)
-    has_token = chain.balance_of(network, token, transfer.from_address)
-    free_token = has_token - _reserved(transfer, token.symbol)
-    if free_token < amount:
-        _fail(
-            transfer,
-            f"escrow balance too low: it holds {has_token} base units of "
-            f"{token.symbol}, {free_token} of them not promised to other "
-            f"transfers; this transfer needs {amount}",
-        )
-        return transfer
+    if funds[token.symbol].free < amount:
+        return _wait_for_funds(transfer, funds[token.symbol], needs=amount, decimals=token.decimals)
     try:
         gas = chain.estimate_transfer_gas(network, token, transfer.recipient, amount)
     except (ContractLogicError, Web3RPCError) as error:
@@ -206,24 +241,32 @@ def _transfer_sign(*, transfer_id) -> Transfer:
             (int(latest.max_fee_per_gas), int(latest.max_priority_fee_per_gas)), fees
         )
     needs_gas = gas * fees[0] + (amount if token.is_native else 0)
-    has_gas = chain.balance_of(network, gas_coin, transfer.from_address)
-    free_gas = has_gas - _reserved(transfer, gas_coin.symbol)
-    if free_gas < needs_gas:
-        _fail(
-            transfer,
-            f"escrow balance too low for gas: it holds {has_gas} base units of "
-            f"{gas_coin.symbol}, {free_gas} of them not promised to other "
-            f"transfers; this transfer needs up to {needs_gas}",
+    if funds[gas_coin.symbol].free < needs_gas:
+        return _wait_for_funds(
+            transfer, funds[gas_coin.symbol], needs=needs_gas, decimals=gas_coin.decimals
         )
-        return transfer
 
-    nonce = transfer.nonce if previous else _allocate_nonce(network, transfer.from_address)
+    nonce = transfer.nonce if previous else _take_nonce(cursor)
     failpoint("transfer-after-nonce")
     _sign_and_store(transfer, token=token, nonce=nonce, gas=gas, fees=fees)
+    if transfer.status == Transfer.Status.WAITING:
+        logger.info("transfer %s has its funds now and is signed", transfer.pk)
     transfer.status = Transfer.Status.SIGNED
     transfer.nonce, transfer.gas = nonce, gas
     transfer.attempts += 1
-    transfer.save(update_fields=["status", "nonce", "gas", "attempts", "updated_at"])
+    transfer.shortfall_base, transfer.shortfall_coin, transfer.last_error = None, "", ""
+    transfer.save(
+        update_fields=[
+            "status",
+            "nonce",
+            "gas",
+            "attempts",
+            "shortfall_base",
+            "shortfall_coin",
+            "last_error",
+            "updated_at",
+        ]
+    )
     if transfer.purpose == Transfer.Purpose.REFUND:
         RefundJob.objects.filter(order=transfer.order_id).update(
             status=RefundJob.Status.PROCESSING, attempts=transfer.attempts
@@ -406,7 +449,7 @@ def transfer_retry(*, transfer_id) -> Transfer:
 def transfers_process_unfinished(*, limit: int = 200) -> int:
     """Beat's safety net: push every unfinished transfer on. Returns how many it looked at."""
     unfinished = list(
-        Transfer.objects.filter(status__in=[Transfer.Status.PENDING, Transfer.Status.SIGNED])
+        Transfer.objects.filter(status__in=Transfer.UNFINISHED)
         .order_by("created_at")
         .values_list("pk", "network")[:limit]
     )

@@ -1,6 +1,7 @@
 """Test support for the real local chain (anvil): wallets with funds, payments, time."""
 
 import os
+import threading
 from decimal import Decimal
 
 from eth_account import Account
@@ -75,5 +76,62 @@ def balance(symbol: str, address: str) -> int:
     return balance_of("local", token(symbol), address)
 
 
+def set_token_balance(symbol: str, owner: str, amount_base: int) -> None:
+    """Write a test token's balance straight into its storage (balanceOf is slot 3)."""
+    from eth_utils import keccak
+
+    slot = keccak(bytes.fromhex(owner[2:].lower().rjust(64, "0")) + (3).to_bytes(32, "big"))
+    rpc(
+        "anvil_setStorageAt",
+        token(symbol).address,
+        "0x" + slot.hex(),
+        "0x" + amount_base.to_bytes(32, "big").hex(),
+    )
+
+
 def mine(blocks: int = 1) -> None:
     rpc("anvil_mine", hex(blocks))
+
+
+def confirmed(tx_hash: str, *, seconds: float = 30) -> None:
+    """Wait until the transaction is mined and has the confirmations the network requires.
+    With automine on, nothing else makes blocks: the missing ones are mined here."""
+    from escrow.chain import confirmations, receipt
+    from tests.conftest import wait_for
+
+    def done() -> bool:
+        mined = receipt("local", tx_hash)
+        if mined is None:
+            return False
+        missing = network_spec("local").confirmations - confirmations("local", mined.block_number)
+        if missing > 0 and rpc("anvil_getAutomine"):
+            mine(missing)
+            return True
+        return missing <= 0
+
+    assert wait_for(done, seconds=seconds), f"{tx_hash} was not confirmed in {seconds} s"
+
+
+class IntervalMiner:
+    """A block every `seconds`, mined from a thread with automine off, as a public chain runs:
+    transactions wait in the pool, several land in one block, confirmations take time, and
+    transfers sent a moment apart overlap. (anvil's own interval mining takes whole seconds.)"""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="interval-miner", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds):
+            rpc("evm_mine")
+
+    def __enter__(self):
+        rpc("evm_setAutomine", False)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join()
+        rpc("evm_setAutomine", True)

@@ -1,3 +1,4 @@
+import copy
 import importlib
 import os
 import subprocess
@@ -45,6 +46,29 @@ def chain():
     snapshot = rpc("evm_snapshot")
     yield
     rpc("evm_revert", snapshot)
+
+
+MAINNET_CONFIRMATIONS = 3
+MAINNET_BLOCK_SECONDS = 0.2
+
+
+@pytest.fixture(params=["instant", "mainnet"])
+def pace(request, chain, settings, monkeypatch):
+    """How the chain runs, for the tests that must hold at both paces: `instant` mines each
+    transaction at once and one block confirms it; `mainnet` mines a block every 0.2 s and
+    waits for 3 confirmations, like Base or Mantle, so transfers sent a moment apart overlap.
+    Worker processes started by the test inherit the confirmations from the environment."""
+    if request.param == "instant":
+        yield request.param
+        return
+    networks = copy.deepcopy(settings.KIBO_NETWORKS)
+    networks["local"]["confirmations"] = MAINNET_CONFIRMATIONS
+    settings.KIBO_NETWORKS = networks
+    monkeypatch.setenv("KIBO_CONFIRMATIONS_LOCAL", str(MAINNET_CONFIRMATIONS))
+    from tests.chainkit import IntervalMiner
+
+    with IntervalMiner(MAINNET_BLOCK_SECONDS):
+        yield request.param
 
 
 @pytest.fixture
@@ -123,3 +147,39 @@ def celery_worker():
         if worker.poll() is None:
             worker.terminate()
             worker.wait(timeout=30)
+
+
+@pytest.fixture
+def celery_beat(tmp_path):
+    """Start a real Celery beat on the test database and broker, its chain and expiry sweeps
+    every half second (quotes are left alone); stop it after."""
+    beats: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        beat = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "kibo",
+                "beat",
+                "--schedule",
+                str(tmp_path / "celerybeat-schedule"),
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=BASE_DIR,
+            env=worker_env(
+                KIBO_CHAIN_SWEEP_SECONDS="0.5",
+                KIBO_ORDER_SWEEP_SECONDS="0.5",
+                KIBO_QUOTE_TICK_SECONDS="3600",
+            ),
+        )
+        beats.append(beat)
+        return beat
+
+    yield start
+    for beat in beats:
+        beat.terminate()
+        beat.wait(timeout=30)

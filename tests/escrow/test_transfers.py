@@ -6,13 +6,14 @@ from django.db import connection
 
 from escrow.amounts import to_base_units
 from escrow.chain import ChainUnavailable
-from escrow.models import Deposit, SignedTransaction, Transfer
+from escrow.deposits import deposit_verify
+from escrow.models import SignedTransaction, Transfer
 from escrow.selectors import escrow_address
-from escrow.transfers import transfer_create, transfer_process, transfer_retry
-from orders.services import order_complete, order_mark_paid, order_take
-from tests.chainkit import balance, funded_wallet, mine, rpc, send, token
+from escrow.transfers import transfer_process, transfer_retry
+from orders.services import order_complete, order_take
+from tests.chainkit import balance, confirmed, funded_wallet, mine, rpc, send, set_token_balance
 from tests.escrow.test_money_flows import due_base, order_for
-from tests.factories import make_ally, png_upload, tx_hash
+from tests.factories import make_ally, png_upload
 
 pytestmark = pytest.mark.usefixtures("chain")
 
@@ -22,7 +23,8 @@ def completed_order(*, symbol="USDT"):
     wallet = funded_wallet()
     order = order_for(wallet, token=symbol)
     tx = send(wallet, to=escrow_address(), symbol=symbol, amount_base=due_base(order))
-    order_mark_paid(order_id=order.pk, deposit_tx_hash=tx, amount_received=order.amount_crypto)
+    confirmed(tx)
+    assert deposit_verify(order=order, tx_hash=tx).state == "credited"
     ally = make_ally()
     order_take(order_id=order.pk, ally=ally)
     order = order_complete(order_id=order.pk, ally=ally, proof=png_upload())
@@ -125,66 +127,6 @@ def test_a_second_rpc_url_is_used_when_the_first_is_down(settings):
 
 
 @pytest.mark.django_db
-def test_a_transfer_the_escrow_cannot_cover_fails_visibly_and_succeeds_on_retry():
-    # given money owed back that the escrow wallet does not hold
-    stranger = funded_wallet()
-    deposit = Deposit.objects.create(
-        network="local",
-        tx_hash=tx_hash(),
-        log_index=0,
-        block_number=1,
-        block_hash=tx_hash(),
-        token="USDC",
-        sender=stranger.address,
-        amount_base=5 * 10**6,
-        outcome=Deposit.Outcome.RETURNED,
-        reason="test",
-    )
-    transfer = transfer_create(
-        purpose=Transfer.Purpose.RETURN,
-        deposit=deposit,
-        network="local",
-        token="USDC",
-        recipient=stranger.address,
-        amount_base=5 * 10**6,
-    )
-
-    # when it is processed, then it fails with the reason and nothing is signed
-    failed = transfer_process(transfer_id=transfer.pk)
-    assert failed.status == Transfer.Status.FAILED
-    assert "escrow balance too low" in failed.last_error and not failed.signed.exists()
-
-    # when staff fund the wallet and retry, then it goes through once
-    import os
-
-    from escrow.chain import mint_local
-
-    mint_local(
-        os.environ["KIBO_RPC_URL_LOCAL"],
-        token_address=failed.token_address,
-        to=escrow_address(),
-        amount_base=5 * 10**6,
-    )
-    before = balance("USDC", stranger.address)
-    transfer_retry(transfer_id=transfer.pk)
-    assert transfer_process(transfer_id=transfer.pk).status == Transfer.Status.CONFIRMED
-    assert balance("USDC", stranger.address) - before == 5 * 10**6
-
-
-def set_token_balance(symbol: str, owner: str, amount_base: int) -> None:
-    """Write a test token's balance straight into its storage (balanceOf is slot 3)."""
-    from eth_utils import keccak
-
-    slot = keccak(bytes.fromhex(owner[2:].lower().rjust(64, "0")) + (3).to_bytes(32, "big"))
-    rpc(
-        "anvil_setStorageAt",
-        token(symbol).address,
-        "0x" + slot.hex(),
-        "0x" + amount_base.to_bytes(32, "big").hex(),
-    )
-
-
-@pytest.mark.django_db
 def test_a_transfer_that_reverted_is_retried_with_a_new_nonce_and_pays_once():
     # given a payout whose transaction reverts on chain (the escrow emptied meanwhile)
     order, ally, release = completed_order(symbol="USDC")
@@ -232,22 +174,3 @@ def test_a_retry_never_pays_again_what_already_went_through():
     # then the mined transaction settles it; nothing is signed or sent again
     assert settled.status == Transfer.Status.CONFIRMED and settled.signed.count() == 1
     assert token_transfers_to(ally.wallet_address) == 1
-
-
-@pytest.mark.django_db
-def test_money_promised_to_signed_transfers_is_not_promised_twice():
-    # given a signed, unmined payout that takes most of the escrow's USDT
-    _, _, first = completed_order()
-    _, _, second = completed_order()
-    escrow = escrow_address()
-    rpc("evm_setAutomine", False)
-    try:
-        transfer_process(transfer_id=first.pk)
-        set_token_balance("USDT", escrow, int(first.amount_base) + int(second.amount_base) - 1)
-
-        # when a second payout is signed, then it fails before taking a nonce
-        failed = transfer_process(transfer_id=second.pk)
-    finally:
-        rpc("evm_setAutomine", True)
-    assert failed.status == Transfer.Status.FAILED and "not promised" in failed.last_error
-    assert not failed.signed.exists()

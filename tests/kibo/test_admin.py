@@ -103,3 +103,18 @@ def test_staff_retry_a_failed_transfer_from_the_admin(admin_client):
     assert response.status_code == 302
     transfer.refresh_from_db()
     assert transfer.status == Transfer.Status.PENDING
+
+
+def test_staff_see_what_a_transfer_waiting_for_funds_lacks(admin_client):
+    from escrow.models import Transfer
+
+    order = make_taken_order()
+    order_complete(order_id=order.pk, ally=order.ally, proof=png_upload())
+    Transfer.objects.filter(order=order).update(
+        status="WAITING", shortfall_base=2_500_000, shortfall_coin="USDT"
+    )
+
+    response = admin_client.get("/admin/escrow/transfer/?status__exact=WAITING")
+
+    assert response.status_code == 200
+    assert "2.50 USDT" in response.content.decode()
