@@ -198,7 +198,7 @@ class Transfer(models.Model):
     nonce = models.PositiveBigIntegerField(null=True, blank=True)
     gas = models.PositiveBigIntegerField(null=True, blank=True)
     mined_tx_hash = models.CharField(max_length=66, null=True, blank=True)
-    fee_paid_base = models.DecimalField(**BASE_UNITS, null=True, blank=True)
+    fee_paid_base = models.DecimalField(**BASE_UNITS, null=True, blank=True)  # every attempt's
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     shortfall_base = models.DecimalField(

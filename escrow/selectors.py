@@ -1,8 +1,10 @@
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db.models import F, Max, Q, Sum
+from django.utils import timezone
 from eth_utils import to_checksum_address
 
 from escrow import chain
@@ -71,6 +73,8 @@ def escrow_funds(
 class Reconciliation:
     network: str
     token: str
+    decimals: int
+    block: int  # the confirmed block every figure was read at
     on_chain: int  # base units the escrow wallet holds
     expected: int  # what Kibo's records say it should hold
     locked: int  # deposits of orders not yet paid out or refunded
@@ -84,21 +88,31 @@ class Reconciliation:
     def ok(self) -> bool:
         return self.difference == 0 if self.exact else self.difference >= 0
 
+    @property
+    def surplus(self) -> int:
+        """Gas coin on chain that no record explains: it arrived without a transfer the
+        deposit watcher can see (a contract's internal call, e.g. from a smart-contract
+        wallet) or before Kibo kept records. Worth a look, never a failure."""
+        return max(0, self.difference) if not self.exact else 0
+
 
 def _sum(queryset, field: str) -> int:
     return int(queryset.aggregate(total=Sum(field))["total"] or 0)
 
 
-def _mined_unsettled(network: str) -> tuple[dict[str, int], int]:
-    """Per token, the amounts of transfers already mined but not yet marked confirmed; and
-    the gas they paid."""
+def _mined_unsettled(network: str, *, block: int) -> tuple[dict[str, int], int]:
+    """Per token, the amounts of transfers mined by `block` but not yet marked confirmed; and
+    the gas they paid. Only attempts at a transfer's current nonce can be mined unsettled:
+    an earlier nonce's attempt that mined was settled, or recorded as reverted."""
     amounts: dict[str, int] = defaultdict(int)
     gas = 0
     unsettled = Transfer.objects.filter(network=network, status=Transfer.Status.SIGNED)
     for transfer in unsettled.prefetch_related("signed"):
         for attempt in transfer.signed.all():
+            if attempt.nonce != transfer.nonce:
+                continue
             mined = chain.receipt(network, attempt.tx_hash)
-            if mined is not None:
+            if mined is not None and mined.block_number <= block:
                 amounts[transfer.token] += int(transfer.amount_base) if mined.status == 1 else 0
                 gas += mined.fee_paid
                 break
@@ -107,13 +121,19 @@ def _mined_unsettled(network: str) -> tuple[dict[str, int], int]:
 
 def reconcile() -> list[Reconciliation]:
     """Escrow's on-chain balance per network and token against the ledger of records:
-    every deposit in, minus every transfer out (and, for the gas coin, the gas paid)."""
+    every deposit in, minus every transfer out (and, for the gas coin, the gas paid).
+
+    Everything is read at each network's confirmed block (the head less the confirmations
+    it requires, where deposits and transfers are recorded), so neither a payment arriving
+    nor a transfer mined while this runs can make the books look wrong.
+    """
     wallet = escrow_address()
     lines = []
     for spec in configured_networks():
+        block = max(0, chain.head_block(spec.name) - (spec.confirmations - 1))
         tokens = {t.symbol: t for t in spec.tokens.values()}
         tokens.setdefault(spec.gas_coin.symbol, spec.gas_coin)
-        pending, pending_gas = _mined_unsettled(spec.name)
+        pending, pending_gas = _mined_unsettled(spec.name, block=block)
         for token in tokens.values():
             deposits = Deposit.objects.filter(network=spec.name, token=token.symbol)
             sent = Transfer.objects.filter(
@@ -133,10 +153,84 @@ def reconcile() -> list[Reconciliation]:
                 Reconciliation(
                     network=spec.name,
                     token=token.symbol,
-                    on_chain=chain.balance_of(spec.name, token, wallet),
+                    decimals=token.decimals,
+                    block=block,
+                    on_chain=chain.balance_of(spec.name, token, wallet, block=block),
                     expected=expected,
                     locked=sum(to_base_units(e.amount, token.decimals) for e in locked),
                     exact=not is_gas_coin,
                 )
             )
     return lines
+
+
+@dataclass(frozen=True)
+class StuckObligation:
+    """Money Kibo owes that has not gone out, for staff to look at."""
+
+    subject: str  # "order <id>" or "transfer <id>"
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.problem}"
+
+
+def _transfer_state(transfer: Transfer) -> str:
+    return f"{transfer.status} ({transfer.last_error})" if transfer.last_error else transfer.status
+
+
+def stuck_obligations(*, older_than: timedelta) -> list[StuckObligation]:
+    """What Kibo owes and has not paid out: every FAILED or WAITING transfer, and, older than
+    `older_than`, each completed order whose payout is not confirmed and each expired order
+    still holding a deposit whose refund is not confirmed."""
+    from orders.models import OrderStatus  # orders' models import escrow's
+
+    cutoff = timezone.now() - older_than
+    held = (
+        EscrowAccount.objects.filter(status=EscrowAccount.Status.LOCKED)
+        .filter(
+            Q(order__status=OrderStatus.COMPLETED, order__completed_at__lt=cutoff)
+            | Q(order__status=OrderStatus.EXPIRED, order__updated_at__lt=cutoff)
+        )
+        .select_related("order")
+        .order_by("order__updated_at")
+    )
+    owed = {
+        transfer.order_id: transfer
+        for transfer in Transfer.objects.filter(
+            order__in=[account.order_id for account in held],
+            purpose__in=[Transfer.Purpose.RELEASE, Transfer.Purpose.REFUND],
+        )
+    }
+    stuck = []
+    for account in held:
+        order = account.order
+        if order.status == OrderStatus.COMPLETED:
+            what = f"completed at {order.completed_at:%Y-%m-%d %H:%M} UTC; the ally's payout"
+        else:
+            what = f"expired at {order.updated_at:%Y-%m-%d %H:%M} UTC holding {account}; the refund"
+        transfer = owed.get(order.pk)
+        state = (
+            f"its {transfer.purpose.lower()} transfer is {_transfer_state(transfer)}"
+            if transfer
+            else "no transfer was queued for it"
+        )
+        stuck.append(
+            StuckObligation(
+                subject=f"order {order.pk}", problem=f"{what} is not confirmed: {state}"
+            )
+        )
+    listed = {transfer.pk for transfer in owed.values()}
+    troubled = Transfer.objects.filter(
+        status__in=[Transfer.Status.FAILED, Transfer.Status.WAITING]
+    ).exclude(pk__in=listed)
+    for transfer in troubled.order_by("created_at"):
+        about = f" for order {transfer.order_id}" if transfer.order_id else ""
+        stuck.append(
+            StuckObligation(
+                subject=f"transfer {transfer.pk}",
+                problem=f"the {transfer.purpose.lower()}{about} to {transfer.recipient} is "
+                + _transfer_state(transfer),
+            )
+        )
+    return stuck

@@ -373,7 +373,7 @@ def _transfer_settle(*, transfer_id, mined: chain.Receipt) -> Transfer:
         return transfer
     transfer.status = Transfer.Status.CONFIRMED
     transfer.mined_tx_hash = mined.tx_hash
-    transfer.fee_paid_base = mined.fee_paid
+    transfer.fee_paid_base = (transfer.fee_paid_base or 0) + mined.fee_paid  # and any revert's
     transfer.confirmed_at = timezone.now()
     transfer.last_error = ""
     transfer.save(
@@ -410,7 +410,7 @@ def _transfer_reverted(*, transfer_id, mined: chain.Receipt) -> Transfer:
     transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
     if transfer.status == Transfer.Status.SIGNED:
         transfer.mined_tx_hash = mined.tx_hash
-        transfer.fee_paid_base = mined.fee_paid
+        transfer.fee_paid_base = (transfer.fee_paid_base or 0) + mined.fee_paid
         transfer.nonce = None  # used up on chain: a retry takes a new one
         transfer.save(update_fields=["mined_tx_hash", "fee_paid_base", "nonce", "updated_at"])
         _fail(transfer, f"the transaction {mined.tx_hash} reverted on chain; nothing was sent")

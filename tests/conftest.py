@@ -17,6 +17,7 @@ SEED_MIGRATIONS = [
     importlib.import_module("kibo.migrations.0002_seed_system_config"),
     importlib.import_module("kibo.migrations.0003_treasury_addresses"),
     importlib.import_module("quotes.migrations.0002_local_rates_and_sources"),
+    importlib.import_module("escrow.migrations.0005_reconcile_stuck_minutes"),
 ]
 
 
