@@ -15,14 +15,14 @@ from eth_utils import to_checksum_address
 from audit.models import Action
 from audit.services import log_action
 from escrow import chain
-from escrow.amounts import from_base_units, to_base_units
+from escrow.amounts import format_base_units, from_base_units, to_base_units
 from escrow.models import ChainCursor, Deposit, ScannedBlock, Transfer
 from escrow.networks import TokenSpec, network_spec
 from escrow.selectors import escrow_address
 from escrow.transfers import transfer_create
 from kibo.errors import DomainError
 from kibo.selectors import get_config
-from orders.models import Order, OrderStatus
+from orders.models import OPEN_STATUSES, Order, OrderStatus
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +61,10 @@ def _why_not_creditable(order: Order | None, incoming, token: TokenSpec) -> str 
         return f"the order was already {order.get_status_display().lower()}"
     due = to_base_units(order.amount_crypto, token.decimals, round_up=True)
     if incoming.amount_base < due:
-        return (
-            f"{from_base_units(incoming.amount_base, token.decimals)} {token.symbol} is "
-            f"less than the {order.amount_crypto} {token.symbol} due"
+        received, owed = format_base_units(
+            incoming.amount_base, due, decimals=token.decimals, symbol=token.symbol
         )
+        return f"{received} received, {owed} due"
     return None
 
 
@@ -163,6 +163,13 @@ def _deposit_record(*, incoming, token: TokenSpec, order_hint, key) -> Deposit:
     return deposit
 
 
+def _has_open_order(*, senders: set[str], network: str) -> bool:
+    """Whether one of these wallets is a Kibo user paying an order on the network."""
+    return Order.objects.filter(
+        user__wallet_address__in=senders, network=network, status__in=OPEN_STATUSES
+    ).exists()
+
+
 def deposit_verify(*, order: Order, tx_hash: str) -> DepositCheck:
     """Check the transaction the order's owner says paid it, and credit it when it did.
 
@@ -207,8 +214,11 @@ def deposit_verify(*, order: Order, tx_hash: str) -> DepositCheck:
     # Only the order's owner can attach a payment to it. Anyone can read a transaction hash,
     # and a stranger's payment must not be decided by whoever reports it: the watcher
     # records it by its sender.
+    others = {t.sender for t in accepted if t.sender != order.user.wallet_address}
     accepted = [t for t in accepted if t.sender == order.user.wallet_address]
     if not accepted:
+        if _has_open_order(senders=others, network=network):
+            raise DepositRejected("This payment belongs to another order, not to this one.")
         raise DepositRejected(
             "This payment was not sent from your wallet "
             f"{order.user.wallet_address}. If you sent it from another "

@@ -25,6 +25,7 @@ from allies.selectors import is_ally_penalized
 from allies.services import ally_penalize
 from audit.models import Action
 from audit.services import log_action
+from escrow.amounts import format_amounts
 from escrow.models import TX_HASH_RE
 from escrow.networks import is_enabled
 from escrow.services import (
@@ -49,7 +50,7 @@ from orders.errors import (
 from orders.models import OPEN_STATUSES, Order, OrderStatus
 from orders.proofs import proof_extension
 from quotes.models import COUNTRY_FIAT, Fiat, Token
-from quotes.pricing import price_order
+from quotes.pricing import TOKEN_DECIMALS, price_order
 from quotes.selectors import get_current_rate
 
 logger = logging.getLogger(__name__)
@@ -212,9 +213,11 @@ def order_mark_paid(*, order_id, deposit_tx_hash: str, amount_received: Decimal)
             f"This order is {order.get_status_display().lower()}; it no longer accepts a payment."
         )
     if amount_received < order.amount_crypto:
+        received, due = format_amounts(
+            amount_received, order.amount_crypto, decimals=TOKEN_DECIMALS[order.crypto_token]
+        )
         raise Underpaid(
-            f"The deposit of {amount_received} {order.crypto_token} is less than "
-            f"the {order.amount_crypto} {order.crypto_token} due."
+            f"{received} {order.crypto_token} received, {due} {order.crypto_token} due."
         )
     try:
         with transaction.atomic():  # a savepoint: a deposit claimed meanwhile leaves no trace

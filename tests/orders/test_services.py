@@ -222,8 +222,8 @@ def test_mark_paid_twice_with_the_same_transaction_changes_nothing():
 
 
 def test_an_underpayment_leaves_the_order_waiting():
-    order = make_order()
-    with pytest.raises(Underpaid, match="less than"):
+    order = make_order()  # 10.05 USDT due
+    with pytest.raises(Underpaid, match=r"^10\.049999 USDT received, 10\.050000 USDT due\.$"):
         order_mark_paid(
             order_id=order.pk,
             deposit_tx_hash=tx_hash(),
