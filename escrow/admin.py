@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from escrow.amounts import format_base_units
 from escrow.models import (
     ChainCursor,
     Deposit,
@@ -9,7 +10,6 @@ from escrow.models import (
     SignedTransaction,
     Transfer,
 )
-from escrow.amounts import format_base_units
 from escrow.networks import network_spec
 from escrow.transfers import transfer_retry
 

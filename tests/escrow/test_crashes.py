@@ -5,7 +5,7 @@ import pytest
 from escrow.amounts import to_base_units
 from escrow.chain import transaction_known
 from escrow.models import SignedTransaction, Transfer
-from escrow.tasks import process_transfer, process_unfinished_transfers
+from escrow.tasks import process_transfer
 from tests.chainkit import balance
 from tests.conftest import wait_for
 from tests.escrow.test_transfers import completed_order, token_transfers_to
@@ -26,7 +26,7 @@ def confirmed(release) -> bool:
     ],
 )
 def test_a_worker_killed_mid_transfer_resumes_and_pays_exactly_once(
-    celery_worker, failpoint, signed_after_crash, sent_after_crash
+    pace, celery_worker, celery_beat, failpoint, signed_after_crash, sent_after_crash
 ):
     # given a completed order whose payout is queued, and a worker that will die mid-way
     order, ally, release = completed_order()
@@ -41,9 +41,9 @@ def test_a_worker_killed_mid_transfer_resumes_and_pays_exactly_once(
     if signed_after_crash:
         assert transaction_known("local", signed.get().tx_hash) is sent_after_crash
 
-    # when a healthy worker runs beat's sweep, then the payout happens, once
+    # when a healthy worker and beat take over, then the payout happens, once
     celery_worker()
-    process_unfinished_transfers.delay()
+    celery_beat()
     assert wait_for(lambda: confirmed(release), seconds=60)
     assert balance("USDT", ally.wallet_address) - before == to_base_units(order.payout_crypto, 6)
     assert token_transfers_to(ally.wallet_address) == 1
