@@ -53,7 +53,8 @@ def send(
     amount_base: int,
     token_address: str | None = None,
 ) -> str:
-    """Pay from a wallet, as a browser wallet would; returns the transaction hash."""
+    """Pay from a wallet, as a browser wallet would; returns the transaction hash. With
+    automine on, returns once the payment is mined, as the tests expect of that mode."""
     web3 = w3()
     tx = {
         "from": account.address,
@@ -69,6 +70,8 @@ def send(
         contract = web3.eth.contract(address=token_address or spec.address, abi=ERC20_ABI)
         tx = contract.functions.transfer(to, amount_base).build_transaction(tx | {"gas": 100_000})
     sent = web3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+    if rpc("anvil_getAutomine"):  # "mined at once" still happens a moment after the answer
+        web3.eth.wait_for_transaction_receipt(sent, timeout=10, poll_latency=0.02)
     return "0x" + sent.hex().removeprefix("0x")
 
 
