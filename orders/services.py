@@ -49,13 +49,13 @@ from orders.errors import (
 )
 from orders.models import OPEN_STATUSES, Order, OrderStatus
 from orders.proofs import proof_extension
+from orders.qr import parse_qr
 from quotes.models import COUNTRY_FIAT, Fiat, Token
 from quotes.pricing import TOKEN_DECIMALS, price_order
 from quotes.selectors import get_current_rate
 
 logger = logging.getLogger(__name__)
 
-QR_MAX_LENGTH = 2000
 CRYPTO_AMOUNT_LIMIT = Decimal(10) ** 10  # amounts are stored as NUMERIC(18,8)
 TIMEOUT_CONFIG_KEYS = {
     OrderStatus.PENDING_PAYMENT: "PENDING_PAYMENT_TIMEOUT_MINUTES",
@@ -137,23 +137,25 @@ def order_create(
     crypto_token: str,
     network: str,
 ) -> Order:
-    """A user asks to pay a QR: price it with a fresh quote and wait for the deposit."""
+    """A user asks to pay a QR: price it with a fresh quote and wait for the deposit.
+
+    The QR must be one Kibo pays in the user's country; when it fixes the amount, that is
+    the amount.
+    """
     if user.role != User.Role.USER or not user.is_active:
         raise InvalidOrder("Only a user account can pay a QR.")
-    qr_data = (qr_data or "").strip()
-    if not qr_data:
-        raise InvalidOrder("Scan or upload the QR code to pay.")
-    if len(qr_data) > QR_MAX_LENGTH:
-        raise InvalidOrder("That QR code is too long to be a payment QR.")
-    if not qr_data.isprintable():
-        raise InvalidOrder("That QR code holds characters no payment QR has.")
     if fiat_currency not in Fiat.values:
         raise InvalidOrder(f"Kibo does not pay QRs in {fiat_currency!r}.")
     if crypto_token not in Token.values:
         raise InvalidOrder(f"Kibo does not accept {crypto_token!r}.")
     if not is_enabled(network):
         raise InvalidOrder(f"Kibo does not accept payments on {network!r}.")
+    qr = parse_qr((qr_data or "").strip(), country=user.country)
+    if qr.fiat != fiat_currency:
+        raise InvalidOrder(f"This QR is paid in {qr.fiat}, not in {fiat_currency}.")
     amount = _parse_amount_fiat(amount_fiat, fiat_currency)
+    if qr.amount_is_fixed and amount != qr.amount:
+        raise InvalidOrder(f"This QR asks for exactly {qr.amount} {qr.fiat}.")
 
     now = timezone.now()
     quote = get_current_rate(token=crypto_token, fiat=fiat_currency)
@@ -180,7 +182,7 @@ def order_create(
         with transaction.atomic():
             order = Order.objects.create(
                 user=user,
-                qr_data=qr_data,
+                qr_data=qr.raw,
                 amount_fiat=amount,
                 fiat_currency=fiat_currency,
                 amount_crypto=price.amount_crypto,

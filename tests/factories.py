@@ -12,11 +12,40 @@ from PIL import Image
 
 from kibo.models import User
 from orders.models import Order
+from orders.qr import crc16_ccitt_false
 from orders.services import order_create, order_mark_paid, order_take
 from quotes.models import Quote
 from quotes.services import quote_record
 
-QR = "00020101021226360014bo.com.bnb.qr011400001234567890520458125303068540525.005802BO6304ABCD"
+FIAT_COUNTRY = {"BOB": "BO", "MXN": "MX", "ARS": "AR"}
+FIAT_NUMERIC = {"BOB": "068", "MXN": "484", "ARS": "032"}
+
+
+def tlv(tag: str, value: str) -> str:
+    return f"{tag}{len(value):02d}{value}"
+
+
+def emvco(*fields: str) -> str:
+    """An EMVCo merchant-presented payload of these fields, closed by its CRC."""
+    body = tlv("00", "01") + "".join(fields) + "6304"
+    return body + f"{crc16_ccitt_false(body.encode()):04X}"
+
+
+def shop_qr(fiat: str = "BOB", *, amount: str | None = None, merchant: str = "Tienda") -> str:
+    """A shop's payment QR in `fiat`; static (the payer types the amount) unless `amount`."""
+    return emvco(
+        tlv("01", "12" if amount else "11"),
+        tlv("26", tlv("00", "com.example.pay") + tlv("01", "1234567890")),
+        tlv("52", "5812"),
+        tlv("53", FIAT_NUMERIC[fiat]),
+        *([tlv("54", amount)] if amount else []),
+        tlv("58", FIAT_COUNTRY[fiat]),
+        tlv("59", merchant),
+        tlv("60", "Ciudad"),
+    )
+
+
+QR = shop_qr("BOB")
 
 
 def wallet() -> str:
@@ -28,6 +57,7 @@ def tx_hash() -> str:
 
 
 def make_user(*, address: str | None = None, **fields) -> User:
+    fields.setdefault("country", "BO")
     return User.objects.create_user(address or wallet(), **fields)
 
 
@@ -59,8 +89,8 @@ def make_order(
     if not Quote.objects.filter(token=token, fiat=fiat, is_active=True).exists():
         make_quote(token=token, fiat=fiat)
     return order_create(
-        user=user or make_user(),
-        qr_data=QR,
+        user=user or make_user(country=FIAT_COUNTRY[fiat]),
+        qr_data=shop_qr(fiat),
         amount_fiat=amount_fiat,
         fiat_currency=fiat,
         crypto_token=token,

@@ -8,6 +8,7 @@ from django.utils import timezone
 from allies.models import AllyPenalty
 from audit.models import Action, Log
 from escrow.models import EscrowAccount, RefundJob
+from kibo.errors import DomainError
 from kibo.services import config_set
 from orders.errors import (
     AllyNotEligible,
@@ -30,6 +31,7 @@ from orders.services import (
     order_take,
 )
 from tests.factories import (
+    FIAT_COUNTRY,
     QR,
     expire_timer,
     make_ally,
@@ -39,6 +41,7 @@ from tests.factories import (
     make_taken_order,
     make_user,
     png_upload,
+    shop_qr,
     tx_hash,
 )
 
@@ -105,8 +108,8 @@ def test_create_rejects_amounts_outside_the_currency_limits(fiat, amount, messag
     make_quote(fiat=fiat)
     with pytest.raises(InvalidOrder, match=message):
         order_create(
-            user=make_user(),
-            qr_data=QR,
+            user=make_user(country=FIAT_COUNTRY[fiat]),
+            qr_data=shop_qr(fiat),
             amount_fiat=amount,
             fiat_currency=fiat,
             crypto_token="USDT",
@@ -130,8 +133,11 @@ def test_create_follows_limits_changed_by_staff():
         ("network", "solana", "payments on 'solana'"),
         ("network", "base", "payments on 'base'"),  # a real network this deployment skips
         ("qr_data", "   ", "Scan or upload"),
-        ("qr_data", "x" * 2001, "too long"),
+        ("qr_data", "x" * 2001, "too much to be a payment QR"),
         ("qr_data", "000201\x00010212", "characters no payment QR has"),
+        ("qr_data", QR[:-4] + "0000", "checksum is wrong"),
+        ("qr_data", shop_qr("MXN"), "asks for MXN; in your country Kibo pays QRs in BOB"),
+        ("fiat_currency", "MXN", "This QR is paid in BOB, not in MXN"),
     ],
 )
 def test_create_rejects_unknown_choices_and_empty_qr(field, value, message):
@@ -145,8 +151,29 @@ def test_create_rejects_unknown_choices_and_empty_qr(field, value, message):
         network="local",
     )
     request[field] = value
-    with pytest.raises(InvalidOrder, match=message):
+    with pytest.raises(DomainError, match=message):
         order_create(**request)
+    assert not Order.objects.exists()
+
+
+def test_a_qr_that_fixes_the_amount_is_paid_for_exactly_that_amount():
+    make_quote()
+    request = dict(
+        user=make_user(),
+        qr_data=shop_qr("BOB", amount="35.50"),
+        fiat_currency="BOB",
+        crypto_token="USDT",
+        network="local",
+    )
+    with pytest.raises(InvalidOrder, match=r"asks for exactly 35\.50 BOB"):
+        order_create(**request, amount_fiat="40.00")
+    assert order_create(**request, amount_fiat="35.5").amount_fiat == Decimal("35.50")
+
+
+def test_a_user_who_has_not_chosen_a_country_is_asked_to_first():
+    make_quote()
+    with pytest.raises(DomainError, match="Choose your country first"):
+        make_order(user=make_user(country=None))
     assert not Order.objects.exists()
 
 
@@ -160,8 +187,8 @@ def test_create_refuses_a_stale_quote_and_creates_nothing():
 def test_create_refuses_a_pair_without_any_quote():
     with pytest.raises(StaleQuote):
         order_create(
-            user=make_user(),
-            qr_data=QR,
+            user=make_user(country="MX"),
+            qr_data=shop_qr("MXN"),
             amount_fiat="100",
             fiat_currency="MXN",
             crypto_token="ETH",

@@ -39,9 +39,9 @@ DEMO_RATES = {
     ("USDC", "ARS"): "1448",
     ("ETH", "ARS"): "4650000",
 }
-DEMO_QR = (
-    "00020101021226360014bo.com.bnb.qr0114000012345678905204581253030685405"
-    "25.005802BO5913CAFE EL PRADO6006LA PAZ6304A1B2"
+DEMO_QR = (  # a café's dynamic EMVCo QR for 25.00 BOB
+    "00020101021226310013bo.com.bnb.qr0110123456789052045812530306854052"
+    "5.005802BO5913CAFE EL PRADO6006LA PAZ63043C1A"
 )
 
 
@@ -83,7 +83,9 @@ class Command(BaseCommand):
         staff.set_password(password)
         staff.save(update_fields=["password"])
 
-        user, _ = User.objects.get_or_create(wallet_address=DEMO_USER)
+        user, _ = User.objects.get_or_create(
+            wallet_address=DEMO_USER, defaults={"country": Country.BOLIVIA}
+        )
         for country, wallet in DEMO_ALLIES.items():
             User.objects.update_or_create(
                 wallet_address=wallet,
