@@ -1,3 +1,9 @@
+# Browser assets (htmx, the QR scanner) come from npm; only the runtime packages are installed.
+FROM node:20-slim AS assets
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm install --omit=dev --no-audit --no-fund
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
@@ -5,7 +11,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 COPY . .
-# collectstatic needs settings to load; these build-time values are never used at run time.
+COPY --from=assets /app/node_modules ./node_modules
+# Runtime dependencies only (no test or lint tools, no embedded servers). collectstatic needs
+# settings to load; these build-time values are never used at run time.
 RUN pip install --no-cache-dir -e . \
     && DJANGO_SECRET_KEY=build-time-placeholder-build-time-placeholder \
        KIBO_ESCROW_PRIVATE_KEY=build-time KIBO_S3_BUCKET=build-time \

@@ -26,3 +26,11 @@ class StaffPasswordBackend(ModelBackend):
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
         return None
+
+
+class WalletBackend(ModelBackend):
+    """Sessions of users and allies who signed in with their wallet (EIP-4361, verified in
+    kibo.views.auth_login). It never authenticates a password."""
+
+    def authenticate(self, request, **credentials):
+        return None

@@ -5,6 +5,12 @@ from kibo import views
 
 urlpatterns = [
     path("", views.landing, name="landing"),
+    path("auth/", views.auth_page, name="auth"),
+    path("auth/nonce/", views.auth_nonce, name="auth_nonce"),
+    path("auth/login/", views.auth_login, name="auth_login"),
+    path("auth/logout/", views.auth_logout, name="auth_logout"),
+    path("account/country/", views.account_country, name="account_country"),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("healthz/", views.healthz, name="healthz"),
     path("orders/", include("orders.urls")),
     path("admin/", admin.site.urls),

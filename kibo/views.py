@@ -1,18 +1,150 @@
+import secrets
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+from eth_utils import is_address, to_checksum_address
 
 from escrow.chain import ChainUnavailable, head_block
 from escrow.networks import configured_networks
+from kibo import siwe
 from kibo.celery import app as celery_app
+from kibo.errors import DomainError
+from kibo.models import User
+from kibo.ratelimit import client_ip, rate_limit_allows
+from kibo.services import user_country_set, user_sign_in
 from quotes.models import Quote
+
+NONCE_SESSION_KEY = "siwe_nonce"
+WALLET_BACKEND = "kibo.auth_backends.WalletBackend"
+
+
+def _home(user) -> str | None:
+    """Where a signed-in person starts."""
+    if user.is_staff:
+        return "/admin/"
+    if user.role == User.Role.USER:
+        return "/orders/new/"
+    return None
 
 
 @require_GET
 def landing(request):
+    home = _home(request.user) if request.user.is_authenticated else None
+    if home:
+        return redirect(home)
     return render(request, "kibo/landing.html")
+
+
+@require_GET
+def auth_page(request):
+    """Sign in with the browser's wallet (static/kibo/wallet.js does the talking)."""
+    if request.user.is_authenticated and _home(request.user):
+        return redirect(_home(request.user))
+    return render(request, "kibo/signin.html", {"next": _safe_next(request)})
+
+
+def _safe_next(request) -> str:
+    target = request.GET.get("next") or request.POST.get("next") or ""
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if allowed else ""
+
+
+def _too_many() -> JsonResponse:
+    return JsonResponse(
+        {"error": _("Too many sign-in attempts. Wait a minute and try again.")}, status=429
+    )
+
+
+def _chain_ids() -> set[int]:
+    return {spec.chain_id for spec in configured_networks()}
+
+
+@require_GET
+def auth_nonce(request):
+    """A fresh nonce for one sign-in, kept in this session for a few minutes. With `address`
+    and `chain_id`, also the EIP-4361 message to sign (a browser cannot checksum addresses)."""
+    limit = 2 * settings.KIBO_LOGIN_ATTEMPTS_PER_MINUTE_IP
+    if not rate_limit_allows(f"siwe-nonce:{client_ip(request)}", limit=limit):
+        return _too_many()
+    nonce = secrets.token_hex(16)
+    request.session[NONCE_SESSION_KEY] = {
+        "value": nonce,
+        "expires": time.time() + settings.KIBO_SIWE_NONCE_SECONDS,
+    }
+    body = {"nonce": nonce}
+    address, chain_id = request.GET.get("address", ""), request.GET.get("chain_id", "")
+    if is_address(address) and chain_id.isascii() and chain_id.isdigit():
+        body["message"] = siwe.prepare_message(
+            scheme=request.scheme,
+            host=request.get_host(),
+            address=to_checksum_address(address),
+            chain_id=int(chain_id),
+            nonce=nonce,
+            statement=_("Sign in to Kibo to pay QR codes with your crypto."),
+            issued_at=timezone.now(),
+            lifetime=timedelta(seconds=settings.KIBO_SIWE_NONCE_SECONDS),
+        )
+    return JsonResponse(body, headers={"Cache-Control": "no-store"})
+
+
+@require_POST
+def auth_login(request):
+    """POST message (EIP-4361) and signature (0x hex) -> {"address", "role"} and a session."""
+    per_ip = settings.KIBO_LOGIN_ATTEMPTS_PER_MINUTE_IP
+    if not rate_limit_allows(f"siwe-login-ip:{client_ip(request)}", limit=per_ip):
+        return _too_many()
+    stored = request.session.pop(NONCE_SESSION_KEY, None)  # single use, whatever follows
+    expected = stored["value"] if stored and stored["expires"] > time.time() else None
+    text, signature = request.POST.get("message", ""), request.POST.get("signature", "")
+    try:
+        message = siwe.parse_message(text)
+        per_wallet = settings.KIBO_LOGIN_ATTEMPTS_PER_MINUTE_WALLET
+        if not rate_limit_allows(f"siwe-login-wallet:{message.address}", limit=per_wallet):
+            return _too_many()
+        siwe.verify(
+            message,
+            text,
+            signature,
+            scheme=request.scheme,
+            host=request.get_host(),
+            expected_nonce=expected,
+            chain_ids=_chain_ids(),
+        )
+        user = user_sign_in(address=message.address)
+    except siwe.SiweRejected as rejected:
+        return JsonResponse({"error": rejected.message}, status=rejected.status_code)
+    login(request, user, backend=WALLET_BACKEND)
+    return JsonResponse({"address": user.wallet_address, "role": user.role})
+
+
+@require_POST
+def auth_logout(request):
+    logout(request)
+    return redirect("/")
+
+
+@login_required
+@require_POST
+def account_country(request):
+    """The signed-in user picks the country whose QRs they pay."""
+    try:
+        user_country_set(user=request.user, country=request.POST.get("country", ""))
+    except DomainError as error:
+        messages.error(request, error.message)
+    return redirect(_safe_next(request) or "/")
 
 
 def _database_ok() -> bool:

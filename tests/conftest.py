@@ -10,6 +10,8 @@ import pytest
 from django.apps import apps
 from django.core.cache import cache
 from django.db import connection
+from django.test import Client
+from django.utils import translation
 
 from kibo.env import BASE_DIR
 
@@ -19,6 +21,20 @@ SEED_MIGRATIONS = [
     importlib.import_module("quotes.migrations.0002_local_rates_and_sources"),
     importlib.import_module("escrow.migrations.0005_reconcile_stuck_minutes"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """The suite asserts English messages; Spanish, the default, has tests of its own that
+    ask for it (a Client without Accept-Language, or translation.override("es"))."""
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def client():
+    """A browser whose language is English (see _english)."""
+    return Client(HTTP_ACCEPT_LANGUAGE="en")
 
 
 @pytest.fixture(autouse=True)

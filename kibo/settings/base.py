@@ -18,6 +18,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "csp",
     "kibo",
     "audit",
     "quotes",
@@ -29,10 +30,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "kibo.middleware.CountryTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -49,8 +53,11 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.tz",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -71,19 +78,52 @@ CACHES = {
 }
 
 AUTH_USER_MODEL = "kibo.User"
-AUTHENTICATION_BACKENDS = ["kibo.auth_backends.StaffPasswordBackend"]
+AUTHENTICATION_BACKENDS = [
+    "kibo.auth_backends.StaffPasswordBackend",
+    "kibo.auth_backends.WalletBackend",
+]
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en"
+# Spanish first: the people Kibo serves read it; English second.
+LANGUAGE_CODE = "es"
+LANGUAGES = [("es", "Español"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env("KIBO_TIME_ZONE", default="America/La_Paz")
 USE_I18N = True
 USE_TZ = True
+USE_THOUSAND_SEPARATOR = True
+
+LOGIN_URL = "/auth/"
+# Pages never render inside another site's frame; scripts, styles and images come from
+# here only, and no page has an inline script.
+X_FRAME_OPTIONS = "DENY"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "media-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],  # the QR scanner decodes in a worker
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    },
+}
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# Our own CSS and JS, and the browser libraries from npm (never a CDN).
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
+    ("vendor/qr-scanner", BASE_DIR / "node_modules" / "qr-scanner"),
+]
 WHITENOISE_USE_FINDERS = True  # production collects static files instead
 
 # Uploaded files (payment QRs, bank receipts) are private: there is no MEDIA_URL route;
@@ -129,6 +169,14 @@ LOGGING = {
 }
 
 KIBO_PROOF_MAX_BYTES = env.int("KIBO_PROOF_MAX_BYTES", default=5 * 1024 * 1024)
+# Payment QR screenshots uploaded to be read on the server.
+KIBO_QR_IMAGE_MAX_BYTES = env.int("KIBO_QR_IMAGE_MAX_BYTES", default=4 * 1024 * 1024)
+
+# Sign-in with Ethereum: how long a nonce lives, and how many sign-in attempts a client
+# (per IP address) or a wallet may make per minute.
+KIBO_SIWE_NONCE_SECONDS = env.int("KIBO_SIWE_NONCE_SECONDS", default=300)
+KIBO_LOGIN_ATTEMPTS_PER_MINUTE_IP = env.int("KIBO_LOGIN_ATTEMPTS_PER_MINUTE_IP", default=20)
+KIBO_LOGIN_ATTEMPTS_PER_MINUTE_WALLET = env.int("KIBO_LOGIN_ATTEMPTS_PER_MINUTE_WALLET", default=5)
 DATA_UPLOAD_MAX_MEMORY_SIZE = KIBO_PROOF_MAX_BYTES + 1024 * 1024
 
 

@@ -30,3 +30,13 @@ def test_healthz_names_a_chain_node_that_does_not_answer(client, settings):
     settings.KIBO_NETWORKS = networks
     body = client.get("/healthz/").json()
     assert body["status"] == "ok" and body["chain"] == {"local": None}
+
+
+@pytest.mark.parametrize("path", ["/", "/auth/"])
+def test_pages_forbid_inline_scripts_and_framing(client, path):
+    response = client.get(path)
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy and response["X-Frame-Options"] == "DENY"
+    page = response.content.decode()
+    assert "<script>" not in page and "onclick=" not in page
