@@ -311,7 +311,8 @@ def nonce_of(network: str, address: str, *, block: int | str = "latest") -> int:
 # --- writes ---------------------------------------------------------------------------
 
 
-def _transfer_call(spec: NetworkSpec, token: TokenSpec, to: str, amount_base: int) -> dict:
+def transfer_call(spec: NetworkSpec, token: TokenSpec, to: str, amount_base: int) -> dict:
+    """The transaction fields (to, value, data) that move `amount_base` of `token` to `to`."""
     if token.is_native:
         return {"to": to_checksum_address(to), "value": amount_base, "data": "0x"}
     contract = Web3().eth.contract(address=token.address, abi=ERC20_ABI)
@@ -322,7 +323,7 @@ def _transfer_call(spec: NetworkSpec, token: TokenSpec, to: str, amount_base: in
 def estimate_transfer_gas(network: str, token: TokenSpec, to: str, amount_base: int) -> int:
     """Gas for the transfer from escrow, with headroom; raises if the node predicts a revert."""
     spec = network_spec(network)
-    call = {**_transfer_call(spec, token, to, amount_base), "from": escrow_key_address()}
+    call = {**transfer_call(spec, token, to, amount_base), "from": escrow_key_address()}
     gas = _call(network, lambda w3: w3.eth.estimate_gas(call))
     return gas if token.is_native else math.ceil(gas * 1.25)
 
@@ -357,7 +358,7 @@ def sign_transfer(
 ) -> SignedTransfer:
     spec = network_spec(network)
     tx = {
-        **_transfer_call(spec, token, to, amount_base),
+        **transfer_call(spec, token, to, amount_base),
         "chainId": spec.chain_id,
         "nonce": nonce,
         "gas": gas,
@@ -477,7 +478,7 @@ def pay_from(network: str, *, private_key: str, token: TokenSpec, to: str, amoun
 
     def work(w3):
         tx = {
-            **_transfer_call(spec, token, to, amount_base),
+            **transfer_call(spec, token, to, amount_base),
             "from": account.address,
             "chainId": spec.chain_id,
             "nonce": w3.eth.get_transaction_count(account.address, "pending"),

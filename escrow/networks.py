@@ -45,6 +45,14 @@ class NetworkSpec:
     confirmations: int
     native_symbol: str = "ETH"  # the coin gas is paid in (MNT on Mantle)
     tokens: dict[str, TokenSpec] = field(default_factory=dict)
+    explorer_url: str | None = None
+
+    @property
+    def label(self) -> str:
+        return Network(self.name).label
+
+    def explorer_tx_url(self, tx_hash: str) -> str | None:
+        return f"{self.explorer_url.rstrip('/')}/tx/{tx_hash}" if self.explorer_url else None
 
     @property
     def gas_coin(self) -> TokenSpec:
@@ -89,6 +97,7 @@ def network_spec(name: str) -> NetworkSpec:
         confirmations=raw["confirmations"],
         native_symbol=raw["native_symbol"],
         tokens=tokens,
+        explorer_url=raw.get("explorer_url"),
     )
 
 

@@ -10,13 +10,50 @@ from eth_utils import to_checksum_address
 from escrow import chain
 from escrow.amounts import to_base_units
 from escrow.models import Deposit, EscrowAccount, Transfer
-from escrow.networks import TokenSpec, configured_networks, network_spec
+from escrow.networks import NetworkSpec, TokenSpec, configured_networks, network_spec
 from kibo.selectors import get_config
 
 
 def escrow_address() -> str:
     """The escrow wallet, as staff configured it (the worker checks its key matches)."""
     return to_checksum_address(get_config("ESCROW_WALLET_ADDRESS"))
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """What a wallet must send to pay an order: one transaction, fully specified."""
+
+    network: NetworkSpec
+    token: TokenSpec
+    to: str  # the escrow address (the recipient, even when the transaction goes to a token)
+    amount_base: int
+    transaction: dict  # to, value, data, as the wallet sends it
+
+    @property
+    def eip681(self) -> str:
+        """A payment link phone wallets read from a QR (EIP-681)."""
+        chain_id = self.network.chain_id
+        if self.token.is_native:
+            return f"ethereum:{self.to}@{chain_id}?value={self.amount_base}"
+        return (
+            f"ethereum:{self.token.address}@{chain_id}/transfer"
+            f"?address={self.to}&uint256={self.amount_base}"
+        )
+
+
+def payment_request(order) -> PaymentRequest:
+    """The exact payment that credits `order`: its amount due, rounded up to base units."""
+    spec = network_spec(order.network)
+    token = spec.token(order.crypto_token)
+    to = escrow_address()
+    amount = to_base_units(order.amount_crypto, token.decimals, round_up=True)
+    return PaymentRequest(
+        network=spec,
+        token=token,
+        to=to,
+        amount_base=amount,
+        transaction=chain.transfer_call(spec, token, to, amount),
+    )
 
 
 @dataclass(frozen=True)

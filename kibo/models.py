@@ -6,15 +6,16 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from eth_utils import is_address, to_checksum_address
 
 WALLET_RE = r"^0x[0-9a-fA-F]{40}$"
 
 
 class Country(models.TextChoices):
-    BOLIVIA = "BO", "Bolivia"
-    MEXICO = "MX", "Mexico"
-    ARGENTINA = "AR", "Argentina"
+    BOLIVIA = "BO", _("Bolivia")
+    MEXICO = "MX", _("Mexico")
+    ARGENTINA = "AR", _("Argentina")
 
 
 def checksum_wallet(value: str) -> str:

@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from escrow.models import TX_HASH_RE
 from escrow.networks import Network
@@ -10,12 +11,12 @@ from quotes.models import Fiat, Token
 
 
 class OrderStatus(models.TextChoices):
-    PENDING_PAYMENT = "PENDING_PAYMENT", "Waiting for your payment"
-    AVAILABLE = "AVAILABLE", "Looking for an ally"
-    TAKEN = "TAKEN", "An ally is paying the QR"
-    COMPLETED = "COMPLETED", "Paid"
-    EXPIRED = "EXPIRED", "Expired"
-    REFUNDED = "REFUNDED", "Refunded"
+    PENDING_PAYMENT = "PENDING_PAYMENT", _("Waiting for your payment")
+    AVAILABLE = "AVAILABLE", _("Looking for an ally")
+    TAKEN = "TAKEN", _("An ally is paying the QR")
+    COMPLETED = "COMPLETED", _("Paid")
+    EXPIRED = "EXPIRED", _("Expired")
+    REFUNDED = "REFUNDED", _("Refunded")
 
 
 OPEN_STATUSES = (OrderStatus.PENDING_PAYMENT, OrderStatus.AVAILABLE, OrderStatus.TAKEN)

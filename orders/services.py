@@ -11,7 +11,7 @@ import logging
 import re
 import uuid
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.core.files.base import File
 from django.core.files.storage import default_storage
@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Least
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from allies.models import AllyPenalty
 from allies.selectors import is_ally_penalized
@@ -36,7 +37,7 @@ from escrow.services import (
     refund_job_create,
 )
 from kibo.models import User
-from kibo.selectors import get_config_decimal, get_config_int
+from kibo.selectors import get_config_int
 from orders.errors import (
     AllyNotEligible,
     IllegalTransition,
@@ -44,19 +45,17 @@ from orders.errors import (
     OpenOrderExists,
     OrderAlreadyTaken,
     OrderNotFound,
-    StaleQuote,
     Underpaid,
 )
 from orders.models import OPEN_STATUSES, Order, OrderStatus
 from orders.proofs import proof_extension
 from orders.qr import parse_qr
+from orders.quoting import order_quote, parse_amount_fiat
 from quotes.models import COUNTRY_FIAT, Fiat, Token
-from quotes.pricing import TOKEN_DECIMALS, price_order
-from quotes.selectors import get_current_rate
+from quotes.pricing import TOKEN_DECIMALS
 
 logger = logging.getLogger(__name__)
 
-CRYPTO_AMOUNT_LIMIT = Decimal(10) ** 10  # amounts are stored as NUMERIC(18,8)
 TIMEOUT_CONFIG_KEYS = {
     OrderStatus.PENDING_PAYMENT: "PENDING_PAYMENT_TIMEOUT_MINUTES",
     OrderStatus.AVAILABLE: "AVAILABLE_TIMEOUT_MINUTES",
@@ -111,22 +110,6 @@ def parse_tx_hash(tx_hash: str) -> str:
     return tx_hash
 
 
-def _parse_amount_fiat(amount_fiat, fiat_currency: str) -> Decimal:
-    try:
-        amount = Decimal(str(amount_fiat).strip())
-    except InvalidOperation:
-        raise InvalidOrder("Enter the amount as a number, e.g. 125.50.") from None
-    if not amount.is_finite() or amount <= 0:
-        raise InvalidOrder("The amount must be greater than zero.")
-    low = get_config_decimal(f"MIN_ORDER_AMOUNT_{fiat_currency}")
-    high = get_config_decimal(f"MAX_ORDER_AMOUNT_{fiat_currency}")
-    if not low <= amount <= high:
-        raise InvalidOrder(f"Orders in {fiat_currency} must be between {low} and {high}.")
-    if amount != amount.quantize(Decimal("0.01")):  # safe: the amount is bounded by now
-        raise InvalidOrder("The amount can have at most two decimals.")
-    return amount
-
-
 @transaction.atomic
 def order_create(
     *,
@@ -143,37 +126,30 @@ def order_create(
     the amount.
     """
     if user.role != User.Role.USER or not user.is_active:
-        raise InvalidOrder("Only a user account can pay a QR.")
+        raise InvalidOrder(_("Only a user account can pay a QR."))
     if fiat_currency not in Fiat.values:
-        raise InvalidOrder(f"Kibo does not pay QRs in {fiat_currency!r}.")
+        raise InvalidOrder(_("Kibo does not pay QRs in %(fiat)r.") % {"fiat": fiat_currency})
     if crypto_token not in Token.values:
-        raise InvalidOrder(f"Kibo does not accept {crypto_token!r}.")
+        raise InvalidOrder(_("Kibo does not accept %(token)r.") % {"token": crypto_token})
     if not is_enabled(network):
-        raise InvalidOrder(f"Kibo does not accept payments on {network!r}.")
+        raise InvalidOrder(
+            _("Kibo does not accept payments on %(network)r.") % {"network": network}
+        )
     qr = parse_qr((qr_data or "").strip(), country=user.country)
     if qr.fiat != fiat_currency:
-        raise InvalidOrder(f"This QR is paid in {qr.fiat}, not in {fiat_currency}.")
-    amount = _parse_amount_fiat(amount_fiat, fiat_currency)
+        raise InvalidOrder(
+            _("This QR is paid in %(qr)s, not in %(fiat)s.")
+            % {"qr": qr.fiat, "fiat": fiat_currency}
+        )
+    amount = parse_amount_fiat(amount_fiat, fiat_currency)
     if qr.amount_is_fixed and amount != qr.amount:
-        raise InvalidOrder(f"This QR asks for exactly {qr.amount} {qr.fiat}.")
-
+        raise InvalidOrder(
+            _("This QR asks for exactly %(amount)s %(fiat)s.")
+            % {"amount": qr.amount, "fiat": qr.fiat}
+        )
     now = timezone.now()
-    quote = get_current_rate(token=crypto_token, fiat=fiat_currency)
-    max_age = timedelta(seconds=get_config_int("QUOTE_MAX_AGE_SECONDS"))
-    if quote is None or now - quote.timestamp > max_age:
-        raise StaleQuote()
-    price = price_order(
-        amount_fiat=amount,
-        rate=quote.rate,
-        token=crypto_token,
-        spread_percent=get_config_decimal("QUOTE_SPREAD_PERCENT"),
-        fee_percent=get_config_decimal("PLATFORM_FEE_PERCENT"),
-    )
-
-    if price.amount_crypto >= CRYPTO_AMOUNT_LIMIT:
-        raise InvalidOrder("That amount is too large to price at the current rate.")
-    if price.payout_crypto <= 0:
-        raise InvalidOrder(f"That amount is too small to pay in {crypto_token}.")
+    quoted = order_quote(amount_fiat=amount, fiat_currency=fiat_currency, crypto_token=crypto_token)
+    quote, price = quoted.quote, quoted.price
 
     _lock_user(user.pk)  # one user's concurrent requests queue here
     if Order.objects.filter(user=user, status__in=OPEN_STATUSES).exists():
@@ -192,8 +168,7 @@ def order_create(
                 exchange_rate=quote.rate,
                 quote=quote,
                 status=OrderStatus.PENDING_PAYMENT,
-                expires_at=now
-                + timedelta(minutes=get_config_int("PENDING_PAYMENT_TIMEOUT_MINUTES")),
+                expires_at=now + timedelta(minutes=quoted.pay_within_minutes),
             )
     except IntegrityError as error:
         if "orders_one_open_per_user" in str(error):
@@ -433,7 +408,7 @@ def orders_expire_due(*, batch_size: int = 100, max_batches: int = 20) -> int:
     """
     expired = 0
     skipped: set[uuid.UUID] = set()
-    for _ in range(max_batches):
+    for _batch in range(max_batches):
         due = (
             Order.objects.filter(status__in=OPEN_STATUSES, expires_at__lte=timezone.now())
             .exclude(pk__in=skipped)

@@ -5,5 +5,11 @@ from orders import views
 app_name = "orders"
 
 urlpatterns = [
+    path("", views.orders, name="list"),
+    path("new/", views.new_order, name="new"),
+    path("qr/", views.read_qr, name="qr"),
+    path("<uuid:order_id>/", views.detail, name="detail"),
+    path("<uuid:order_id>/status/", views.status, name="status"),
     path("<uuid:order_id>/deposit/", views.deposit, name="deposit"),
+    path("<uuid:order_id>/cancel/", views.cancel, name="cancel"),
 ]

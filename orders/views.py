@@ -1,26 +1,266 @@
-from django.contrib.auth.decorators import login_required
+"""The payer's pages: scan a QR, see its price, create the order, pay it, follow it.
+
+Every page is for the signed-in user who owns the order; anyone else gets 404. Forms work
+without JavaScript (post/redirect/get); htmx swaps partials where it is there.
+"""
+
+from functools import wraps
+
+import segno
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404
-from django.shortcuts import render
-from django.views.decorators.http import require_POST
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from PIL import Image, UnidentifiedImageError
 from web3.exceptions import Web3RPCError
 
 from escrow.chain import ChainUnavailable
 from escrow.deposits import deposit_verify
-from escrow.networks import UnknownNetwork
+from escrow.networks import UnknownNetwork, configured_networks, is_enabled, network_spec
+from escrow.selectors import payment_request
 from kibo.errors import DomainError
-from orders.models import Order
-from orders.services import parse_tx_hash
+from kibo.models import Country, User
+from orders.models import OPEN_STATUSES, Order, OrderStatus
+from orders.qr import PaymentQR, QRRejected, parse_qr
+from orders.quoting import order_quote, parse_amount_fiat
+from orders.selectors import user_order_summary
+from orders.services import order_cancel, order_create, parse_tx_hash
+from quotes.models import Token
+
+HISTORY_PAGE_SIZE = 20
+QR_IMAGE_FORMATS = {"PNG", "JPEG", "WEBP", "GIF"}
+
+
+def user_page(view):
+    """Pages for payers: the signed-out go to sign in; allies and staff find nothing here."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if request.user.role != User.Role.USER:
+            raise Http404()
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def _owned_order(request, order_id) -> Order:
-    order = Order.objects.select_related("user").filter(pk=order_id, user=request.user).first()
+    """The order, if it is the signed-in user's; with what its status page shows of it."""
+    order = (
+        Order.objects.select_related("user", "ally", "escrow", "refund_job")
+        .filter(pk=order_id, user=request.user)
+        .first()
+    )
     if order is None:
-        raise Http404("No such order.")
+        raise Http404(_("No such order."))
     return order
 
 
-def _result(request, order: Order, state: str, message: str, *, status: int = 200):
+# --- scan and price ----------------------------------------------------------------------
+
+
+def _open_order(user) -> Order | None:
+    return Order.objects.filter(user=user, status__in=OPEN_STATUSES).first()
+
+
+def _choices() -> dict:
+    return {
+        "tokens": Token.values,
+        "networks": [(spec.name, spec.label) for spec in configured_networks()],
+    }
+
+
+def _price_step(request, qr: PaymentQR, *, error: str | None = None) -> dict:
+    """What the price step shows for this QR and the chosen token, network and amount."""
+    networks = [spec.name for spec in configured_networks()]
+    token = request.POST.get("crypto_token") or Token.USDT
+    network = request.POST.get("network") or (networks[0] if networks else "")
+    typed = request.POST.get("amount_fiat", "")
+    step = {
+        "qr": qr,
+        "token": token if token in Token.values else Token.USDT,
+        "network": network if network in networks else (networks[0] if networks else ""),
+        "amount_text": str(qr.amount) if qr.amount_is_fixed else typed,
+        "error": error,
+        **_choices(),
+    }
+    amount = qr.amount if qr.amount_is_fixed else None
+    if amount is None and typed.strip():
+        try:
+            amount = parse_amount_fiat(typed, qr.fiat)
+        except DomainError as problem:
+            step["amount_error"] = problem.message
+    if amount is not None:
+        try:
+            step["quoted"] = order_quote(
+                amount_fiat=amount, fiat_currency=qr.fiat, crypto_token=step["token"]
+            )
+            step["amount"] = amount
+        except DomainError as problem:
+            step["amount_error"] = problem.message
+    return step
+
+
+def _read_qr_image(upload) -> str:
+    """The text of the QR in an uploaded picture, checked by content; raises QRRejected."""
+    if upload.size > settings.KIBO_QR_IMAGE_MAX_BYTES:
+        limit = settings.KIBO_QR_IMAGE_MAX_BYTES // (1024 * 1024)
+        raise QRRejected(_("The picture is too large; the limit is %(mb)s MB.") % {"mb": limit})
+    try:
+        with Image.open(upload) as image:
+            if image.format not in QR_IMAGE_FORMATS:
+                raise UnidentifiedImageError()
+            image.load()
+            import zxingcpp  # loaded on first use: it is large
+
+            found = zxingcpp.read_barcodes(
+                image.convert("RGB"), formats=zxingcpp.BarcodeFormat.QRCode
+            )
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise QRRejected(_("Upload a picture (PNG, JPEG or WebP) of the QR code.")) from None
+    if not found:
+        raise QRRejected(_("No QR code was found in this picture. Try a sharper screenshot."))
+    return found[0].text
+
+
+@user_page
+@require_GET
+def new_order(request):
+    """Scan the shop's QR with the camera, or upload a screenshot of it."""
+    return render(
+        request,
+        "orders/new.html",
+        {"open_order": _open_order(request.user), "countries": Country.choices},
+    )
+
+
+@user_page
+@require_POST
+def read_qr(request):
+    """POST qr_text (what the camera read) or qr_image -> the QR and its price, or 422.
+
+    The price step posts here again when the token, network or amount changes."""
+    try:
+        upload = request.FILES.get("qr_image")
+        text = _read_qr_image(upload) if upload else request.POST.get("qr_text", "")
+        qr = parse_qr(text.strip(), country=request.user.country)
+    except QRRejected as rejected:
+        context = {"qr_error": rejected.message, "countries": Country.choices}
+        template = "orders/partials/_qr_error.html" if request.htmx else "orders/new.html"
+        return render(request, template, context, status=422)
+    context = {"step": _price_step(request, qr), "open_order": _open_order(request.user)}
+    template = "orders/partials/_price.html" if request.htmx else "orders/new.html"
+    return render(request, template, context)
+
+
+# --- create and follow --------------------------------------------------------------------
+
+
+@user_page
+@require_http_methods(["GET", "POST"])
+def orders(request):
+    """GET: the user's orders, newest first. POST: create an order from the price step."""
+    if request.method == "POST":
+        return _create(request)
+    page = Paginator(user_order_summary(user=request.user), HISTORY_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "orders/list.html", {"page": page})
+
+
+def _create(request):
+    try:
+        order = order_create(
+            user=request.user,
+            qr_data=request.POST.get("qr_text", ""),
+            amount_fiat=request.POST.get("amount_fiat", ""),
+            fiat_currency=request.POST.get("fiat_currency", ""),
+            crypto_token=request.POST.get("crypto_token", ""),
+            network=request.POST.get("network", ""),
+        )
+    except DomainError as error:
+        try:
+            qr = parse_qr(request.POST.get("qr_text", "").strip(), country=request.user.country)
+        except QRRejected:
+            context = {"qr_error": error.message, "countries": Country.choices}
+        else:
+            context = {"step": _price_step(request, qr, error=error.message)}
+        context["open_order"] = _open_order(request.user)
+        return render(request, "orders/new.html", context, status=error.status_code)
+    return redirect("orders:detail", order_id=order.pk)
+
+
+FINAL = {OrderStatus.COMPLETED, OrderStatus.REFUNDED}
+
+
+def _is_final(order: Order) -> bool:
+    """Nothing more will happen: paid out, refunded, or expired before any payment."""
+    return order.status in FINAL or (
+        order.status == OrderStatus.EXPIRED and not hasattr(order, "escrow")
+    )
+
+
+def _status_context(order: Order) -> dict:
+    refund = getattr(order, "refund_job", None)
+    refund_url = None
+    if refund is not None and refund.tx_hash and is_enabled(order.network):
+        refund_url = network_spec(order.network).explorer_tx_url(refund.tx_hash)
+    return {
+        "order": order,
+        "final": _is_final(order),
+        "refund": refund,
+        "refund_url": refund_url,
+        "can_cancel": order.status in (OrderStatus.PENDING_PAYMENT, OrderStatus.AVAILABLE),
+    }
+
+
+@user_page
+@require_GET
+def detail(request, order_id):
+    order = _owned_order(request, order_id)
+    context = _status_context(order)
+    if order.status == OrderStatus.PENDING_PAYMENT:
+        payment = payment_request(order)
+        context["payment"] = payment
+        context["payment_qr"] = segno.make(payment.eip681, error="m").svg_data_uri(
+            scale=5, border=2
+        )
+    return render(request, "orders/detail.html", context)
+
+
+@user_page
+@require_GET
+def status(request, order_id):
+    """The status panel the detail page polls; 286 once nothing more will change."""
+    order = _owned_order(request, order_id)
+    response = render(request, "orders/partials/_status.html", _status_context(order))
+    if _is_final(order):
+        response.status_code = 286  # htmx stops polling
+    return response
+
+
+@user_page
+@require_POST
+def cancel(request, order_id):
+    order = _owned_order(request, order_id)
+    try:
+        order_cancel(order_id=order.pk, user=request.user)
+        messages.success(request, _("The order was cancelled."))
+    except DomainError as error:
+        messages.error(request, error.message)
+    return redirect("orders:detail", order_id=order.pk)
+
+
+def _deposit_result(request, order: Order, state: str, message: str, *, status: int = 200):
+    if not request.htmx:
+        (messages.success if status == 200 else messages.error)(request, message)
+        return redirect("orders:detail", order_id=order.pk)
     return render(
         request,
         "orders/partials/_deposit_result.html",
@@ -29,7 +269,7 @@ def _result(request, order: Order, state: str, message: str, *, status: int = 20
     )
 
 
-@login_required
+@user_page
 @require_POST
 def deposit(request, order_id):
     """The owner reports the wallet transaction that paid the order."""
@@ -38,14 +278,14 @@ def deposit(request, order_id):
         tx_hash = parse_tx_hash(request.POST.get("tx_hash", ""))
         result = deposit_verify(order=order, tx_hash=tx_hash)
     except DomainError as error:
-        return _result(request, order, "rejected", error.message, status=error.status_code)
+        return _deposit_result(request, order, "rejected", error.message, status=error.status_code)
     except (ChainUnavailable, UnknownNetwork, Web3RPCError):
-        message = (
+        message = _(
             "We can't reach the network right now. Your payment is safe; try again in a minute."
         )
-        return _result(request, order, "unavailable", message, status=503)
+        return _deposit_result(request, order, "unavailable", message, status=503)
     if result.state == "pending":
         from escrow.tasks import check_deposit  # tasks import the services this view uses
 
         transaction.on_commit(lambda: check_deposit.delay(str(order.pk), tx_hash))
-    return _result(request, order, result.state, result.message)
+    return _deposit_result(request, order, result.state, result.message)

@@ -2,6 +2,7 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from kibo.models import Country
 
@@ -51,6 +52,10 @@ class Quote(models.Model):
 
     def __str__(self):
         return f"1 {self.token} = {self.rate} {self.fiat} ({self.source})"
+
+    @property
+    def age_seconds(self) -> int:
+        return max(0, int((timezone.now() - self.timestamp).total_seconds()))
 
 
 class LocalRate(models.Model):

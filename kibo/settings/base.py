@@ -180,7 +180,9 @@ KIBO_LOGIN_ATTEMPTS_PER_MINUTE_WALLET = env.int("KIBO_LOGIN_ATTEMPTS_PER_MINUTE_
 DATA_UPLOAD_MAX_MEMORY_SIZE = KIBO_PROOF_MAX_BYTES + 1024 * 1024
 
 
-def _network(name, chain_id, rpc_default, confirmations, tokens, native_symbol="ETH"):
+def _network(
+    name, chain_id, rpc_default, confirmations, tokens, native_symbol="ETH", explorer=None
+):
     """One entry of the network registry, each value overridable from the environment."""
     key = name.upper().replace("-", "_")
     return {
@@ -188,6 +190,8 @@ def _network(name, chain_id, rpc_default, confirmations, tokens, native_symbol="
         "rpc_urls": env.list(f"KIBO_RPC_URL_{key}", default=[rpc_default] if rpc_default else []),
         "confirmations": env.int(f"KIBO_CONFIRMATIONS_{key}", default=confirmations),
         "native_symbol": native_symbol,
+        # Where people look a transaction up (…/tx/<hash>); none for the local chain.
+        "explorer_url": env(f"KIBO_EXPLORER_URL_{key}", default=explorer) or None,
         "tokens": {
             symbol: {
                 "kind": kind,
@@ -225,9 +229,22 @@ _UNSET_TOKENS_ETH_NATIVE = {
 
 KIBO_NETWORKS = {
     "mantle": _network(
-        "mantle", 5000, "https://rpc.mantle.xyz", 3, _MAINNET_TOKENS["mantle"], native_symbol="MNT"
+        "mantle",
+        5000,
+        "https://rpc.mantle.xyz",
+        3,
+        _MAINNET_TOKENS["mantle"],
+        native_symbol="MNT",
+        explorer="https://explorer.mantle.xyz",
     ),
-    "base": _network("base", 8453, "https://mainnet.base.org", 3, _MAINNET_TOKENS["base"]),
+    "base": _network(
+        "base",
+        8453,
+        "https://mainnet.base.org",
+        3,
+        _MAINNET_TOKENS["base"],
+        explorer="https://basescan.org",
+    ),
     "mantle-sepolia": _network(
         "mantle-sepolia",
         5003,
@@ -235,6 +252,7 @@ KIBO_NETWORKS = {
         2,
         _UNSET_TOKENS_ETH_ERC20,
         native_symbol="MNT",
+        explorer="https://explorer.sepolia.mantle.xyz",
     ),
     "base-sepolia": _network(
         "base-sepolia",
@@ -245,6 +263,7 @@ KIBO_NETWORKS = {
             **_UNSET_TOKENS_ETH_NATIVE,
             "USDC": ("erc20", 6, "0x036CbD53842c5426634e7929541eC2318f3dCF7e"),
         },
+        explorer="https://sepolia.basescan.org",
     ),
     # `make run` and the tests start anvil, deploy the test tokens and set their addresses.
     "local": _network("local", 31337, None, 1, _UNSET_TOKENS_ETH_NATIVE),

@@ -3,6 +3,7 @@
 from html import unescape
 
 import pytest
+from django.test import Client
 
 from escrow.amounts import to_base_units
 from escrow.models import Deposit, EscrowAccount, RefundJob, Transfer
@@ -15,6 +16,12 @@ from tests.conftest import wait_for
 from tests.factories import expire_timer, make_ally, make_order, make_user, png_upload
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("chain")]
+
+
+@pytest.fixture
+def client():
+    """The status page reports deposits through htmx, which gets the result as a partial."""
+    return Client(HTTP_ACCEPT_LANGUAGE="en", HTTP_HX_REQUEST="true")
 
 
 def text(response) -> str:
@@ -42,7 +49,7 @@ def pay(client, order, wallet, *, amount_base=None, symbol=None, **send_kwargs):
     )
     confirmed(tx)
     client.force_login(order.user)
-    return tx, client.post(f"/orders/{order.pk}/deposit/", {"tx_hash": tx})
+    return tx, client.post(f"/orders/{order.pk}/deposit/", {"tx_hash": tx}, HTTP_HX_REQUEST="true")
 
 
 def settle(transfer: Transfer) -> Transfer:

@@ -1,4 +1,5 @@
 import io
+import re
 
 import pytest
 from django.core.management import call_command
@@ -8,6 +9,7 @@ from escrow.models import Transfer
 from kibo.models import User
 from orders.models import Order, OrderStatus
 from quotes.models import Quote
+from tests.chainkit import confirmed
 from tests.factories import expire_timer
 
 
@@ -21,7 +23,11 @@ def test_demo_data_loads_twice_and_always_leaves_one_open_demo_order(
         call_command("seed_demo", stdout=out)
     assert "username admin, password " in out.getvalue()
     first = Order.objects.get()
-    assert f"Demo order {first.pk} paid on the local chain" in out.getvalue()
+    paid = re.search(
+        rf"Demo order {first.pk} paid on the local chain: (0x[0-9a-f]{{64}})", out.getvalue()
+    )
+    assert paid
+    confirmed(paid.group(1))
     deposits_watch(network="local")  # what beat does a few seconds later
     first.refresh_from_db()
     assert first.status == OrderStatus.AVAILABLE

@@ -1,0 +1,71 @@
+"""What an order for an amount would cost now: the one computation both the price a user
+sees before paying and order_create use, so the two can never differ."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from kibo.selectors import get_config_decimal, get_config_int
+from orders.errors import InvalidOrder, StaleQuote
+from quotes.models import Quote
+from quotes.pricing import Price, price_order
+from quotes.selectors import get_current_rate
+
+CRYPTO_AMOUNT_LIMIT = Decimal(10) ** 10  # amounts are stored as NUMERIC(18,8)
+
+
+def parse_amount_fiat(amount_fiat, fiat_currency: str) -> Decimal:
+    """The amount to pay the QR, within the currency's limits; raises InvalidOrder."""
+    try:
+        amount = Decimal(str(amount_fiat).strip().replace(",", "."))
+    except InvalidOperation:
+        raise InvalidOrder(_("Enter the amount as a number, e.g. 125.50.")) from None
+    if not amount.is_finite() or amount <= 0:
+        raise InvalidOrder(_("The amount must be greater than zero."))
+    low = get_config_decimal(f"MIN_ORDER_AMOUNT_{fiat_currency}")
+    high = get_config_decimal(f"MAX_ORDER_AMOUNT_{fiat_currency}")
+    if not low <= amount <= high:
+        raise InvalidOrder(
+            _("Orders in %(fiat)s must be between %(low)s and %(high)s.")
+            % {"fiat": fiat_currency, "low": low, "high": high}
+        )
+    if amount != amount.quantize(Decimal("0.01")):  # safe: the amount is bounded by now
+        raise InvalidOrder(_("The amount can have at most two decimals."))
+    return amount
+
+
+@dataclass(frozen=True)
+class OrderQuote:
+    quote: Quote
+    price: Price
+    pay_within_minutes: int
+
+
+def order_quote(*, amount_fiat: Decimal, fiat_currency: str, crypto_token: str) -> OrderQuote:
+    """Price `amount_fiat` in `crypto_token` with the active quote; raises StaleQuote when it
+    is too old and InvalidOrder when the amount cannot be priced."""
+    quote = get_current_rate(token=crypto_token, fiat=fiat_currency)
+    max_age = timedelta(seconds=get_config_int("QUOTE_MAX_AGE_SECONDS"))
+    if quote is None or timezone.now() - quote.timestamp > max_age:
+        raise StaleQuote(_("Rates are being updated, try again in a moment."))
+    price = price_order(
+        amount_fiat=amount_fiat,
+        rate=quote.rate,
+        token=crypto_token,
+        spread_percent=get_config_decimal("QUOTE_SPREAD_PERCENT"),
+        fee_percent=get_config_decimal("PLATFORM_FEE_PERCENT"),
+    )
+    if price.amount_crypto >= CRYPTO_AMOUNT_LIMIT:
+        raise InvalidOrder(_("That amount is too large to price at the current rate."))
+    if price.payout_crypto <= 0:
+        raise InvalidOrder(
+            _("That amount is too small to pay in %(token)s.") % {"token": crypto_token}
+        )
+    return OrderQuote(
+        quote=quote,
+        price=price,
+        pay_within_minutes=get_config_int("PENDING_PAYMENT_TIMEOUT_MINUTES"),
+    )
