@@ -49,3 +49,13 @@
     }
   });
 })();
+
+// Once the price arrives (camera or upload), bring it into view: on a phone it is below.
+document.addEventListener("htmx:afterSwap", (event) => {
+  if (event.detail.target.id !== "step") return;
+  const heading = event.detail.target.querySelector("h2, [role=alert]");
+  if (!heading) return;
+  heading.setAttribute("tabindex", "-1");
+  heading.focus();
+  heading.scrollIntoView({ block: "start" });
+});
