@@ -23,8 +23,13 @@ def test_a_raw_status_update_is_logged_too():
             "UPDATE orders SET status = 'EXPIRED', expires_at = NULL WHERE id = %s", [order.pk]
         )
         cursor.execute("UPDATE orders SET qr_data = 'changed' WHERE id = %s", [order.pk])
-    changes = Log.objects.filter(order=order, action=Action.STATUS_CHANGED)
-    assert [c.metadata for c in changes] == [{"from": "PENDING_PAYMENT", "to": "EXPIRED"}]
+    (change,) = Log.objects.filter(order=order, action=Action.STATUS_CHANGED)
+    assert set(change.metadata) == {"old_status", "new_status", "timestamp"}
+    assert (change.metadata["old_status"], change.metadata["new_status"]) == (
+        "PENDING_PAYMENT",
+        "EXPIRED",
+    )
+    assert change.actor_wallet == order.user.wallet_address  # no ally: the user's
 
 
 @pytest.mark.django_db

@@ -522,11 +522,18 @@ def test_the_trigger_logs_every_status_change_of_a_full_lifecycle():
     order = make_taken_order()
     order_complete(order_id=order.pk, ally=order.ally, proof=png_upload())
     changes = Log.objects.filter(order=order, action=Action.STATUS_CHANGED).order_by("created_at")
-    assert [(c.metadata["from"], c.metadata["to"]) for c in changes] == [
+    assert [(c.metadata["old_status"], c.metadata["new_status"]) for c in changes] == [
         ("PENDING_PAYMENT", "AVAILABLE"),
         ("AVAILABLE", "TAKEN"),
         ("TAKEN", "COMPLETED"),
     ]
+    # the acting wallet: the user's until an ally takes the order, then the ally's
+    assert [c.actor_wallet for c in changes] == [
+        order.user.wallet_address,
+        order.ally.wallet_address,
+        order.ally.wallet_address,
+    ]
+    assert all(c.metadata["timestamp"] for c in changes)
 
 
 def test_two_orders_claiming_one_transaction_at_once_get_a_clear_message():
