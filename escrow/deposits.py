@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import translation
+from django.utils.translation import gettext as _
 from eth_utils import to_checksum_address
 
 from audit.models import Action
@@ -50,21 +52,33 @@ def _treasury() -> set[str]:
     return {to_checksum_address(a.strip()) for a in listed.split(",") if a.strip()}
 
 
-def _why_not_creditable(order: Order | None, incoming, token: TokenSpec) -> str | None:
+def _why_not_creditable(
+    order: Order | None, *, sender: str, network: str, token: TokenSpec, amount_base: int
+) -> str | None:
+    """Why this incoming transfer cannot pay the order, in the active language; None if it can."""
     if order is None:
-        return f"no open order from {incoming.sender} for {token.symbol} on {incoming.network}"
-    if order.user.wallet_address != incoming.sender:
-        return f"sent from {incoming.sender}, not from the order's wallet"
-    if (order.network, order.crypto_token) != (incoming.network, token.symbol):
-        return f"the order expects {order.crypto_token} on {order.network}"
+        return _("no open order from %(sender)s for %(token)s on %(network)s") % {
+            "sender": sender,
+            "token": token.symbol,
+            "network": network,
+        }
+    if order.user.wallet_address != sender:
+        return _("sent from %(sender)s, not from the order's wallet") % {"sender": sender}
+    if (order.network, order.crypto_token) != (network, token.symbol):
+        return _("the order expects %(token)s on %(network)s") % {
+            "token": order.crypto_token,
+            "network": order.network,
+        }
     if order.status != OrderStatus.PENDING_PAYMENT:
-        return f"the order was already {order.get_status_display().lower()}"
+        return _("the order was already %(status)s") % {
+            "status": order.get_status_display().lower()
+        }
     due = to_base_units(order.amount_crypto, token.decimals, round_up=True)
-    if incoming.amount_base < due:
+    if amount_base < due:
         received, owed = format_base_units(
-            incoming.amount_base, due, decimals=token.decimals, symbol=token.symbol
+            amount_base, due, decimals=token.decimals, symbol=token.symbol
         )
-        return f"{received} received, {owed} due"
+        return _("%(received)s received, %(due)s due") % {"received": received, "due": owed}
     return None
 
 
@@ -119,7 +133,14 @@ def _deposit_record(*, incoming, token: TokenSpec, order_hint, key) -> Deposit:
             network=incoming.network,
             crypto_token=token.symbol,
         ).first()
-    reason = _why_not_creditable(order, incoming, token)
+    with translation.override("en"):  # records and the audit trail are kept in English
+        reason = _why_not_creditable(
+            order,
+            sender=incoming.sender,
+            network=incoming.network,
+            token=token,
+            amount_base=incoming.amount_base,
+        )
     if reason is None:
         due = to_base_units(order.amount_crypto, token.decimals, round_up=True)
         returned = incoming.amount_base - due
@@ -179,37 +200,46 @@ def deposit_verify(*, order: Order, tx_hash: str) -> DepositCheck:
     spec = network_spec(network)
     claimed = Deposit.objects.filter(network=network, tx_hash=tx_hash)
     if claimed.filter(order=order, outcome=Deposit.Outcome.CREDITED).exists():
-        return DepositCheck("credited", "Payment received. Looking for an ally to pay the QR.")
+        return DepositCheck("credited", _("Payment received. Looking for an ally to pay the QR."))
     if claimed.filter(outcome=Deposit.Outcome.CREDITED).exists():
-        raise DepositRejected("This transaction already paid another order.")
+        raise DepositRejected(_("This transaction already paid another order."))
 
     mined = chain.receipt(network, tx_hash)
     if mined is None:
         if chain.transaction_known(network, tx_hash):
-            return DepositCheck("pending", "Your payment is on its way; we'll keep checking.")
+            return DepositCheck("pending", _("Your payment is on its way; we'll keep checking."))
         raise DepositRejected(
-            f"No transaction with this hash exists on {spec.name}. "
-            "Check that you copied it whole and paid on the right network."
+            _(
+                "No transaction with this hash exists on %(network)s. "
+                "Check that you copied it whole and paid on the right network."
+            )
+            % {"network": spec.name}
         )
     if mined.status != 1:
         raise DepositRejected(
-            "This transaction failed on chain, so no money moved. "
-            "Try paying again from your wallet."
+            _(
+                "This transaction failed on chain, so no money moved. "
+                "Try paying again from your wallet."
+            )
         )
     escrow = escrow_address()
     incoming = [t for t in chain.incoming_in_receipt(network, mined) if t.recipient == escrow]
     if not incoming:
-        raise DepositRejected(f"This transaction sent nothing to Kibo's escrow address {escrow}.")
+        raise DepositRejected(
+            _("This transaction sent nothing to Kibo's escrow address %(escrow)s.")
+            % {"escrow": escrow}
+        )
     accepted = [t for t in incoming if _token_of(spec, t) is not None]
     if not accepted:
         expected = spec.token(order.crypto_token)
-        where = (
-            "as the network's own coin"
-            if expected.is_native
-            else f"from the token contract {expected.address}"
-        )
+        if expected.is_native:
+            how = _("Pay %(token)s as the network's own coin.")
+        else:
+            how = _("Pay %(token)s from the token contract %(contract)s.")
         raise DepositRejected(
-            f"This transaction sent a token Kibo does not accept. Pay {order.crypto_token} {where}."
+            _("This transaction sent a token Kibo does not accept.")
+            + " "
+            + how % {"token": order.crypto_token, "contract": expected.address}
         )
     # Only the order's owner can attach a payment to it. Anyone can read a transaction hash,
     # and a stranger's payment must not be decided by whoever reports it: the watcher
@@ -218,35 +248,47 @@ def deposit_verify(*, order: Order, tx_hash: str) -> DepositCheck:
     accepted = [t for t in accepted if t.sender == order.user.wallet_address]
     if not accepted:
         if _has_open_order(senders=others, network=network):
-            raise DepositRejected("This payment belongs to another order, not to this one.")
+            raise DepositRejected(_("This payment belongs to another order, not to this one."))
         raise DepositRejected(
-            "This payment was not sent from your wallet "
-            f"{order.user.wallet_address}. If you sent it from another "
-            "wallet, it will be returned to that wallet."
+            _(
+                "This payment was not sent from your wallet %(wallet)s. If you sent it from "
+                "another wallet, it will be returned to that wallet."
+            )
+            % {"wallet": order.user.wallet_address}
         )
     seen = chain.confirmations(network, mined.block_number)
     if seen < spec.confirmations:
         return DepositCheck(
             "pending",
-            f"Payment seen; waiting for the network to confirm it "
-            f"({seen} of {spec.confirmations}).",
+            _("Payment seen; waiting for the network to confirm it (%(seen)s of %(needed)s).")
+            % {"seen": seen, "needed": spec.confirmations},
         )
 
     deposits = [deposit_record(incoming=t, order_hint=order) for t in accepted]
     if any(d.order_id == order.pk and d.outcome == Deposit.Outcome.CREDITED for d in deposits):
-        extra = (
-            " The extra you sent is being returned to your wallet."
-            if any(d.amount_base > d.credited_base for d in deposits)
-            else ""
+        message = _("Payment received. Looking for an ally to pay the QR.")
+        if any(d.amount_base > d.credited_base for d in deposits):
+            message += " " + _("The extra you sent is being returned to your wallet.")
+        return DepositCheck("credited", message)
+    order.refresh_from_db()
+    reasons = "; ".join(
+        _why_not_creditable(
+            order,
+            sender=d.sender,
+            network=d.network,
+            token=spec.token(d.token),
+            amount_base=d.amount_base,
         )
-        return DepositCheck(
-            "credited", "Payment received. Looking for an ally to pay the QR." + extra
-        )
-    reasons = "; ".join(d.reason for d in deposits if d.reason)
+        or d.reason
+        for d in deposits
+    )
     return DepositCheck(
         "returned",
-        f"This payment can't be used for this order ({reasons}). "
-        "It is being returned to the wallet that sent it.",
+        _(
+            "This payment can't be used for this order (%(reasons)s). "
+            "It is being returned to the wallet that sent it."
+        )
+        % {"reasons": reasons},
     )
 
 

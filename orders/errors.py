@@ -1,9 +1,11 @@
+from django.utils.translation import gettext as _
+
 from kibo.errors import Conflict, DomainError, NotFound
 
 
 class OrderNotFound(NotFound):
-    def __init__(self, message: str = "No such order."):
-        super().__init__(message)
+    def __init__(self, message: str | None = None):
+        super().__init__(message or _("No such order."))
 
 
 class InvalidOrder(DomainError):
@@ -11,15 +13,15 @@ class InvalidOrder(DomainError):
 
 
 class StaleQuote(DomainError):
-    def __init__(self, message: str = "Rates are being updated, try again in a moment."):
-        super().__init__(message)
+    def __init__(self, message: str | None = None):
+        super().__init__(message or _("Rates are being updated, try again in a moment."))
 
 
 class OpenOrderExists(Conflict):
-    def __init__(
-        self, message: str = "You already have an order in progress; finish or cancel it first."
-    ):
-        super().__init__(message)
+    def __init__(self, message: str | None = None):
+        super().__init__(
+            message or _("You already have an order in progress; finish or cancel it first.")
+        )
 
 
 class IllegalTransition(Conflict):
@@ -27,8 +29,8 @@ class IllegalTransition(Conflict):
 
 
 class OrderAlreadyTaken(Conflict):
-    def __init__(self, message: str = "Another ally already took this order."):
-        super().__init__(message)
+    def __init__(self, message: str | None = None):
+        super().__init__(message or _("Another ally already took this order."))
 
 
 class AllyNotEligible(Conflict):

@@ -106,7 +106,7 @@ def _lock_users(*user_ids) -> None:
 def parse_tx_hash(tx_hash: str) -> str:
     tx_hash = (tx_hash or "").strip().lower()
     if not re.fullmatch(TX_HASH_RE, tx_hash):
-        raise InvalidOrder("That is not a transaction hash (0x followed by 64 hex digits).")
+        raise InvalidOrder(_("That is not a transaction hash (0x followed by 64 hex digits)."))
     return tx_hash
 
 
@@ -187,20 +187,22 @@ def order_mark_paid(*, order_id, deposit_tx_hash: str, amount_received: Decimal)
         if order.deposit_tx_hash == tx_hash:
             return order
         raise IllegalTransition(
-            f"This order is {order.get_status_display().lower()}; it no longer accepts a payment."
+            _("This order is %(status)s; it no longer accepts a payment.")
+            % {"status": order.get_status_display().lower()}
         )
     if amount_received < order.amount_crypto:
         received, due = format_amounts(
             amount_received, order.amount_crypto, decimals=TOKEN_DECIMALS[order.crypto_token]
         )
         raise Underpaid(
-            f"{received} {order.crypto_token} received, {due} {order.crypto_token} due."
+            _("%(received)s %(token)s received, %(due)s %(token)s due.")
+            % {"received": received, "due": due, "token": order.crypto_token}
         )
     try:
         with transaction.atomic():  # a savepoint: a deposit claimed meanwhile leaves no trace
             escrow_account_lock(order=order, amount=order.amount_crypto, deposit_tx_hash=tx_hash)
     except IntegrityError:
-        raise InvalidOrder("This transaction has already paid for another order.") from None
+        raise InvalidOrder(_("This transaction has already paid for another order.")) from None
     now = timezone.now()
     order.deposit_tx_hash = tx_hash
     order.paid_at = now
@@ -216,13 +218,13 @@ def order_mark_paid(*, order_id, deposit_tx_hash: str, amount_received: Decimal)
 
 def _ensure_ally_may_take(ally: User, *, now: datetime) -> None:
     if ally.role != User.Role.ALLY or not ally.is_active:
-        raise AllyNotEligible("Only allies can take orders.")
+        raise AllyNotEligible(_("Only allies can take orders."))
     if not ally.verified:
-        raise AllyNotEligible("Your ally account is waiting for approval.")
+        raise AllyNotEligible(_("Your ally account is waiting for approval."))
     if is_ally_penalized(ally=ally, at=now):
-        raise AllyNotEligible("You are penalized and cannot take orders yet.")
+        raise AllyNotEligible(_("You are penalized and cannot take orders yet."))
     if Order.objects.filter(ally=ally, status=OrderStatus.TAKEN).exists():
-        raise AllyNotEligible("Finish the order you already took first.")
+        raise AllyNotEligible(_("Finish the order you already took first."))
 
 
 @transaction.atomic
@@ -239,7 +241,7 @@ def order_take(*, order_id, ally: User) -> Order:
     if order.status == OrderStatus.TAKEN:
         raise OrderAlreadyTaken()
     if order.status != OrderStatus.AVAILABLE or order.expires_at <= now:
-        raise IllegalTransition("This order is no longer available.")
+        raise IllegalTransition(_("This order is no longer available."))
     order.ally = ally
     order.taken_at = now
     _enter(order, OrderStatus.TAKEN, now=now, fields=("ally", "taken_at"))
@@ -273,7 +275,7 @@ def _order_complete(*, order_id, ally: User, proof_name: str) -> Order:
     if order.status == OrderStatus.COMPLETED:
         return order
     if order.status != OrderStatus.TAKEN:
-        raise IllegalTransition("This order expired before the receipt arrived.")
+        raise IllegalTransition(_("This order expired before the receipt arrived."))
     order.proof_file.name = proof_name
     order.completed_at = now
     _enter(order, OrderStatus.COMPLETED, now=now, fields=("proof_file", "completed_at"))
@@ -327,9 +329,9 @@ def order_cancel(*, order_id, user: User) -> Order:
     if order.status in (OrderStatus.EXPIRED, OrderStatus.REFUNDED):
         return order
     if order.status == OrderStatus.TAKEN:
-        raise IllegalTransition("An ally is paying this QR right now; it can't be cancelled.")
+        raise IllegalTransition(_("An ally is paying this QR right now; it can't be cancelled."))
     if order.status == OrderStatus.COMPLETED:
-        raise IllegalTransition("This QR has already been paid.")
+        raise IllegalTransition(_("This QR has already been paid."))
     _expire(order, now=timezone.now(), reason="cancelled", actor_wallet=user.wallet_address)
     return order
 

@@ -268,6 +268,19 @@ def test_an_under_payment_is_returned(pace, client):
     assert balance("USDC", wallet.address) == start
 
 
+def test_the_payer_reads_why_in_spanish_and_the_record_stays_english(client):
+    wallet = funded_wallet()
+    order = order_for(wallet)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "es"
+
+    _, response = pay(client, order, wallet, amount_base=due_base(order) - 1)
+
+    assert "Este pago no sirve para este pedido (" in text(response)
+    assert "USDT recibidos, " in text(response)
+    deposit = Deposit.objects.get(order=order)
+    assert deposit.reason.endswith(" due") and "received" in deposit.reason
+
+
 def test_a_reverted_transaction_is_rejected(client):
     wallet = funded_wallet(usdt="0")
     order = order_for(wallet)
