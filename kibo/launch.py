@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 from kibo.embedded import STATE_DIR, embedded_services
 
@@ -35,6 +36,27 @@ def _stop(processes: list[subprocess.Popen]) -> None:
             process.wait()
 
 
+def _wait_until_ready(port: str, processes: list[subprocess.Popen]) -> None:
+    """Wait for the web server to answer and a worker to reply to a ping, for up to a minute.
+
+    Returns early when a process has died."""
+    deadline = time.monotonic() + 60
+    web_up = worker_up = False
+    while time.monotonic() < deadline and all(p.poll() is None for p in processes):
+        if not web_up:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).close()
+                web_up = True
+            except OSError:
+                pass
+        if not worker_up:
+            ping = _celery("inspect", "ping", "--timeout", "1")
+            worker_up = subprocess.run(ping, capture_output=True).returncode == 0
+        if web_up and worker_up:
+            return
+        time.sleep(0.5)
+
+
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kibo.settings.local")
     port = os.environ.get("KIBO_PORT", "8000")
@@ -42,7 +64,9 @@ def main() -> int:
         signal.signal(signum, lambda *_: sys.exit(0))
     with embedded_services("dev", keep_chain_state=True):
         subprocess.run(_manage("migrate", "--noinput", "-v", "0"), check=True)
-        subprocess.run(_manage("seed_demo"), check=True)
+        seeded = subprocess.run(
+            _manage("seed_demo"), check=True, capture_output=True, text=True
+        ).stdout
         processes = [
             subprocess.Popen(_manage("runserver", "--noreload", f"127.0.0.1:{port}")),
             subprocess.Popen(_celery("worker", "--loglevel", "INFO", "--concurrency", "2")),
@@ -56,14 +80,19 @@ def main() -> int:
                 )
             ),
         ]
-        print(
-            f"\nKibo is running at http://127.0.0.1:{port}/ (admin at /admin/).\n"
-            f"Local chain: {os.environ['KIBO_RPC_URL_LOCAL']} (chain id 31337); the demo user "
-            "is anvil's account 1, unlocked there and holding test ETH, USDT and USDC.\n"
-            "Ctrl-C stops everything.\n",
-            flush=True,
-        )
         try:
+            _wait_until_ready(port, processes)
+            if all(process.poll() is None for process in processes):
+                rpc = os.environ["KIBO_RPC_URL_LOCAL"]
+                print(
+                    f"\n{seeded.strip()}\n\n"
+                    f"To pay as a user, add the local chain to a browser wallet (network RPC "
+                    f"{rpc}, chain id 31337, currency ETH), import the demo wallet's key above, "
+                    "and sign in.\n"
+                    f"Kibo is running at http://127.0.0.1:{port}/ (staff: "
+                    f"http://127.0.0.1:{port}/admin/). Ctrl-C stops everything.\n",
+                    flush=True,
+                )
             while all(process.poll() is None for process in processes):
                 time.sleep(0.5)
             print("A Kibo process stopped; stopping the others.", file=sys.stderr)

@@ -1,13 +1,24 @@
 import io
 import re
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 
+from escrow import chain
 from escrow.deposits import deposits_watch
 from escrow.models import Transfer
+from escrow.networks import network_spec
+from kibo.management.commands.seed_demo import (
+    DEMO_QR,
+    DEMO_SHOPPER,
+    DEMO_TOKEN_BALANCE,
+    DEMO_USER,
+    DEMO_USER_KEY,
+)
 from kibo.models import User
 from orders.models import Order, OrderStatus
+from orders.services import order_create
 from quotes.models import Quote
 from tests.chainkit import confirmed
 from tests.factories import expire_timer
@@ -44,3 +55,28 @@ def test_demo_data_loads_twice_and_always_leaves_one_open_demo_order(
     assert Quote.objects.filter(is_active=True).count() == 9
     staff = User.objects.get(username="admin")
     assert staff.is_staff and staff.is_superuser
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("chain")
+def test_the_person_trying_kibo_has_a_funded_wallet_and_no_order_in_the_way(
+    django_capture_on_commit_callbacks,
+):
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_demo", stdout=out)
+
+    assert f"{DEMO_USER}\n  private key {DEMO_USER_KEY}" in out.getvalue()
+    assert Order.objects.get().user.wallet_address == DEMO_SHOPPER
+    usdt = network_spec("local").token("USDT")
+    assert chain.balance_of("local", usdt, DEMO_USER) == DEMO_TOKEN_BALANCE
+    person = User.objects.get(wallet_address=DEMO_USER)
+    order = order_create(
+        user=person,
+        qr_data=DEMO_QR,
+        amount_fiat=Decimal("25.00"),
+        fiat_currency="BOB",
+        crypto_token="USDT",
+        network="local",
+    )
+    assert order.status == OrderStatus.PENDING_PAYMENT

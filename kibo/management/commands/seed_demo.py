@@ -1,5 +1,6 @@
-"""Demo data for `make run`: a staff account, a user, two allies, fresh quotes, and one order
-the demo user pays with test tokens on the local chain."""
+"""Demo data for `make run`: a staff account, a user for the person trying Kibo, two allies,
+fresh quotes, and one order a second demo user has paid with test tokens on the local chain,
+so the order board has something on it from the start."""
 
 import secrets
 from decimal import Decimal
@@ -18,11 +19,14 @@ from orders.services import order_create, orders_expire_due
 from quotes.models import LocalRate
 from quotes.services import quotes_refresh
 
-# Accounts of the local development chain (anvil's default mnemonic), so that the demo
-# wallets hold test funds there. Account 0 is the escrow wallet.
+# Accounts of the local development chain (anvil's default mnemonic, public test keys), so
+# that the demo wallets hold test funds there. Account 0 is the escrow wallet. The person
+# trying Kibo imports account 1 into their browser wallet; account 6 pays the demo order.
 DEMO_USER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 DEMO_USER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
-DEMO_TOKEN_BALANCE = 10_000 * 10**6  # the demo user's test USDT and USDC
+DEMO_SHOPPER = "0x976EA74026E726554dB657fA54763abd0C3a0aa9"
+DEMO_SHOPPER_KEY = "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e"
+DEMO_TOKEN_BALANCE = 10_000 * 10**6  # each demo wallet's test USDT and USDC
 DEMO_ALLIES = {
     Country.BOLIVIA: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
     Country.MEXICO: "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
@@ -53,24 +57,24 @@ class Command(BaseCommand):
         amount = to_base_units(order.amount_crypto, token.decimals, round_up=True)
         paid = chain.pay_from(
             "local",
-            private_key=DEMO_USER_KEY,
+            private_key=DEMO_SHOPPER_KEY,
             token=token,
             to=get_config("ESCROW_WALLET_ADDRESS"),
             amount_base=amount,
         )
         self.stdout.write(f"Demo order {order.pk} paid on the local chain: {paid}")
 
-    def fund_demo_wallet(self) -> None:
-        """Give the demo user test USDT and USDC on the local chain (anvil funds its ETH)."""
+    def fund_demo_wallet(self, wallet: str) -> None:
+        """Top the wallet up to the demo's test USDT and USDC (anvil funds its ETH)."""
         spec = network_spec("local")
         for symbol in ("USDT", "USDC"):
             token = spec.token(symbol)
-            held = chain.balance_of("local", token, DEMO_USER)
+            held = chain.balance_of("local", token, wallet)
             if held < DEMO_TOKEN_BALANCE:
                 chain.mint_local(
                     spec.rpc_urls[0],
                     token_address=token.address,
-                    to=DEMO_USER,
+                    to=wallet,
                     amount_base=DEMO_TOKEN_BALANCE - held,
                 )
 
@@ -83,8 +87,10 @@ class Command(BaseCommand):
         staff.set_password(password)
         staff.save(update_fields=["password"])
 
-        user, _ = User.objects.get_or_create(
-            wallet_address=DEMO_USER, defaults={"country": Country.BOLIVIA}
+        User.objects.get_or_create(wallet_address=DEMO_USER, defaults={"country": Country.BOLIVIA})
+        self.fund_demo_wallet(DEMO_USER)
+        shopper, _ = User.objects.get_or_create(
+            wallet_address=DEMO_SHOPPER, defaults={"country": Country.BOLIVIA}
         )
         for country, wallet in DEMO_ALLIES.items():
             User.objects.update_or_create(
@@ -101,21 +107,23 @@ class Command(BaseCommand):
         quotes_refresh(force=True)
 
         orders_expire_due()  # whatever ran out while Kibo was stopped
-        if not Order.objects.filter(user=user, status__in=OPEN_STATUSES).exists():
-            self.fund_demo_wallet()
+        if not Order.objects.filter(user=shopper, status__in=OPEN_STATUSES).exists():
+            self.fund_demo_wallet(DEMO_SHOPPER)
             order = order_create(
-                user=user,
+                user=shopper,
                 qr_data=DEMO_QR,
                 amount_fiat=Decimal("25.00"),
                 fiat_currency="BOB",
                 crypto_token="USDT",
                 network="local",
             )
-            # Once the order exists for good, the demo user pays it from their wallet and
-            # the deposit watcher credits the payment.
+            # Once the order exists for good, the shopper pays it from their wallet and the
+            # deposit watcher credits the payment.
             transaction.on_commit(lambda: self.pay_demo_order(order))
 
         self.stdout.write(
             f"Staff sign-in for /admin/: username admin, password {password}\n"
-            f"Demo user wallet {DEMO_USER}; demo allies {', '.join(DEMO_ALLIES.values())}"
+            f"Your demo wallet (anvil account 1, test funds only): {DEMO_USER}\n"
+            f"  private key {DEMO_USER_KEY}\n"
+            f"Demo allies: {', '.join(DEMO_ALLIES.values())}"
         )
