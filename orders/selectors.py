@@ -21,6 +21,16 @@ class SecondsRemaining(Func):
     output_field = IntegerField()
 
 
+def order_visible_privately(*, user: User, order_id) -> Order | None:
+    """The order, when the user may see its private files: its payer, its ally, or staff."""
+    if not user.is_authenticated:
+        return None
+    orders = Order.objects.filter(pk=order_id)
+    if not user.is_staff:
+        orders = orders.filter(Q(user=user) | Q(ally=user))
+    return orders.first()
+
+
 def available_orders(*, ally: User) -> QuerySet[Order]:
     """The order board for an ally: open AVAILABLE orders in the ally's currency, oldest first.
 

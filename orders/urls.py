@@ -12,4 +12,5 @@ urlpatterns = [
     path("<uuid:order_id>/status/", views.status, name="status"),
     path("<uuid:order_id>/deposit/", views.deposit, name="deposit"),
     path("<uuid:order_id>/cancel/", views.cancel, name="cancel"),
+    path("<uuid:order_id>/proof/", views.proof, name="proof"),
 ]

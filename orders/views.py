@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -28,11 +28,17 @@ from kibo.models import Country, User
 from orders.models import OPEN_STATUSES, Order, OrderStatus
 from orders.qr import PaymentQR, QRRejected, parse_qr
 from orders.quoting import order_quote, parse_amount_fiat
-from orders.selectors import user_order_summary
+from orders.selectors import order_visible_privately, user_order_summary
 from orders.services import order_cancel, order_create, parse_tx_hash
 from quotes.models import Token
 
 HISTORY_PAGE_SIZE = 20
+RECEIPT_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+    "pdf": "application/pdf",
+}
 QR_IMAGE_FORMATS = {"PNG", "JPEG", "WEBP", "GIF"}
 
 
@@ -289,3 +295,25 @@ def deposit(request, order_id):
 
         transaction.on_commit(lambda: check_deposit.delay(str(order.pk), tx_hash))
     return _deposit_result(request, order, result.state, result.message)
+
+
+# --- private files -----------------------------------------------------------------------
+
+
+@require_GET
+def proof(request, order_id):
+    """The ally's bank receipt, for the order's payer, its ally and staff; 404 for anyone else."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    order = order_visible_privately(user=request.user, order_id=order_id)
+    if order is None or not order.proof_file:
+        raise Http404(_("No such order."))
+    extension = order.proof_file.name.rsplit(".", 1)[-1].lower()
+    response = FileResponse(
+        order.proof_file.open("rb"),
+        content_type=RECEIPT_TYPES.get(extension, "application/octet-stream"),
+        as_attachment=extension not in ("png", "jpg", "webp"),
+        filename=f"kibo-receipt-{order.pk}.{extension}",
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response

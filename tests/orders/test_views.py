@@ -11,13 +11,15 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from escrow.selectors import escrow_address
 from kibo.models import User
 from orders.models import Order, OrderStatus
-from orders.services import order_cancel
+from orders.services import order_cancel, order_complete
 from tests.factories import (
     make_ally,
     make_order,
     make_paid_order,
     make_quote,
+    make_taken_order,
     make_user,
+    png_upload,
     shop_qr,
     tx_hash,
 )
@@ -329,3 +331,74 @@ def test_pages_are_in_spanish_by_default():
     page = text(browser.post("/orders/qr/", {"qr_text": shop_qr(amount="1234.50")}))
     assert "Paga un QR" in page
     assert "1\xa0234,50 BOB" in page and "10,00 BOB" in page  # Spanish number format
+
+
+@pytest.mark.parametrize(
+    ("fiat", "shown"),
+    [("BOB", "2026-11-29T11:00:00-04:00"), ("MXN", "2026-11-29T09:00:00-06:00")],
+)
+def test_times_are_shown_in_the_users_country(client, fiat, shown):
+    from datetime import UTC, datetime
+
+    order = make_order(fiat=fiat, amount_fiat="500.00")
+    Order.objects.filter(pk=order.pk).update(created_at=datetime(2026, 11, 29, 15, tzinfo=UTC))
+    client.force_login(order.user)
+    assert f'datetime="{shown}"' in text(client.get("/orders/"))
+
+
+# --- private files -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def completed(django_capture_on_commit_callbacks):
+    ally = make_ally()
+    order = make_taken_order(ally=ally)
+    with django_capture_on_commit_callbacks(execute=False):  # the payout is not the point
+        order_complete(order_id=order.pk, ally=ally, proof=png_upload())
+    order.refresh_from_db()
+    return order
+
+
+@pytest.mark.parametrize(
+    ("who", "sees"),
+    [
+        ("payer", True),
+        ("its ally", True),
+        ("staff", True),
+        ("another ally", False),
+        ("another user", False),
+    ],
+)
+def test_the_receipt_is_shown_only_to_the_payer_its_ally_and_staff(client, completed, who, sees):
+    person = {
+        "payer": completed.user,
+        "its ally": completed.ally,
+        "staff": make_user(is_staff=True, role=User.Role.ADMIN),
+        "another ally": make_ally(),
+        "another user": make_user(),
+    }[who]
+    client.force_login(person)
+    response = client.get(f"/orders/{completed.pk}/proof/")
+    if sees:
+        assert response.status_code == 200
+        assert response["Content-Type"] == "image/png"
+        assert response["Cache-Control"] == "private, no-store"
+        assert b"".join(response.streaming_content).startswith(b"\x89PNG")
+    else:
+        assert response.status_code == 404
+
+
+def test_the_receipt_asks_a_signed_out_visitor_to_sign_in(client, completed):
+    response = client.get(f"/orders/{completed.pk}/proof/")
+    assert response.status_code == 302 and response["Location"].startswith("/auth/")
+
+
+def test_an_order_without_a_receipt_has_none_to_show(client, payer):
+    order = make_paid_order(user=payer)
+    assert client.get(f"/orders/{order.pk}/proof/").status_code == 404
+
+
+def test_a_completed_order_links_its_receipt(client, completed):
+    client.force_login(completed.user)
+    page = text(client.get(f"/orders/{completed.pk}/status/"))
+    assert f'href="/orders/{completed.pk}/proof/"' in page
