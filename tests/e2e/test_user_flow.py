@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 
 import pytest
+from PIL import Image
 from playwright.sync_api import expect
 
 from escrow.chain import mint_local
@@ -161,7 +162,15 @@ def test_a_payer_scans_with_the_camera_pays_from_the_wallet_and_sees_it_availabl
 def test_a_payer_uploads_a_screenshot_of_the_qr_instead(live_server, page_for, shoot, accessible):
     screenshot = ARTIFACTS / "screenshot-qr.png"
     qr_image(shop_qr("BOB", amount="120.00", merchant="Farmacia Sucre")).save(screenshot)
+    no_qr = ARTIFACTS / "no-qr.png"
+    Image.new("RGB", (300, 300), "white").save(no_qr)
     page, _ = page_for(dev_account(4))
+
+    def a_wrong_picture_first(page) -> None:
+        upload(no_qr, ENGLISH)(page)
+        expect(page.locator("#step [role=alert]")).to_contain_text("No QR code")
+        shoot(page, "no-qr-refused")
+        upload(screenshot, ENGLISH)(page)
 
     order = pay_a_qr(
         page,
@@ -169,7 +178,7 @@ def test_a_payer_uploads_a_screenshot_of_the_qr_instead(live_server, page_for, s
         ENGLISH,
         shoot=shoot,
         accessible=accessible,
-        read_qr=upload(screenshot, ENGLISH),
+        read_qr=a_wrong_picture_first,
     )
 
     assert order.status == OrderStatus.AVAILABLE and order.amount_fiat == 120
