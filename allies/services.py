@@ -2,11 +2,14 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from allies.models import AllyPenalty
+from allies.models import AllyApplication, AllyPenalty
 from audit.models import Action
 from audit.services import log_action
-from kibo.models import User
+from kibo.errors import Conflict, DomainError, NotFound
+from kibo.models import Country, User
+from orders.models import OPEN_STATUSES
 
 
 @transaction.atomic
@@ -40,3 +43,76 @@ def ally_penalize(*, ally: User, order, reason: str, minutes: int) -> AllyPenalt
             },
         )
     return penalty
+
+
+@transaction.atomic
+def ally_apply(*, user: User, country: str, display_name: str, bank: str) -> AllyApplication:
+    """A signed-in wallet asks to become an ally of its country; staff decide.
+
+    Applying again while an application waits returns that one unchanged.
+    """
+    user = User.objects.select_for_update().get(pk=user.pk)
+    display_name, bank = (display_name or "").strip(), (bank or "").strip()
+    if user.is_staff:
+        raise DomainError(_("Staff accounts can't become allies."))
+    if user.role == User.Role.ALLY:
+        raise Conflict(_("You are an ally already."))
+    pending = user.ally_applications.filter(status=AllyApplication.Status.PENDING).first()
+    if pending is not None:
+        return pending
+    if country not in Country.values:
+        raise DomainError(_("Choose Bolivia, Mexico or Argentina."))
+    if not display_name or len(display_name) > 60:
+        raise DomainError(_("Give the name clients will see, up to 60 characters."))
+    if not bank or len(bank) > 80:
+        raise DomainError(_("Say which bank you pay from, up to 80 characters."))
+    if user.orders.filter(status__in=OPEN_STATUSES).exists():
+        raise Conflict(_("Finish the order you are paying first."))
+    application = AllyApplication.objects.create(
+        user=user, country=country, display_name=display_name, bank=bank
+    )
+    log_action(
+        action=Action.ALLY_APPLIED,
+        actor_wallet=user.wallet_address,
+        metadata={"application": str(application.pk), "country": country, "bank": bank},
+    )
+    return application
+
+
+@transaction.atomic
+def ally_application_decide(*, application_id, staff: User, approve: bool) -> AllyApplication:
+    """Staff approve (the wallet becomes a verified ally of that country) or reject."""
+    if not staff.is_staff:
+        raise NotFound(_("No such application."))
+    user_id = (
+        AllyApplication.objects.filter(pk=application_id).values_list("user_id", flat=True).first()
+    )
+    if user_id is None:
+        raise NotFound(_("No such application."))
+    user = User.objects.select_for_update().get(pk=user_id)  # users before their rows
+    application = AllyApplication.objects.select_for_update().get(pk=application_id)
+    decision = AllyApplication.Status.APPROVED if approve else AllyApplication.Status.REJECTED
+    if application.status == decision:
+        return application
+    if application.status != AllyApplication.Status.PENDING:
+        raise Conflict(_("This application was decided already."))
+    if approve:
+        if user.orders.filter(status__in=OPEN_STATUSES).exists():
+            raise Conflict(_("The applicant is paying an order; approve once it is finished."))
+        user.role, user.verified, user.country = User.Role.ALLY, True, application.country
+        user.save(update_fields=["role", "verified", "country"])
+    application.status = decision
+    application.decided_at = timezone.now()
+    application.decided_by = staff
+    application.save(update_fields=["status", "decided_at", "decided_by"])
+    log_action(
+        action=Action.ALLY_APPROVED if approve else Action.ALLY_REJECTED,
+        actor_wallet=staff.wallet_address,
+        metadata={
+            "application": str(application.pk),
+            "ally": user.wallet_address,
+            "country": application.country,
+            "staff": staff.username or staff.wallet_address,
+        },
+    )
+    return application

@@ -52,7 +52,10 @@ class Order(models.Model):
     )
     deposit_tx_hash = models.CharField(max_length=66, null=True, blank=True)
     release_tx_hash = models.CharField(max_length=66, null=True, blank=True)
-    proof_file = models.FileField(upload_to="proofs/%Y/%m/", null=True, blank=True)
+    proof_file = models.FileField(upload_to="proofs/", null=True, blank=True)
+    proof_sha256 = models.CharField(
+        max_length=64, null=True, blank=True, help_text="SHA-256 of the receipt as uploaded."
+    )
     expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -115,6 +118,12 @@ class Order(models.Model):
             models.UniqueConstraint(
                 fields=["ally"], condition=Q(status="TAKEN"), name="orders_one_taken_per_ally"
             ),
+            # A bank receipt proves one payment: the same file cannot complete two orders.
+            models.UniqueConstraint(
+                fields=["proof_sha256"],
+                condition=Q(proof_sha256__isnull=False),
+                name="orders_one_order_per_receipt",
+            ),
         ]
         indexes = [
             models.Index(
@@ -142,3 +151,29 @@ class Order(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+
+class LateProof(models.Model):
+    """A receipt that arrived after its order's timer ran out: kept for staff to review.
+
+    It changes nothing about the order; staff decide whether the ally did pay the QR.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="late_proofs")
+    ally = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="late_proofs"
+    )
+    proof_file = models.FileField(upload_to="proofs/")
+    proof_sha256 = models.CharField(max_length=64)
+    order_status = models.CharField(
+        max_length=20, choices=OrderStatus.choices, help_text="The order's state when it came."
+    )
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "late_proofs"
+        ordering = ["-received_at"]
+
+    def __str__(self):
+        return f"late receipt for {self.order_id} at {self.received_at:%Y-%m-%d %H:%M}"

@@ -1,16 +1,62 @@
-"""Bank receipts uploaded by allies: checked by content, not by name, and size-limited."""
+"""Bank receipts uploaded by allies: recognised by content (never by name or declared type),
+size-limited, images re-encoded without their metadata, stored under an unguessable name."""
+
+import hashlib
+import io
+import secrets
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils.translation import gettext as _
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from orders.errors import InvalidOrder
 
 IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+CONTENT_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+    "pdf": "application/pdf",
+}
 
 
-def proof_extension(upload) -> str:
-    """The file extension the upload's content really is; raises InvalidOrder otherwise."""
+@dataclass(frozen=True)
+class Receipt:
+    content: bytes  # what is stored: a PDF as sent, an image re-encoded without metadata
+    extension: str
+    sha256: str  # of the file as uploaded: the same receipt sent twice has the same one
+
+    def storage_name(self, folder: str = "proofs") -> str:
+        """A private name nobody can guess from the order or the time."""
+        return f"{folder}/{secrets.token_urlsafe(24)}.{self.extension}"
+
+
+def _reencoded(data: bytes) -> tuple[bytes, str]:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+        with Image.open(io.BytesIO(data)) as image:
+            extension = IMAGE_FORMATS.get(image.format or "")
+            if extension is None:
+                raise InvalidOrder(_("The receipt must be a PNG, JPEG or WebP image, or a PDF."))
+            upright = ImageOps.exif_transpose(image)  # EXIF orientation, applied then dropped
+            if extension == "jpg" and upright.mode not in ("RGB", "L"):
+                upright = upright.convert("RGB")
+            out = io.BytesIO()
+            options = {"quality": 90} if extension in ("jpg", "webp") else {}
+            upright.save(out, format=image.format, **options)  # no exif=, no text chunks
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise InvalidOrder(_("The receipt must be a PNG, JPEG or WebP image, or a PDF.")) from None
+    return out.getvalue(), extension
+
+
+def _is_pdf(data: bytes) -> bool:
+    return data.startswith(b"%PDF-") and b"%%EOF" in data[-1024:]
+
+
+def read_receipt(upload) -> Receipt:
+    """Check an uploaded receipt; raises InvalidOrder with the reason when it can't be one."""
     if upload.size > settings.KIBO_PROOF_MAX_BYTES:
         limit_mb = settings.KIBO_PROOF_MAX_BYTES // (1024 * 1024)
         raise InvalidOrder(
@@ -19,17 +65,11 @@ def proof_extension(upload) -> str:
     if upload.size == 0:
         raise InvalidOrder(_("The receipt file is empty."))
     upload.seek(0)
-    if upload.read(5) == b"%PDF-":
-        upload.seek(0)
-        return "pdf"
-    upload.seek(0)
-    try:
-        with Image.open(upload) as image:
-            image.verify()
-            kind = IMAGE_FORMATS.get(image.format or "")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        kind = None
-    upload.seek(0)
-    if kind is None:
-        raise InvalidOrder(_("The receipt must be a PNG, JPEG or WebP image, or a PDF."))
-    return kind
+    data = upload.read()
+    digest = hashlib.sha256(data).hexdigest()
+    if data.startswith(b"%PDF-"):
+        if not _is_pdf(data):
+            raise InvalidOrder(_("This PDF is damaged or incomplete."))
+        return Receipt(content=data, extension="pdf", sha256=digest)
+    content, extension = _reencoded(data)
+    return Receipt(content=content, extension=extension, sha256=digest)

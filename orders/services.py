@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.core.files.base import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -47,8 +47,8 @@ from orders.errors import (
     OrderNotFound,
     Underpaid,
 )
-from orders.models import OPEN_STATUSES, Order, OrderStatus
-from orders.proofs import proof_extension
+from orders.models import OPEN_STATUSES, LateProof, Order, OrderStatus
+from orders.proofs import Receipt, read_receipt
 from orders.qr import parse_qr
 from orders.quoting import order_quote, parse_amount_fiat
 from quotes.models import COUNTRY_FIAT, Fiat, Token
@@ -249,13 +249,28 @@ def order_take(*, order_id, ally: User) -> Order:
     return order
 
 
+class _ReceiptTooLate(Exception):
+    pass
+
+
 def order_complete(*, order_id, ally: User, proof) -> Order:
-    """The ally who took the order uploads the bank receipt: the QR is paid."""
-    extension = proof_extension(proof)
-    stored = Order._meta.get_field("proof_file").generate_filename(None, f"{order_id}.{extension}")
-    name = default_storage.save(stored, File(proof))
+    """The ally who took the order uploads the bank receipt: the QR is paid.
+
+    A receipt that comes after the order's timer ran out changes nothing: it is kept for
+    staff to review (LateProof) and the ally is told so.
+    """
+    receipt = read_receipt(proof)
+    name = default_storage.save(receipt.storage_name(), ContentFile(receipt.content))
     try:
-        order = _order_complete(order_id=order_id, ally=ally, proof_name=name)
+        order = _order_complete(order_id=order_id, ally=ally, receipt=receipt, proof_name=name)
+    except _ReceiptTooLate:
+        _late_proof_keep(order_id=order_id, ally=ally, receipt=receipt, proof_name=name)
+        raise IllegalTransition(
+            _(
+                "This order expired before the receipt arrived. "
+                "We kept the receipt for our staff to review."
+            )
+        ) from None
     except Exception:
         default_storage.delete(name)
         raise
@@ -265,7 +280,27 @@ def order_complete(*, order_id, ally: User, proof) -> Order:
 
 
 @transaction.atomic
-def _order_complete(*, order_id, ally: User, proof_name: str) -> Order:
+def _late_proof_keep(*, order_id, ally: User, receipt: Receipt, proof_name: str) -> None:
+    order = _lock_order(order_id)
+    _, created = LateProof.objects.get_or_create(
+        order=order,
+        ally=ally,
+        proof_sha256=receipt.sha256,
+        defaults={"proof_file": proof_name, "order_status": order.status},
+    )
+    if not created:  # the same late receipt again
+        transaction.on_commit(lambda: default_storage.delete(proof_name))
+        return
+    log_action(
+        action=Action.LATE_PROOF,
+        order=order,
+        actor_wallet=ally.wallet_address,
+        metadata={"proof": proof_name, "sha256": receipt.sha256, "status": order.status},
+    )
+
+
+@transaction.atomic
+def _order_complete(*, order_id, ally: User, receipt: Receipt, proof_name: str) -> Order:
     now = timezone.now()
     owner_id = Order.objects.filter(pk=_parse_order_id(order_id)).values_list("user_id", flat=True)
     _lock_users(ally.pk, *owner_id)
@@ -274,11 +309,26 @@ def _order_complete(*, order_id, ally: User, proof_name: str) -> Order:
         raise OrderNotFound()
     if order.status == OrderStatus.COMPLETED:
         return order
-    if order.status != OrderStatus.TAKEN:
-        raise IllegalTransition(_("This order expired before the receipt arrived."))
+    if order.status != OrderStatus.TAKEN or order.expires_at <= now:
+        raise _ReceiptTooLate()
+    reused = _("This receipt was already used for another order.")
+    if Order.objects.filter(proof_sha256=receipt.sha256).exists():
+        raise InvalidOrder(reused)
     order.proof_file.name = proof_name
+    order.proof_sha256 = receipt.sha256
     order.completed_at = now
-    _enter(order, OrderStatus.COMPLETED, now=now, fields=("proof_file", "completed_at"))
+    try:
+        with transaction.atomic():  # a savepoint: the same receipt completing another order
+            _enter(
+                order,
+                OrderStatus.COMPLETED,
+                now=now,
+                fields=("proof_file", "proof_sha256", "completed_at"),
+            )
+    except IntegrityError as error:
+        if "orders_one_order_per_receipt" in str(error):
+            raise InvalidOrder(reused) from None
+        raise
     User.objects.filter(pk=ally.pk).update(
         successful_orders=F("successful_orders") + 1,
         reputation=Least(F("reputation") + REPUTATION_GAIN, REPUTATION_MAX),
@@ -288,7 +338,7 @@ def _order_complete(*, order_id, ally: User, proof_name: str) -> Order:
         action=Action.PROOF_UPLOADED,
         order=order,
         actor_wallet=ally.wallet_address,
-        metadata={"proof": proof_name},
+        metadata={"proof": proof_name, "sha256": receipt.sha256},
     )
     log_action(
         action=Action.ORDER_COMPLETED,

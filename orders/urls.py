@@ -13,4 +13,5 @@ urlpatterns = [
     path("<uuid:order_id>/deposit/", views.deposit, name="deposit"),
     path("<uuid:order_id>/cancel/", views.cancel, name="cancel"),
     path("<uuid:order_id>/proof/", views.proof, name="proof"),
+    path("<uuid:order_id>/qr.png", views.qr_png, name="qr_png"),
 ]

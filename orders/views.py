@@ -4,6 +4,7 @@ Every page is for the signed-in user who owns the order; anyone else gets 404. F
 without JavaScript (post/redirect/get); htmx swaps partials where it is there.
 """
 
+import io
 from functools import wraps
 
 import segno
@@ -12,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -26,6 +27,7 @@ from escrow.selectors import payment_request
 from kibo.errors import DomainError
 from kibo.models import Country, User
 from orders.models import OPEN_STATUSES, Order, OrderStatus
+from orders.proofs import CONTENT_TYPES
 from orders.qr import PaymentQR, QRRejected, parse_qr
 from orders.quoting import order_quote, parse_amount_fiat
 from orders.selectors import order_visible_privately, user_order_summary
@@ -33,12 +35,6 @@ from orders.services import order_cancel, order_create, parse_tx_hash
 from quotes.models import Token
 
 HISTORY_PAGE_SIZE = 20
-RECEIPT_TYPES = {
-    "png": "image/png",
-    "jpg": "image/jpeg",
-    "webp": "image/webp",
-    "pdf": "application/pdf",
-}
 QR_IMAGE_FORMATS = {"PNG", "JPEG", "WEBP", "GIF"}
 
 
@@ -300,18 +296,40 @@ def deposit(request, order_id):
 # --- private files -----------------------------------------------------------------------
 
 
+def _private_order(request, order_id) -> Order:
+    order = order_visible_privately(user=request.user, order_id=order_id)
+    if order is None:
+        raise Http404(_("No such order."))
+    return order
+
+
+@require_GET
+def qr_png(request, order_id):
+    """The payment QR as a picture (to pay from a banking app's gallery), for the order's
+    payer, its ally and staff; 404 for anyone else."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    order = _private_order(request, order_id)
+    picture = io.BytesIO()
+    segno.make(order.qr_data, error="m").save(picture, kind="png", scale=10, border=4)
+    response = HttpResponse(picture.getvalue(), content_type="image/png")
+    response["Content-Disposition"] = f'attachment; filename="kibo-qr-{order.pk}.png"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
 @require_GET
 def proof(request, order_id):
     """The ally's bank receipt, for the order's payer, its ally and staff; 404 for anyone else."""
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    order = order_visible_privately(user=request.user, order_id=order_id)
-    if order is None or not order.proof_file:
+    order = _private_order(request, order_id)
+    if not order.proof_file:
         raise Http404(_("No such order."))
     extension = order.proof_file.name.rsplit(".", 1)[-1].lower()
     response = FileResponse(
         order.proof_file.open("rb"),
-        content_type=RECEIPT_TYPES.get(extension, "application/octet-stream"),
+        content_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
         as_attachment=extension not in ("png", "jpg", "webp"),
         filename=f"kibo-receipt-{order.pk}.{extension}",
     )

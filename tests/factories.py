@@ -111,8 +111,9 @@ def make_taken_order(*, ally: User | None = None, **kwargs) -> Order:
 
 
 def png_upload(name: str = "receipt.png") -> SimpleUploadedFile:
+    """A small PNG receipt, different every time (one receipt proves one payment)."""
     buffer = io.BytesIO()
-    Image.new("RGB", (40, 20), "white").save(buffer, format="PNG")
+    Image.frombytes("RGB", (40, 20), secrets.token_bytes(40 * 20 * 3)).save(buffer, format="PNG")
     return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/png")
 
 

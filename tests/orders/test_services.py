@@ -1,9 +1,12 @@
+import hashlib
+import io
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
+from PIL import Image
 
 from allies.models import AllyPenalty
 from audit.models import Action, Log
@@ -20,7 +23,7 @@ from orders.errors import (
     StaleQuote,
     Underpaid,
 )
-from orders.models import Order, OrderStatus
+from orders.models import LateProof, Order, OrderStatus
 from orders.services import (
     order_cancel,
     order_complete,
@@ -441,14 +444,105 @@ def test_a_pdf_receipt_is_accepted():
     assert done.proof_file.name.endswith(".pdf")
 
 
-def test_a_receipt_after_the_order_expired_is_refused_and_not_kept():
+def test_a_receipt_after_the_order_expired_changes_nothing_and_is_kept_for_staff():
     order = make_taken_order()
     expire_timer(order)
     order_expire(order_id=order.pk)
-    with pytest.raises(IllegalTransition, match="expired before the receipt"):
+    receipt = png_upload()
+    with pytest.raises(IllegalTransition, match="expired before the receipt arrived"):
+        order_complete(order_id=order.pk, ally=order.ally, proof=receipt)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.EXPIRED
+    assert not order.proof_file and order.completed_at is None
+    late = LateProof.objects.get(order=order)
+    assert late.ally == order.ally and late.order_status == OrderStatus.EXPIRED
+    assert late.proof_file.storage.exists(late.proof_file.name)
+    assert Log.objects.filter(order=order, action=Action.LATE_PROOF).count() == 1
+
+    receipt.seek(0)  # the same late receipt again: still one kept
+    with pytest.raises(IllegalTransition):
+        order_complete(order_id=order.pk, ally=order.ally, proof=receipt)
+    assert LateProof.objects.filter(order=order).count() == 1
+
+
+def test_a_receipt_after_the_timer_ran_out_is_late_even_before_the_sweep():
+    order = make_taken_order()
+    expire_timer(order)
+    with pytest.raises(IllegalTransition, match="expired before the receipt arrived"):
         order_complete(order_id=order.pk, ally=order.ally, proof=png_upload())
     order.refresh_from_db()
-    assert not order.proof_file
+    assert order.status == OrderStatus.TAKEN and LateProof.objects.filter(order=order).exists()
+
+
+def test_one_receipt_cannot_complete_two_orders():
+    first, second = make_taken_order(), make_taken_order()
+    receipt = png_upload()
+    order_complete(order_id=first.pk, ally=first.ally, proof=receipt)
+    stored = set(_stored_receipts())
+
+    receipt.seek(0)
+    with pytest.raises(InvalidOrder, match="already used for another order"):
+        order_complete(order_id=second.pk, ally=second.ally, proof=receipt)
+
+    second.refresh_from_db()
+    assert second.status == OrderStatus.TAKEN and not second.proof_sha256
+    assert set(_stored_receipts()) == stored
+
+
+def _stored_receipts() -> list[str]:
+    from django.core.files.storage import default_storage
+
+    return default_storage.listdir("proofs")[1]
+
+
+def test_a_photo_of_a_receipt_is_stored_upright_and_without_its_metadata():
+    photo = Image.new("RGB", (60, 30), "white")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° to show
+    exif[0x8825] = {2: (16.0, 30.0, 0.0)}  # a GPS position
+    exif[0x010F] = "PhoneMaker"
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", exif=exif)
+    order = make_taken_order()
+
+    done = order_complete(
+        order_id=order.pk,
+        ally=order.ally,
+        proof=SimpleUploadedFile("photo.jpg", buffer.getvalue(), content_type="image/jpeg"),
+    )
+
+    with done.proof_file.open("rb") as stored, Image.open(stored) as image:
+        assert image.format == "JPEG" and image.size == (30, 60)
+        assert not image.getexif() and "exif" not in image.info
+    assert done.proof_sha256 == hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("receipt.png", b"<!doctype html><script>alert(1)</script>", "PNG, JPEG or WebP"),
+        ("receipt.pdf", b"%PDF-1.7\n1 0 obj<<>>endobj\n", "damaged or incomplete"),
+        ("receipt.png", b"GIF89a" + b"\x00" * 40, "PNG, JPEG or WebP"),
+    ],
+)
+def test_what_a_file_is_decides_not_its_name(name, content, message):
+    order = make_taken_order()
+    with pytest.raises(InvalidOrder, match=message):
+        order_complete(
+            order_id=order.pk,
+            ally=order.ally,
+            proof=SimpleUploadedFile(name, content, content_type="image/png"),
+        )
+    order.refresh_from_db()
+    assert order.status == OrderStatus.TAKEN
+
+
+def test_a_pdf_named_png_is_kept_as_the_pdf_it_is():
+    order = make_taken_order()
+    pdf = SimpleUploadedFile("receipt.png", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF")
+    done = order_complete(order_id=order.pk, ally=order.ally, proof=pdf)
+    assert done.proof_file.name.endswith(".pdf")
+    assert str(order.pk) not in done.proof_file.name  # an unguessable name
 
 
 # --- cancel -------------------------------------------------------------------------------
