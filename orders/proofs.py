@@ -13,6 +13,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from orders.errors import InvalidOrder
 
 IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+# A name that says one kind while the content is another is refused: such a file is a
+# mistake at best, and a disguise at worst.
+NAMED_AS = {"png": "png", "jpg": "jpg", "jpeg": "jpg", "webp": "webp", "pdf": "pdf"}
+KIND_NAMES = {"png": "PNG", "jpg": "JPEG", "webp": "WebP", "pdf": "PDF"}
 CONTENT_TYPES = {
     "png": "image/png",
     "jpg": "image/jpeg",
@@ -70,6 +74,13 @@ def read_receipt(upload) -> Receipt:
     if data.startswith(b"%PDF-"):
         if not _is_pdf(data):
             raise InvalidOrder(_("This PDF is damaged or incomplete."))
-        return Receipt(content=data, extension="pdf", sha256=digest)
-    content, extension = _reencoded(data)
+        content, extension = data, "pdf"
+    else:
+        content, extension = _reencoded(data)
+    named = NAMED_AS.get((getattr(upload, "name", "") or "").rsplit(".", 1)[-1].lower())
+    if named is not None and named != extension:
+        raise InvalidOrder(
+            _("This file is named .%(named)s but it is a %(kind)s. Upload the receipt itself.")
+            % {"named": named, "kind": KIND_NAMES[extension]}
+        )
     return Receipt(content=content, extension=extension, sha256=digest)

@@ -537,10 +537,14 @@ def test_what_a_file_is_decides_not_its_name(name, content, message):
     assert order.status == OrderStatus.TAKEN
 
 
-def test_a_pdf_named_png_is_kept_as_the_pdf_it_is():
+def test_a_pdf_named_png_is_refused_and_a_pdf_named_pdf_is_kept_under_a_secret_name():
     order = make_taken_order()
-    pdf = SimpleUploadedFile("receipt.png", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF")
-    done = order_complete(order_id=order.pk, ally=order.ally, proof=pdf)
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF"
+    with pytest.raises(InvalidOrder, match=r"named \.png but it is a PDF"):
+        order_complete(
+            order_id=order.pk, ally=order.ally, proof=SimpleUploadedFile("receipt.png", pdf)
+        )
+    done = order_complete(order_id=order.pk, ally=order.ally, proof=SimpleUploadedFile("scan", pdf))
     assert done.proof_file.name.endswith(".pdf")
     assert str(order.pk) not in done.proof_file.name  # an unguessable name
 
