@@ -1,6 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from allies.models import AllyPenalty
+from allies.models import AllyApplication, AllyPenalty
+from allies.services import ally_application_decide
+from kibo.errors import DomainError
 
 
 @admin.register(AllyPenalty)
@@ -11,3 +13,53 @@ class AllyPenaltyAdmin(admin.ModelAdmin):
     list_select_related = ("ally",)
     raw_id_fields = ("ally", "order")
     date_hierarchy = "created_at"
+
+
+@admin.register(AllyApplication)
+class AllyApplicationAdmin(admin.ModelAdmin):
+    """Applications are decided with the actions (approve / reject), each one audited."""
+
+    list_display = ("display_name", "user", "country", "bank", "status", "created_at", "decided_by")
+    list_filter = ("status", "country")
+    search_fields = ("display_name", "bank", "user__wallet_address")
+    list_select_related = ("user", "decided_by")
+    readonly_fields = (
+        "user",
+        "country",
+        "display_name",
+        "bank",
+        "status",
+        "created_at",
+        "decided_at",
+        "decided_by",
+    )
+    actions = ("approve", "reject")
+    ordering = ("status", "-created_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _decide(self, request, queryset, *, approve: bool) -> None:
+        done = 0
+        for application in queryset:
+            try:
+                ally_application_decide(
+                    application_id=application.pk, staff=request.user, approve=approve
+                )
+                done += 1
+            except DomainError as refused:
+                self.message_user(request, f"{application}: {refused.message}", messages.ERROR)
+        if done:
+            verb = "approved" if approve else "rejected"
+            self.message_user(request, f"{done} application(s) {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Approve: the wallet becomes a verified ally")
+    def approve(self, request, queryset):
+        self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Reject")
+    def reject(self, request, queryset):
+        self._decide(request, queryset, approve=False)

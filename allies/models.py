@@ -12,9 +12,9 @@ class AllyPenalty(models.Model):
     """While `penalty_until` is in the future the ally cannot take orders."""
 
     class Reason(models.TextChoices):
-        TIMEOUT = "TIMEOUT", "Did not upload proof in time"
-        FAKE_PROOF = "FAKE_PROOF", "Uploaded a false proof"
-        NO_PAYMENT = "NO_PAYMENT", "Did not pay the QR"
+        TIMEOUT = "TIMEOUT", _("Did not upload proof in time")
+        FAKE_PROOF = "FAKE_PROOF", _("Uploaded a false proof")
+        NO_PAYMENT = "NO_PAYMENT", _("Did not pay the QR")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     ally = models.ForeignKey(

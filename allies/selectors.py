@@ -1,13 +1,15 @@
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from allies.models import AllyPenalty
+from allies.models import AllyApplication, AllyPenalty
 from kibo.models import User
 from orders.models import Order, OrderStatus
+from orders.selectors import available_orders
 
 
 def is_ally_penalized(*, ally: User, at: datetime | None = None) -> bool:
@@ -30,7 +32,16 @@ class AllyStats:
     completed_today: int
     avg_completion_minutes: Decimal | None
     earned: dict[str, Decimal]  # token -> payouts of completed orders
+    earned_today: dict[str, Decimal]  # token -> payouts of orders completed today
     penalties: int
+
+    @property
+    def success_rate(self) -> Decimal | None:
+        """Completed out of the orders that ended (completed or expired), in percent."""
+        ended = self.completed_orders + self.expired_orders
+        if not ended:
+            return None
+        return (Decimal(100) * self.completed_orders / ended).quantize(Decimal("0.1"))
 
 
 def _start_of_today() -> datetime:
@@ -39,23 +50,29 @@ def _start_of_today() -> datetime:
 
 def get_ally_stats(*, ally: User) -> AllyStats:
     """An ally's record, in three queries."""
+    today = Q(completed_at__gte=_start_of_today())
     completed = Q(status=OrderStatus.COMPLETED)
     totals = Order.objects.filter(ally=ally).aggregate(
         total=Count("pk"),
         completed=Count("pk", filter=completed),
         expired=Count("pk", filter=Q(status__in=[OrderStatus.EXPIRED, OrderStatus.REFUNDED])),
-        today=Count("pk", filter=completed & Q(completed_at__gte=_start_of_today())),
+        today=Count("pk", filter=completed & today),
         avg_completion=Avg(
             ExpressionWrapper(F("completed_at") - F("taken_at"), output_field=DurationField()),
             filter=completed,
         ),
     )
-    earned = dict(
+    payout = F("amount_crypto") - F("fee_crypto")
+    earned, earned_today = {}, {}
+    for token, total, on_today in (
         Order.objects.filter(ally=ally, status=OrderStatus.COMPLETED)
         .values("crypto_token")
-        .annotate(total=Sum(F("amount_crypto") - F("fee_crypto")))
-        .values_list("crypto_token", "total")
-    )
+        .annotate(total=Sum(payout), on_today=Sum(payout, filter=today))
+        .values_list("crypto_token", "total", "on_today")
+    ):
+        earned[token] = total
+        if on_today:
+            earned_today[token] = on_today
     avg = totals["avg_completion"]
     return AllyStats(
         total_orders=totals["total"],
@@ -68,6 +85,7 @@ def get_ally_stats(*, ally: User) -> AllyStats:
             else None
         ),
         earned=earned,
+        earned_today=earned_today,
         penalties=AllyPenalty.objects.filter(ally=ally).count(),
     )
 
@@ -87,3 +105,58 @@ def ally_dashboard(*, ally: User) -> AllyDashboard:
         penalty=active_penalty(ally=ally, at=now),
         active_order=Order.objects.filter(ally=ally, status=OrderStatus.TAKEN).first(),
     )
+
+
+def ally_daily_completed(*, ally: User, days: int) -> list[tuple[date, int]]:
+    """Orders the ally completed on each of the last `days` days (local), oldest first."""
+    today = timezone.localdate()
+    first = today - timedelta(days=days - 1)
+    start = timezone.make_aware(datetime.combine(first, datetime.min.time()))
+    counts = dict(
+        Order.objects.filter(ally=ally, status=OrderStatus.COMPLETED, completed_at__gte=start)
+        .annotate(day=TruncDate("completed_at", tzinfo=timezone.get_current_timezone()))
+        .values("day")
+        .annotate(n=Count("pk"))
+        .values_list("day", "n")
+    )
+    return [
+        (first + timedelta(days=i), counts.get(first + timedelta(days=i), 0)) for i in range(days)
+    ]
+
+
+@dataclass(frozen=True)
+class BoardState:
+    """Everything the order board shows an ally, and a fingerprint that changes with it."""
+
+    orders: list[Order]
+    penalty: AllyPenalty | None
+    working: Order | None
+    waiting_approval: bool
+
+    @property
+    def can_take(self) -> bool:
+        return not (self.penalty or self.working or self.waiting_approval)
+
+    @property
+    def fingerprint(self) -> str:
+        parts = [str(order.pk) for order in self.orders]
+        parts.append(f"penalty:{self.penalty.pk if self.penalty else ''}")
+        parts.append(f"working:{self.working.pk if self.working else ''}")
+        parts.append(f"waiting:{self.waiting_approval}")
+        return "|".join(parts)
+
+
+def ally_board_state(*, ally: User) -> BoardState:
+    """The board: available orders of the ally's country and the ally's standing, 3 queries."""
+    now = timezone.now()
+    waiting = not ally.verified
+    return BoardState(
+        orders=list(available_orders(ally=ally)),
+        penalty=active_penalty(ally=ally, at=now),
+        working=Order.objects.filter(ally=ally, status=OrderStatus.TAKEN).only("pk").first(),
+        waiting_approval=waiting,
+    )
+
+
+def pending_application(*, user: User) -> AllyApplication | None:
+    return user.ally_applications.filter(status=AllyApplication.Status.PENDING).first()

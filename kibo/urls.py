@@ -13,5 +13,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz/", views.healthz, name="healthz"),
     path("orders/", include("orders.urls")),
+    path("ally/", include("allies.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -29,13 +29,13 @@ NONCE_SESSION_KEY = "siwe_nonce"
 WALLET_BACKEND = "kibo.auth_backends.WalletBackend"
 
 
-def _home(user) -> str | None:
+def _home(user) -> str:
     """Where a signed-in person starts."""
     if user.is_staff:
         return "/admin/"
-    if user.role == User.Role.USER:
-        return "/orders/new/"
-    return None
+    if user.role == User.Role.ALLY:
+        return "/ally/"
+    return "/orders/new/"
 
 
 @require_GET

@@ -1,9 +1,12 @@
 from django.contrib import admin
+from django.http import FileResponse, Http404
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from audit.models import Log
-from orders.models import Order
+from orders.models import LateProof, Order
+from orders.proofs import CONTENT_TYPES
 from orders.selectors import admin_metrics
 
 
@@ -69,3 +72,46 @@ class OrderAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/orders/metrics.html", context)
+
+
+@admin.register(LateProof)
+class LateProofAdmin(admin.ModelAdmin):
+    """Receipts that came after their order ran out: staff judge whether the QR was paid."""
+
+    list_display = ("received_at", "order", "ally", "order_status", "receipt")
+    list_select_related = ("order", "ally")
+    search_fields = ("=order__id", "ally__wallet_address", "proof_sha256")
+    readonly_fields = ("order", "ally", "receipt", "proof_sha256", "order_status", "received_at")
+    exclude = ("proof_file",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="receipt")
+    def receipt(self, obj):
+        url = reverse("admin:orders_lateproof_file", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.proof_file.name.rsplit("/", 1)[-1])
+
+    def get_urls(self):
+        file = path(
+            "<uuid:pk>/file/",
+            self.admin_site.admin_view(self.file_view),
+            name="orders_lateproof_file",
+        )
+        return [file, *super().get_urls()]
+
+    def file_view(self, request, pk):
+        late = LateProof.objects.filter(pk=pk).first()
+        if late is None:
+            raise Http404()
+        extension = late.proof_file.name.rsplit(".", 1)[-1]
+        response = FileResponse(
+            late.proof_file.open("rb"),
+            content_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
+            as_attachment=extension == "pdf",
+        )
+        response["Cache-Control"] = "private, no-store"
+        return response

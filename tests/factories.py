@@ -84,13 +84,14 @@ def make_order(
     fiat: str = "BOB",
     token: str = "USDT",
     network: str = "local",
+    qr_data: str | None = None,
 ) -> Order:
     """A PENDING_PAYMENT order, priced with a fresh quote."""
     if not Quote.objects.filter(token=token, fiat=fiat, is_active=True).exists():
         make_quote(token=token, fiat=fiat)
     return order_create(
         user=user or make_user(country=FIAT_COUNTRY[fiat]),
-        qr_data=shop_qr(fiat),
+        qr_data=qr_data or shop_qr(fiat),
         amount_fiat=amount_fiat,
         fiat_currency=fiat,
         crypto_token=token,

@@ -2,6 +2,7 @@ import pytest
 from django.test import Client
 
 from kibo.models import User
+from orders.errors import IllegalTransition
 from orders.services import order_cancel, order_complete
 from tests.factories import make_order, make_paid_order, make_taken_order, png_upload, wallet
 
@@ -20,6 +21,8 @@ CHANGELISTS = [
     "/admin/escrow/noncecursor/",
     "/admin/escrow/chaincursor/",
     "/admin/allies/allypenalty/",
+    "/admin/allies/allyapplication/",
+    "/admin/orders/lateproof/",
     "/admin/audit/log/",
 ]
 
@@ -118,3 +121,44 @@ def test_staff_see_what_a_transfer_waiting_for_funds_lacks(admin_client):
 
     assert response.status_code == 200
     assert "2.50 USDT" in response.content.decode()
+
+
+def test_staff_approve_an_application_from_the_admin(admin_client):
+    from allies.models import AllyApplication
+    from allies.services import ally_apply
+    from audit.models import Action, Log
+
+    user = User.objects.create_user(wallet(), country="BO")
+    application = ally_apply(user=user, country="BO", display_name="Ana", bank="BNB")
+
+    response = admin_client.post(
+        "/admin/allies/allyapplication/",
+        {"action": "approve", "_selected_action": [application.pk]},
+    )
+
+    assert response.status_code == 302
+    application.refresh_from_db()
+    user.refresh_from_db()
+    assert application.status == AllyApplication.Status.APPROVED
+    assert user.role == "ally" and user.verified
+    approved = Log.objects.get(action=Action.ALLY_APPROVED)
+    assert approved.metadata["ally"] == user.wallet_address and approved.metadata["staff"]
+
+
+def test_staff_open_a_late_receipt(admin_client):
+    from orders.models import LateProof
+    from orders.services import order_expire
+    from tests.factories import expire_timer
+
+    order = make_taken_order()
+    expire_timer(order)
+    order_expire(order_id=order.pk)
+    with pytest.raises(IllegalTransition):
+        order_complete(order_id=order.pk, ally=order.ally, proof=png_upload())
+    late = LateProof.objects.get(order=order)
+
+    listing = admin_client.get("/admin/orders/lateproof/").content.decode()
+    response = admin_client.get(f"/admin/orders/lateproof/{late.pk}/file/")
+
+    assert f"/admin/orders/lateproof/{late.pk}/file/" in listing
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"

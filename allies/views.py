@@ -1,0 +1,247 @@
+"""The ally's pages: apply, the live order board, take an order, pay its QR, prove it, stats.
+
+An order is the assigned ally's to work; anyone else gets 404. The board polls a partial
+that answers 204 (nothing to swap) while nothing on it changed.
+"""
+
+import hashlib
+from functools import wraps
+
+import segno
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from allies.models import AllyApplication
+from allies.selectors import ally_board_state, ally_daily_completed, ally_dashboard
+from allies.services import ally_apply
+from kibo.errors import DomainError, NotFound
+from kibo.models import Country, User
+from orders.errors import OrderAlreadyTaken
+from orders.models import Order, OrderStatus
+from orders.qr import QRRejected, parse_qr
+from orders.services import order_complete, order_take
+
+CHART_DAYS = 14
+
+
+def ally_page(view):
+    """Pages for allies: the signed-out go to sign in, staff find nothing, and a wallet that
+    is not an ally yet is sent to apply."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if request.user.is_staff:
+            raise Http404()
+        if request.user.role != User.Role.ALLY:
+            return redirect("allies:apply")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _htmx_redirect(request, url: str):
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+# --- becoming an ally --------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def apply(request):
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if request.user.is_staff:
+        raise Http404()
+    if request.user.role == User.Role.ALLY:
+        return redirect("allies:board")
+    pending = request.user.ally_applications.filter(status=AllyApplication.Status.PENDING).first()
+    form = {
+        "country": request.POST.get("country", request.user.country or ""),
+        "display_name": request.POST.get("display_name", ""),
+        "bank": request.POST.get("bank", ""),
+    }
+    error = None
+    if request.method == "POST" and pending is None:
+        try:
+            pending = ally_apply(user=request.user, **form)
+        except DomainError as refused:
+            error = refused.message
+        else:
+            messages.success(request, _("Thank you. Kibo's staff will review your application."))
+            return redirect("allies:apply")
+    rejected = request.user.ally_applications.filter(
+        status=AllyApplication.Status.REJECTED
+    ).exists()
+    return render(
+        request,
+        "allies/apply.html",
+        {
+            "pending": pending,
+            "rejected": rejected and pending is None,
+            "form": form,
+            "error": error,
+            "countries": Country.choices,
+        },
+        status=422 if error else 200,
+    )
+
+
+# --- the board ---------------------------------------------------------------------------
+
+
+def _board_context(ally: User) -> dict:
+    state = ally_board_state(ally=ally)
+    version = hashlib.sha256(state.fingerprint.encode()).hexdigest()[:16]
+    return {"board": state, "version": version}
+
+
+@ally_page
+@require_GET
+def board(request):
+    return render(request, "allies/board.html", _board_context(request.user))
+
+
+@ally_page
+@require_GET
+def board_part(request):
+    """What the board polls: 204 while nothing changed since the version the page shows."""
+    context = _board_context(request.user)
+    if request.GET.get("v") == context["version"]:
+        return HttpResponse(status=204)
+    return render(request, "allies/partials/_board.html", context)
+
+
+@ally_page
+@require_POST
+def take(request, order_id):
+    try:
+        order = order_take(order_id=order_id, ally=request.user)
+    except NotFound:
+        raise Http404(_("No such order.")) from None
+    except DomainError as refused:
+        message = (
+            _("Another ally took this order.")
+            if isinstance(refused, OrderAlreadyTaken)
+            else refused.message
+        )
+        if not request.htmx:
+            messages.error(request, message)
+            return redirect("allies:board")
+        response = render(
+            request, "allies/partials/_take_refused.html", {"message": message}, status=409
+        )
+        response["HX-Trigger"] = "board-refresh"
+        return response
+    return _htmx_redirect(request, f"/ally/orders/{order.pk}/")
+
+
+# --- working an order --------------------------------------------------------------------
+
+
+def _assigned_order(request, order_id) -> Order:
+    order = (
+        Order.objects.select_related("user", "escrow")
+        .filter(pk=order_id, ally=request.user)
+        .first()
+    )
+    if order is None:
+        raise Http404(_("No such order."))
+    return order
+
+
+def _work_context(order: Order, *, error: str | None = None) -> dict:
+    try:
+        qr = parse_qr(order.qr_data, country=order.user.country)
+    except QRRejected:
+        qr = None
+    return {
+        "order": order,
+        "qr": qr,
+        "qr_svg": segno.make(order.qr_data, error="m").svg_data_uri(scale=8, border=4),
+        "working": order.status == OrderStatus.TAKEN and order.expires_at > timezone.now(),
+        "error": error,
+    }
+
+
+@ally_page
+@require_GET
+def work(request, order_id):
+    order = _assigned_order(request, order_id)
+    return render(request, "allies/work.html", _work_context(order))
+
+
+@ally_page
+@require_POST
+def proof(request, order_id):
+    """The ally's bank receipt: a valid one completes the order and queues the payout."""
+    order = _assigned_order(request, order_id)
+    upload = request.FILES.get("proof")
+    try:
+        if upload is None:
+            raise DomainError(_("Choose the receipt file to upload."))
+        order_complete(order_id=order.pk, ally=request.user, proof=upload)
+    except NotFound:
+        raise Http404(_("No such order.")) from None
+    except DomainError as refused:
+        order.refresh_from_db()
+        if request.htmx:
+            return render(
+                request,
+                "allies/partials/_proof_refused.html",
+                {"message": refused.message},
+                status=422,
+            )
+        return render(
+            request, "allies/work.html", _work_context(order, error=refused.message), status=422
+        )
+    messages.success(request, _("Receipt received. Your payout is on its way to your wallet."))
+    return _htmx_redirect(request, f"/ally/orders/{order.pk}/")
+
+
+# --- stats -------------------------------------------------------------------------------
+
+
+def _chart(days: list[tuple]) -> dict:
+    """Bars for a server-drawn SVG: one per day, scaled to the busiest day."""
+    top = max((count for _, count in days), default=0) or 1
+    width, height, gap = 20, 100, 4
+    bars = [
+        {
+            "day": day,
+            "count": count,
+            "x": index * (width + gap),
+            "height": round(height * count / top),
+            "y": height - round(height * count / top),
+        }
+        for index, (day, count) in enumerate(days)
+    ]
+    return {
+        "bars": bars,
+        "width": len(days) * (width + gap),
+        "height": height,
+        "bar_width": width,
+        "top": top,
+    }
+
+
+@ally_page
+@require_GET
+def stats(request):
+    dashboard = ally_dashboard(ally=request.user)
+    days = ally_daily_completed(ally=request.user, days=CHART_DAYS)
+    return render(
+        request,
+        "allies/stats.html",
+        {"dashboard": dashboard, "stats": dashboard.stats, "chart": _chart(days)},
+    )
