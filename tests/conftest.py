@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -200,3 +201,43 @@ def celery_beat(tmp_path):
     for beat in beats:
         beat.terminate()
         beat.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 HTTP server on a loopback port (moto's server mode), for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    from kibo.embedded import _free_port
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, settings):
+    """Uploads go to a fresh private bucket on that server, as in production."""
+    import boto3
+
+    from kibo.settings.base import private_s3_storage
+
+    credentials = {"access_key": "kibo-test", "secret_key": "kibo-test-secret"}
+    bucket = f"kibo-{uuid.uuid4().hex[:12]}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_server,
+        region_name="us-east-1",
+        aws_access_key_id=credentials["access_key"],
+        aws_secret_access_key=credentials["secret_key"],
+    )
+    client.create_bucket(Bucket=bucket)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": private_s3_storage(
+            bucket=bucket, region="us-east-1", endpoint_url=s3_server, **credentials
+        ),
+    }
+    return client, bucket

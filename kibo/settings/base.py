@@ -129,6 +129,25 @@ WHITENOISE_USE_FINDERS = True  # production collects static files instead
 # Uploaded files (payment QRs, bank receipts) are private: there is no MEDIA_URL route;
 # they are served only by views that check who may see them.
 MEDIA_ROOT = env.path("KIBO_MEDIA_ROOT", default=BASE_DIR / ".kibo" / "media")
+
+
+def private_s3_storage(*, bucket: str, region=None, endpoint_url=None, **credentials) -> dict:
+    """Uploads in an S3 bucket, private: no public ACL, never overwritten, read only through
+    the views that check who may see them (production, and the tests of that path)."""
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "region_name": region,
+            "endpoint_url": endpoint_url,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+            **credentials,
+        },
+    }
+
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

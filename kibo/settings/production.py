@@ -5,7 +5,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kibo.env import BASE_DIR, env
 
 from .base import *  # noqa: F403
-from .base import INSECURE_SECRET_KEY, SECRET_KEY
+from .base import INSECURE_SECRET_KEY, SECRET_KEY, private_s3_storage
 
 if env.bool("DJANGO_DEBUG", default=False):
     raise ImproperlyConfigured("DJANGO_DEBUG must be off in production.")
@@ -27,16 +27,10 @@ SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=3600)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 STORAGES = {
-    "default": {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": env("KIBO_S3_BUCKET"),
-            "region_name": env("KIBO_S3_REGION", default=None),
-            "endpoint_url": env("KIBO_S3_ENDPOINT_URL", default=None),
-            "default_acl": "private",
-            "querystring_auth": True,
-            "file_overwrite": False,
-        },
-    },
+    "default": private_s3_storage(
+        bucket=env("KIBO_S3_BUCKET"),
+        region=env("KIBO_S3_REGION", default=None),
+        endpoint_url=env("KIBO_S3_ENDPOINT_URL", default=None),
+    ),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
