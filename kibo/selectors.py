@@ -1,4 +1,5 @@
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
@@ -45,3 +46,8 @@ def get_config_int(key: str) -> int:
 
 def get_config_decimal(key: str) -> Decimal:
     return Decimal(get_config(key))
+
+
+def get_config_minutes(key: str) -> timedelta:
+    """A duration kept in minutes; fractions are allowed ("0.5" is thirty seconds)."""
+    return timedelta(seconds=float(get_config_decimal(key) * 60))

@@ -1,6 +1,7 @@
 """What an order for an amount would cost now: the one computation both the price a user
 sees before paying and order_create use, so the two can never differ."""
 
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -8,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kibo.selectors import get_config_decimal, get_config_int
+from kibo.selectors import get_config_decimal, get_config_int, get_config_minutes
 from orders.errors import InvalidOrder, StaleQuote
 from quotes.models import Quote
 from quotes.pricing import Price, price_order
@@ -41,7 +42,11 @@ def parse_amount_fiat(amount_fiat, fiat_currency: str) -> Decimal:
 class OrderQuote:
     quote: Quote
     price: Price
-    pay_within_minutes: int
+    pay_within: timedelta
+
+    @property
+    def pay_within_minutes(self) -> int:
+        return math.ceil(self.pay_within.total_seconds() / 60)
 
 
 def order_quote(*, amount_fiat: Decimal, fiat_currency: str, crypto_token: str) -> OrderQuote:
@@ -67,5 +72,5 @@ def order_quote(*, amount_fiat: Decimal, fiat_currency: str, crypto_token: str) 
     return OrderQuote(
         quote=quote,
         price=price,
-        pay_within_minutes=get_config_int("PENDING_PAYMENT_TIMEOUT_MINUTES"),
+        pay_within=get_config_minutes("PENDING_PAYMENT_TIMEOUT_MINUTES"),
     )

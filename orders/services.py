@@ -10,7 +10,7 @@ STATUS_CHANGED entry.
 import logging
 import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from django.core.files.base import ContentFile
@@ -37,7 +37,7 @@ from escrow.services import (
     refund_job_create,
 )
 from kibo.models import User
-from kibo.selectors import get_config_int
+from kibo.selectors import get_config_int, get_config_minutes
 from orders.errors import (
     AllyNotEligible,
     IllegalTransition,
@@ -69,7 +69,7 @@ def _enter(order: Order, status: str, *, now: datetime, fields: tuple[str, ...] 
     """Move the order to `status` and start that state's timer (none for final states)."""
     order.status = status
     key = TIMEOUT_CONFIG_KEYS.get(status)
-    order.expires_at = now + timedelta(minutes=get_config_int(key)) if key else None
+    order.expires_at = now + get_config_minutes(key) if key else None
     order.save(update_fields=["status", "expires_at", "updated_at", *fields])
 
 
@@ -168,7 +168,7 @@ def order_create(
                 exchange_rate=quote.rate,
                 quote=quote,
                 status=OrderStatus.PENDING_PAYMENT,
-                expires_at=now + timedelta(minutes=quoted.pay_within_minutes),
+                expires_at=now + quoted.pay_within,
             )
     except IntegrityError as error:
         if "orders_one_open_per_user" in str(error):

@@ -649,3 +649,9 @@ def test_two_orders_claiming_one_transaction_at_once_get_a_clear_message():
         )
     second.refresh_from_db()
     assert second.status == OrderStatus.PENDING_PAYMENT
+
+
+def test_a_timer_may_be_a_fraction_of_a_minute():
+    config_set(key="TAKEN_TIMEOUT_MINUTES", value="0.5")
+    order = make_taken_order()
+    assert order.expires_at - order.taken_at == timedelta(seconds=30)
