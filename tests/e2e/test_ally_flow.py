@@ -1,0 +1,151 @@
+"""An ally and a payer, each in their own browser: the order travels from the payer's wallet
+to the ally's board, the ally pays the QR and uploads the receipt, and is paid on chain; or
+the ally stalls, is penalized, and the payer is refunded."""
+
+import io
+import re
+
+import pytest
+import zxingcpp
+from eth_utils import to_checksum_address
+from PIL import Image
+from playwright.sync_api import expect
+
+from escrow.amounts import to_base_units
+from kibo.services import config_set
+from orders.models import Order, OrderStatus
+from tests.chainkit import balance, rpc
+from tests.conftest import wait_for
+from tests.e2e.conftest import ARTIFACTS, CAMERA_QR
+from tests.e2e.test_user_flow import ENGLISH, dev_account, pay_a_qr, scan_with_camera
+from tests.factories import make_quote, make_user
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("chain"),
+]
+
+
+@pytest.fixture
+def kibo_running(celery_worker, celery_beat):
+    make_quote(token="USDT", fiat="BOB", rate="10.00")
+    celery_worker()
+    celery_beat()
+
+
+def ally_at_the_board(page_for, live_server, shoot, accessible, *, account: int):
+    """An approved Bolivian ally signs in with their wallet and lands on the board."""
+    address = to_checksum_address(rpc("eth_accounts")[account])
+    make_user(address=address, role="ally", country="BO", verified=True)
+    page, _ = page_for(address)
+    page.goto(live_server.url + "/auth/")
+    page.get_by_role("button", name=ENGLISH.sign_in).click()
+    page.wait_for_url("**/ally/")
+    expect(page.get_by_role("heading", name="Order board")).to_be_visible()
+    accessible(page)
+    shoot(page, "ally-board-empty")
+    page.evaluate("window.__sameDocument = true")
+    return page, address
+
+
+def the_order_appears_and_is_taken(page, order: Order, shoot, accessible) -> None:
+    card = page.locator(f'[data-order-id="{order.pk}"]')
+    expect(card).to_be_visible(timeout=30_000)
+    assert page.evaluate("window.__sameDocument === true"), "the board reloaded"
+    assert page.evaluate("document.body.dataset.newOrders") == "1"  # the chime rang once
+    accessible(page)
+    shoot(page, "ally-board-new-order")
+    card.get_by_role("button", name=re.compile(r"^Take: pay 35\.00 BOB$")).click()
+    page.wait_for_url(f"**/ally/orders/{order.pk}/")
+    accessible(page)
+    shoot(page, "ally-order-qr")
+
+
+def qr_on_screen(page) -> str:
+    """What a banking app scanning the ally's screen reads."""
+    picture = Image.open(io.BytesIO(page.locator("[data-qr]").screenshot()))
+    found = zxingcpp.read_barcodes(picture)
+    assert found, "no QR readable on the ally's screen"
+    return found[0].text
+
+
+@pytest.mark.usefixtures("kibo_running")
+def test_an_ally_takes_pays_and_proves_and_is_paid_the_payout_on_chain(
+    live_server, page_for, shoot, accessible
+):
+    ally_page, ally_address = ally_at_the_board(page_for, live_server, shoot, accessible, account=6)
+    ally_usdt = balance("USDT", ally_address)
+
+    # the payer pays a café's QR from their wallet
+    payer_page, _ = page_for(dev_account(7))
+    order = pay_a_qr(
+        payer_page,
+        live_server,
+        ENGLISH,
+        shoot=shoot,
+        accessible=accessible,
+        read_qr=scan_with_camera(ENGLISH),
+    )
+
+    # the ally sees it appear, takes it, and the screen shows the very QR the payer scanned
+    the_order_appears_and_is_taken(ally_page, order, shoot, accessible)
+    assert qr_on_screen(ally_page) == CAMERA_QR == order.qr_data
+
+    # the ally uploads the bank receipt
+    receipt = ARTIFACTS / "receipt.jpg"
+    Image.new("RGB", (600, 900), "white").save(receipt, quality=80)
+    ally_page.set_input_files("#proof", receipt)
+    ally_page.get_by_role("button", name="Send the receipt").click()
+    expect(ally_page.get_by_text("Done: the QR is paid.")).to_be_visible()
+    accessible(ally_page)
+    shoot(ally_page, "ally-done")
+
+    # the payer's page shows it paid without a reload
+    status = payer_page.locator("#status [data-status]")
+    expect(status).to_have_attribute("data-status", "COMPLETED", timeout=30_000)
+    expect(payer_page.get_by_role("link", name="See the receipt")).to_be_visible()
+    shoot(payer_page, "payer-completed")
+
+    # and the ally's wallet holds exactly the payout more
+    order.refresh_from_db()
+    payout = to_base_units(order.payout_crypto, 6)
+    assert wait_for(lambda: balance("USDT", ally_address) > ally_usdt, seconds=30)
+    assert balance("USDT", ally_address) == ally_usdt + payout
+
+
+@pytest.mark.usefixtures("kibo_running")
+def test_an_ally_who_stalls_is_penalized_and_the_payer_is_refunded(
+    live_server, page_for, shoot, accessible
+):
+    config_set(key="TAKEN_TIMEOUT_MINUTES", value="0.1")  # six seconds to upload the receipt
+    ally_page, _ = ally_at_the_board(page_for, live_server, shoot, accessible, account=8)
+    payer_page, payer = page_for(dev_account(9))
+    order = pay_a_qr(
+        payer_page,
+        live_server,
+        ENGLISH,
+        shoot=shoot,
+        accessible=accessible,
+        read_qr=scan_with_camera(ENGLISH),
+    )
+    payer_usdt = balance("USDT", to_checksum_address(payer.address))
+
+    the_order_appears_and_is_taken(ally_page, order, shoot, accessible)
+
+    # nobody uploads anything; beat's sweep expires the order and penalizes the ally
+    ally_page.goto(live_server.url + "/ally/")
+    expect(ally_page.locator(".penalty")).to_contain_text("You are penalized until", timeout=30_000)
+    expect(ally_page.locator(".penalty")).to_contain_text("Did not upload proof in time")
+    accessible(ally_page)
+    shoot(ally_page, "ally-penalized")
+
+    status = payer_page.locator("#status [data-status]")
+    expect(status).to_have_attribute("data-status", "REFUNDED", timeout=45_000)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REFUNDED
+    refund = order.refund_job.tx_hash
+    expect(payer_page.locator("#status")).to_contain_text(refund)
+    accessible(payer_page)
+    shoot(payer_page, "payer-refunded")
+    deposit = to_base_units(order.amount_crypto, 6, round_up=True)
+    assert balance("USDT", to_checksum_address(payer.address)) == payer_usdt + deposit
