@@ -88,7 +88,8 @@ def main() -> int:
                     f"\n{seeded.strip()}\n\n"
                     f"To pay as a user, add the local chain to a browser wallet (network RPC "
                     f"{rpc}, chain id 31337, currency ETH), import the demo wallet's key above, "
-                    "and sign in.\n"
+                    "and sign in. To work the order board as an ally, do the same in a second "
+                    "browser window with the Bolivian ally's key.\n"
                     f"Kibo is running at http://127.0.0.1:{port}/ (staff: "
                     f"http://127.0.0.1:{port}/admin/). Ctrl-C stops everything.\n",
                     flush=True,

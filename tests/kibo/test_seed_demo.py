@@ -4,12 +4,15 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from eth_account import Account
 
 from escrow import chain
 from escrow.deposits import deposits_watch
 from escrow.models import Transfer
 from escrow.networks import network_spec
 from kibo.management.commands.seed_demo import (
+    DEMO_ALLIES,
+    DEMO_ALLY_KEY,
     DEMO_QR,
     DEMO_SHOPPER,
     DEMO_TOKEN_BALANCE,
@@ -67,6 +70,9 @@ def test_the_person_trying_kibo_has_a_funded_wallet_and_no_order_in_the_way(
         call_command("seed_demo", stdout=out)
 
     assert f"{DEMO_USER}\n  private key {DEMO_USER_KEY}" in out.getvalue()
+    assert f"{DEMO_ALLIES['BO']}\n  private key {DEMO_ALLY_KEY}" in out.getvalue()
+    assert Account.from_key(DEMO_ALLY_KEY).address == DEMO_ALLIES["BO"]
+    assert Account.from_key(DEMO_USER_KEY).address == DEMO_USER
     assert Order.objects.get().user.wallet_address == DEMO_SHOPPER
     usdt = network_spec("local").token("USDT")
     assert chain.balance_of("local", usdt, DEMO_USER) == DEMO_TOKEN_BALANCE

@@ -31,6 +31,8 @@ DEMO_ALLIES = {
     Country.BOLIVIA: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
     Country.MEXICO: "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
 }
+# The Bolivian ally's key (anvil account 2), for a second browser window to work the board.
+DEMO_ALLY_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
 DEMO_STAFF_WALLET = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65"
 DEMO_RATES = {
     ("USDT", "BOB"): "9.80",
@@ -125,5 +127,7 @@ class Command(BaseCommand):
             f"Staff sign-in for /admin/: username admin, password {password}\n"
             f"Your demo wallet (anvil account 1, test funds only): {DEMO_USER}\n"
             f"  private key {DEMO_USER_KEY}\n"
-            f"Demo allies: {', '.join(DEMO_ALLIES.values())}"
+            f"Demo ally in Bolivia (anvil account 2): {DEMO_ALLIES[Country.BOLIVIA]}\n"
+            f"  private key {DEMO_ALLY_KEY}\n"
+            f"Demo ally in Mexico: {DEMO_ALLIES[Country.MEXICO]}"
         )
