@@ -351,3 +351,21 @@ def test_stats_show_the_record_and_a_chart_of_the_last_14_days(
     assert "Penalties</dt><dd>1" in page
     assert page.count("<rect ") == 14
     assert ": 2</title>" in page
+
+
+def test_the_board_costs_the_same_few_queries_for_many_orders(
+    client, ally, django_assert_max_num_queries
+):
+    for _ in range(12):
+        make_paid_order()
+    with django_assert_max_num_queries(5):  # session, user, orders, penalty, working
+        page = text(client.get("/ally/board/"))
+    assert "12 orders to pay" in page
+
+
+def test_the_board_speaks_spanish_first():
+    browser = Client()
+    browser.force_login(make_ally(country="BO"))
+    make_paid_order(amount_fiat="1234.50")
+    page = text(browser.get("/ally/"))
+    assert "Tablero de pedidos" in page and "Tomar: pagar 1\xa0234,50 BOB" in page

@@ -3,7 +3,7 @@ to the ally's board, the ally pays the QR and uploads the receipt, and is paid o
 the ally stalls, is penalized, and the payer is refunded."""
 
 import io
-import re
+from dataclasses import dataclass
 
 import pytest
 import zxingcpp
@@ -33,31 +33,72 @@ def kibo_running(celery_worker, celery_beat):
     celery_beat()
 
 
-def ally_at_the_board(page_for, live_server, shoot, accessible, *, account: int):
+@dataclass(frozen=True)
+class AllyWords:
+    sign_in: str
+    board: str
+    take: str  # the take button of the 35.00 BOB order
+    send: str
+    done: str
+    penalized: str
+    reason: str
+
+
+ALLY_ENGLISH = AllyWords(
+    sign_in=ENGLISH.sign_in,
+    board="Order board",
+    take="Take: pay 35.00 BOB",
+    send="Send the receipt",
+    done="Done: the QR is paid.",
+    penalized="You are penalized until",
+    reason="Did not upload proof in time",
+)
+ALLY_SPANISH = AllyWords(
+    sign_in="Conectar billetera e iniciar sesión",
+    board="Tablero de pedidos",
+    take="Tomar: pagar 35,00 BOB",
+    send="Enviar el comprobante",
+    done="Listo: el QR está pagado.",
+    penalized="Estás penalizado hasta las",
+    reason="No subió el comprobante a tiempo",
+)
+
+
+def fits_a_phone(page) -> None:
+    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"wider than the phone: {width}"
+
+
+def ally_at_the_board(
+    page_for, live_server, shoot, accessible, *, account: int, words=ALLY_ENGLISH, **screen
+):
     """An approved Bolivian ally signs in with their wallet and lands on the board."""
     address = to_checksum_address(rpc("eth_accounts")[account])
     make_user(address=address, role="ally", country="BO", verified=True)
-    page, _ = page_for(address)
+    page, _ = page_for(address, **screen)
     page.goto(live_server.url + "/auth/")
-    page.get_by_role("button", name=ENGLISH.sign_in).click()
+    page.get_by_role("button", name=words.sign_in).click()
     page.wait_for_url("**/ally/")
-    expect(page.get_by_role("heading", name="Order board")).to_be_visible()
+    expect(page.get_by_role("heading", name=words.board)).to_be_visible()
     accessible(page)
     shoot(page, "ally-board-empty")
     page.evaluate("window.__sameDocument = true")
     return page, address
 
 
-def the_order_appears_and_is_taken(page, order: Order, shoot, accessible) -> None:
+def the_order_appears_and_is_taken(
+    page, order: Order, shoot, accessible, words=ALLY_ENGLISH
+) -> None:
     card = page.locator(f'[data-order-id="{order.pk}"]')
     expect(card).to_be_visible(timeout=30_000)
     assert page.evaluate("window.__sameDocument === true"), "the board reloaded"
     assert page.evaluate("document.body.dataset.newOrders") == "1"  # the chime rang once
     accessible(page)
     shoot(page, "ally-board-new-order")
-    card.get_by_role("button", name=re.compile(r"^Take: pay 35\.00 BOB$")).click()
+    card.get_by_role("button", name=words.take, exact=True).click()
     page.wait_for_url(f"**/ally/orders/{order.pk}/")
     accessible(page)
+    fits_a_phone(page)
     shoot(page, "ally-order-qr")
 
 
@@ -95,8 +136,8 @@ def test_an_ally_takes_pays_and_proves_and_is_paid_the_payout_on_chain(
     receipt = ARTIFACTS / "receipt.jpg"
     Image.new("RGB", (600, 900), "white").save(receipt, quality=80)
     ally_page.set_input_files("#proof", receipt)
-    ally_page.get_by_role("button", name="Send the receipt").click()
-    expect(ally_page.get_by_text("Done: the QR is paid.")).to_be_visible()
+    ally_page.get_by_role("button", name=ALLY_ENGLISH.send).click()
+    expect(ally_page.get_by_text(ALLY_ENGLISH.done)).to_be_visible()
     accessible(ally_page)
     shoot(ally_page, "ally-done")
 
@@ -117,8 +158,19 @@ def test_an_ally_takes_pays_and_proves_and_is_paid_the_payout_on_chain(
 def test_an_ally_who_stalls_is_penalized_and_the_payer_is_refunded(
     live_server, page_for, shoot, accessible
 ):
+    # the ally works from a 360 px phone in Spanish
     config_set(key="TAKEN_TIMEOUT_MINUTES", value="0.1")  # six seconds to upload the receipt
-    ally_page, _ = ally_at_the_board(page_for, live_server, shoot, accessible, account=8)
+    ally_page, _ = ally_at_the_board(
+        page_for,
+        live_server,
+        shoot,
+        accessible,
+        account=8,
+        words=ALLY_SPANISH,
+        width=360,
+        height=740,
+        locale="es-BO",
+    )
     payer_page, payer = page_for(dev_account(9))
     order = pay_a_qr(
         payer_page,
@@ -130,13 +182,15 @@ def test_an_ally_who_stalls_is_penalized_and_the_payer_is_refunded(
     )
     payer_usdt = balance("USDT", to_checksum_address(payer.address))
 
-    the_order_appears_and_is_taken(ally_page, order, shoot, accessible)
+    the_order_appears_and_is_taken(ally_page, order, shoot, accessible, ALLY_SPANISH)
 
     # nobody uploads anything; beat's sweep expires the order and penalizes the ally
     ally_page.goto(live_server.url + "/ally/")
-    expect(ally_page.locator(".penalty")).to_contain_text("You are penalized until", timeout=30_000)
-    expect(ally_page.locator(".penalty")).to_contain_text("Did not upload proof in time")
+    penalty = ally_page.locator(".penalty")
+    expect(penalty).to_contain_text(ALLY_SPANISH.penalized, timeout=30_000)
+    expect(penalty).to_contain_text(ALLY_SPANISH.reason)
     accessible(ally_page)
+    fits_a_phone(ally_page)
     shoot(ally_page, "ally-penalized")
 
     status = payer_page.locator("#status [data-status]")
