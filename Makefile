@@ -28,7 +28,9 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# At a million orders (BENCH_ORDERS to change): fills its own database, then prints the table.
 bench: install
+	$(PY) -m bench.pages
 	$(PY) -m bench.lifecycle
 
 # Rebuild the committed ABI/bytecode of the test tokens from escrow/contracts/*.sol.

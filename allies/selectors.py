@@ -2,7 +2,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, Sum
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, Sum, Window
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -124,11 +124,15 @@ def ally_daily_completed(*, ally: User, days: int) -> list[tuple[date, int]]:
     ]
 
 
+BOARD_SIZE = 20  # the oldest orders first: they run out first
+
+
 @dataclass(frozen=True)
 class BoardState:
     """Everything the order board shows an ally, and a fingerprint that changes with it."""
 
-    orders: list[Order]
+    orders: list[Order]  # the oldest BOARD_SIZE
+    total: int  # all the orders waiting on this board
     penalty: AllyPenalty | None
     working: Order | None
     waiting_approval: bool
@@ -139,7 +143,7 @@ class BoardState:
 
     @property
     def fingerprint(self) -> str:
-        parts = [str(order.pk) for order in self.orders]
+        parts = [str(self.total), *(str(order.pk) for order in self.orders)]
         parts.append(f"penalty:{self.penalty.pk if self.penalty else ''}")
         parts.append(f"working:{self.working.pk if self.working else ''}")
         parts.append(f"waiting:{self.waiting_approval}")
@@ -147,11 +151,16 @@ class BoardState:
 
 
 def ally_board_state(*, ally: User) -> BoardState:
-    """The board: available orders of the ally's country and the ally's standing, 3 queries."""
+    """The board: the oldest available orders of the ally's country with how many wait in
+    all, and the ally's standing; 3 queries however long the queue is."""
     now = timezone.now()
     waiting = not ally.verified
+    orders = list(
+        available_orders(ally=ally).annotate(total=Window(Count("pk")))[:BOARD_SIZE]
+    )
     return BoardState(
-        orders=list(available_orders(ally=ally)),
+        orders=orders,
+        total=orders[0].total if orders else 0,
         penalty=active_penalty(ally=ally, at=now),
         working=Order.objects.filter(ally=ally, status=OrderStatus.TAKEN).only("pk").first(),
         waiting_approval=waiting,

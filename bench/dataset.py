@@ -405,3 +405,58 @@ def fill(connection, *, orders: int, seed: int = 1, progress=print) -> Sizes:
             "bench_hash(text, bigint)"
         )
     return sizes
+
+
+def add_due_orders(connection, *, count: int, seed: int = 1) -> int:
+    """`count` paid orders on the boards whose timer ran out a moment ago, each of a user
+    with no other open order, with their escrow: what the expiry sweep meets after an
+    outage. Returns how many were added."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('bench.seed', %s, false)", [str(seed)])
+        cursor.execute(FUNCTIONS)
+        cursor.execute(
+            """
+            CREATE TEMP TABLE bench_due AS
+            SELECT row_number() OVER (ORDER BY u.id) AS k, u.id AS user_id, u.country
+            FROM users u
+            WHERE u.role = 'user'
+              AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.id
+                              AND o.status IN ('PENDING_PAYMENT', 'AVAILABLE', 'TAKEN'))
+            LIMIT %s
+            """,
+            [count],
+        )
+        cursor.execute(
+            """
+            INSERT INTO orders (id, qr_data, amount_fiat, fiat_currency, amount_crypto,
+                                fee_crypto, crypto_token, network, exchange_rate, status,
+                                deposit_tx_hash, expires_at, created_at, updated_at, paid_at,
+                                quote_id, user_id)
+            SELECT bench_uuid('due', d.k), '000201010212' || md5(d.k::text) || '6304ABCD',
+                   100, f.fiat, 10.5, 0.105, 'USDT', 'base', 9.8, 'AVAILABLE',
+                   bench_hash('due-deposit', d.k), now() - interval '1 second',
+                   now() - interval '6 minutes', now() - interval '5 minutes',
+                   now() - interval '5 minutes',
+                   (SELECT id FROM quotes WHERE token = 'USDT' AND fiat = f.fiat
+                    AND is_active), d.user_id
+            FROM bench_due d,
+                 LATERAL (SELECT CASE d.country WHEN 'BO' THEN 'BOB' WHEN 'MX' THEN 'MXN'
+                                 ELSE 'ARS' END AS fiat) f;
+            INSERT INTO escrow_accounts (id, amount, token, network, deposit_tx_hash, status,
+                                         locked_at, order_id)
+            SELECT bench_uuid('due-escrow', d.k), 10.5, 'USDT', 'base',
+                   bench_hash('due-deposit', d.k), 'LOCKED', now() - interval '5 minutes',
+                   bench_uuid('due', d.k)
+            FROM bench_due d;
+            DROP TABLE bench_due;
+            """
+        )
+        cursor.execute(
+            "SELECT count(*) FROM orders WHERE status = 'AVAILABLE' AND expires_at < now()"
+        )
+        due = cursor.fetchone()[0]
+        cursor.execute(
+            "DROP FUNCTION bench_rand(bigint, text), bench_uuid(text, bigint), "
+            "bench_hash(text, bigint)"
+        )
+    return due

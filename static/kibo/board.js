@@ -8,11 +8,11 @@
   if (!tools) return;
   const notifyButton = tools.querySelector("[data-notify]");
   const status = tools.querySelector("[data-notify-status]");
-  const ids = () => {
-    const board = document.getElementById("board");
-    return new Set((board ? board.dataset.orderIds : "").split(" ").filter(Boolean));
-  };
+  const board = () => document.getElementById("board");
+  const ids = () => new Set((board() ? board().dataset.orderIds : "").split(" ").filter(Boolean));
+  const total = () => Number(board() ? board().dataset.total : 0);
   let known = ids();
+  let waiting = total();
   let audio = null;
 
   const chime = () => {
@@ -42,11 +42,13 @@
 
   document.addEventListener("htmx:afterSwap", (event) => {
     if (event.detail.target.id !== "board" && event.detail.elt.id !== "board") return;
+    // New orders join the end of the queue: shown, or only counted when the board is full.
     const now = ids();
-    const fresh = [...now].filter((id) => !known.has(id));
+    const fresh = Math.max([...now].filter((id) => !known.has(id)).length, total() - waiting);
     known = now;
-    if (!fresh.length) return;
-    document.body.dataset.newOrders = String(Number(document.body.dataset.newOrders || 0) + fresh.length);
+    waiting = total();
+    if (fresh <= 0) return;
+    document.body.dataset.newOrders = String(Number(document.body.dataset.newOrders || 0) + fresh);
     chime();
     if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
       new Notification("Kibo", { body: tools.dataset.textNew, tag: "kibo-board" });

@@ -369,3 +369,14 @@ def test_the_board_speaks_spanish_first():
     make_paid_order(amount_fiat="1234.50")
     page = text(browser.get("/ally/"))
     assert "Tablero de pedidos" in page and "Tomar: pagar 1\xa0234,50 BOB" in page
+
+
+def test_a_long_queue_shows_the_oldest_orders_and_counts_them_all(client, ally):
+    from allies.selectors import BOARD_SIZE
+
+    orders = [make_paid_order() for _ in range(BOARD_SIZE + 3)]
+    page = text(client.get("/ally/board/"))
+    assert f"{BOARD_SIZE + 3} orders to pay" in page
+    assert f"The {BOARD_SIZE} that have waited longest are shown first." in page
+    assert page.count('class="card board-order"') == BOARD_SIZE
+    assert str(orders[0].pk) in page and str(orders[-1].pk) not in page

@@ -1,0 +1,46 @@
+"""The benchmark cannot rot: a small run of `make bench` (10,000 orders, a few requests per
+page) on its own embedded PostgreSQL, through gunicorn, prints every row of its table."""
+
+import os
+import subprocess
+import sys
+
+from kibo.env import BASE_DIR
+
+ROWS = [
+    "ally board (/ally/board/)",
+    "user history (/orders/, 200 orders)",
+    "order status (/orders/<id>/status/)",
+    "ally stats (/ally/stats/)",
+    "admin orders, search by wallet",
+    "admin audit log (logs)",
+    "admin metrics",
+    "penalty check (is_ally_penalized)",
+    "expiry sweep with nothing due",
+]
+
+
+def test_the_benchmark_runs_small_and_prints_its_table():
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(
+        BENCH_ORDERS="10000", BENCH_REQUESTS="5", BENCH_SECONDS="2", BENCH_NAME="bench-smoke"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.pages"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "filled in" in run.stdout and "10,000 orders" in run.stdout
+    for row in ROWS:
+        line = next((x for x in run.stdout.splitlines() if x.startswith(row)), None)
+        assert line is not None, f"no row {row!r} in:\n{run.stdout}"
+        p50 = float(line[len(row) :].split()[0])
+        assert 0 < p50 < 60_000, line
