@@ -155,9 +155,7 @@ def ally_board_state(*, ally: User) -> BoardState:
     all, and the ally's standing; 3 queries however long the queue is."""
     now = timezone.now()
     waiting = not ally.verified
-    orders = list(
-        available_orders(ally=ally).annotate(total=Window(Count("pk")))[:BOARD_SIZE]
-    )
+    orders = list(available_orders(ally=ally).annotate(total=Window(Count("pk")))[:BOARD_SIZE])
     return BoardState(
         orders=orders,
         total=orders[0].total if orders else 0,

@@ -1,6 +1,7 @@
 import uuid
 
 from django.db import models
+from django.db.models.fields.json import KT
 
 
 class Action(models.TextChoices):
@@ -32,7 +33,7 @@ class Log(models.Model):
     order = models.ForeignKey(
         "orders.Order", on_delete=models.DO_NOTHING, related_name="logs", null=True, blank=True
     )
-    action = models.CharField(max_length=40)
+    action = models.CharField(max_length=40, choices=Action.choices)
     actor_wallet = models.CharField(max_length=42, null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_default=models.functions.Now())
@@ -43,6 +44,10 @@ class Log(models.Model):
         indexes = [
             models.Index(fields=["order", "created_at"], name="idx_logs_order"),
             models.Index(fields=["action", "-created_at"], name="idx_logs_action"),
+            # What the admin lists and searches by, at millions of rows.
+            models.Index(fields=["-created_at"], name="idx_logs_created"),
+            models.Index(fields=["actor_wallet", "-created_at"], name="idx_logs_actor"),
+            models.Index(KT("metadata__tx_hash"), name="idx_logs_tx_hash"),
         ]
 
     def __str__(self):

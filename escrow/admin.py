@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db.models import Q
 
 from escrow.amounts import format_base_units
 from escrow.models import (
@@ -12,9 +13,10 @@ from escrow.models import (
 )
 from escrow.networks import network_spec
 from escrow.transfers import transfer_retry
+from kibo.admin_tools import BigTableAdmin, SearchTerm
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(BigTableAdmin):
     """Escrow records change only through their services, never by hand."""
 
     def get_readonly_fields(self, request, obj=None):
@@ -40,7 +42,8 @@ class EscrowAccountAdmin(ReadOnlyAdmin):
         "refunded_at",
     )
     list_filter = ("status", "network", "token")
-    search_fields = ("=order__id", "deposit_tx_hash")
+    search_by = {"order": ["order_id"], "tx": ["deposit_tx_hash"]}
+    ordering = ("-locked_at",)
 
 
 @admin.register(RefundJob)
@@ -58,7 +61,7 @@ class RefundJobAdmin(ReadOnlyAdmin):
         "processed_at",
     )
     list_filter = ("status", "network", "token")
-    search_fields = ("=order__id", "to_address", "tx_hash")
+    search_by = {"order": ["order_id"], "wallet": ["to_address"], "tx": ["tx_hash"]}
 
 
 @admin.register(Deposit)
@@ -75,7 +78,8 @@ class DepositAdmin(ReadOnlyAdmin):
         "reason",
     )
     list_filter = ("outcome", "network", "token")
-    search_fields = ("tx_hash", "sender", "=order__id")
+    search_by = {"order": ["order_id"], "wallet": ["sender"], "tx": ["tx_hash"]}
+    ordering = ("-created_at",)
 
 
 class SignedTransactionInline(admin.TabularInline):
@@ -106,7 +110,15 @@ class TransferAdmin(ReadOnlyAdmin):
         "last_error",
     )
     list_filter = ("status", "purpose", "network", "token")
-    search_fields = ("=order__id", "recipient", "mined_tx_hash", "signed__tx_hash")
+    search_by = {"order": ["order_id"], "wallet": ["recipient"], "tx": ["mined_tx_hash"]}
+    ordering = ("-created_at",)
+
+    def search_q(self, term: SearchTerm):
+        if term.kind == "tx":  # any attempt's hash, not only the one that was mined
+            attempts = SignedTransaction.objects.filter(tx_hash=term.value)
+            return Q(mined_tx_hash=term.value) | Q(pk__in=attempts.values("transfer_id"))
+        return super().search_q(term)
+
     inlines = [SignedTransactionInline]
     actions = ["retry"]
 

@@ -44,6 +44,7 @@ class EscrowAccount(models.Model):
             models.Index(
                 fields=["network", "token"], name="idx_escrow_locked", condition=Q(status="LOCKED")
             ),
+            models.Index(fields=["-locked_at"], name="idx_escrow_locked_at"),
         ]
 
     def __str__(self):
@@ -153,7 +154,12 @@ class Deposit(models.Model):
                 condition=Q(tx_hash__regex=TX_HASH_RE), name="deposits_tx_hash_format"
             ),
         ]
-        indexes = [models.Index(fields=["order"], name="idx_deposits_order")]
+        indexes = [
+            models.Index(fields=["order"], name="idx_deposits_order"),
+            models.Index(fields=["-created_at"], name="idx_deposits_created"),
+            models.Index(fields=["tx_hash"], name="idx_deposits_tx"),
+            models.Index(fields=["sender"], name="idx_deposits_sender"),
+        ]
 
     def __str__(self):
         return f"{self.amount_base} base units of {self.token} from {self.sender}"
@@ -256,6 +262,9 @@ class Transfer(models.Model):
                 name="idx_transfers_unfinished",
                 condition=Q(status__in=["PENDING", "WAITING", "SIGNED"]),
             ),
+            models.Index(fields=["-created_at"], name="idx_transfers_created"),
+            models.Index(fields=["recipient"], name="idx_transfers_recipient"),
+            models.Index(fields=["mined_tx_hash"], name="idx_transfers_mined_tx"),
         ]
 
     def __str__(self):

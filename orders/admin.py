@@ -1,10 +1,13 @@
 from django.contrib import admin
+from django.db.models import Q
 from django.http import FileResponse, Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from audit.models import Log
+from kibo.admin_tools import BigTableAdmin, SearchTerm
+from kibo.models import User
 from orders.models import LateProof, Order
 from orders.proofs import CONTENT_TYPES
 from orders.selectors import admin_metrics
@@ -23,7 +26,7 @@ class LogInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(BigTableAdmin):
     """Orders change state only through their services; the admin shows them."""
 
     list_display = (
@@ -40,15 +43,9 @@ class OrderAdmin(admin.ModelAdmin):
         "expires_at",
     )
     list_filter = ("status", "fiat_currency", "crypto_token", "network")
-    search_fields = (
-        "=id",
-        "user__wallet_address",
-        "ally__wallet_address",
-        "deposit_tx_hash",
-        "release_tx_hash",
-    )
+    search_by = {"order": ["id"], "tx": ["deposit_tx_hash", "release_tx_hash"]}
     list_select_related = ("user", "ally")
-    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
     readonly_fields = [f.name for f in Order._meta.fields]
     inlines = [LogInline]
 
@@ -57,6 +54,12 @@ class OrderAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def search_q(self, term: SearchTerm):
+        if term.kind == "wallet":  # the payer's or the ally's: two index lookups, no join
+            people = User.objects.filter(wallet_address=term.value).values("pk")
+            return Q(user_id__in=people) | Q(ally_id__in=people)
+        return super().search_q(term)
 
     def get_urls(self):
         metrics = path(

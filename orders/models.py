@@ -139,6 +139,18 @@ class Order(models.Model):
             models.Index(fields=["user", "-created_at"], name="idx_orders_user"),
             models.Index(fields=["ally", "status"], name="idx_orders_ally"),
             models.Index(fields=["status", "created_at"], name="idx_orders_status_created"),
+            # What the admin lists and searches by, at millions of rows.
+            models.Index(fields=["-created_at"], name="idx_orders_created"),
+            models.Index(
+                fields=["deposit_tx_hash"],
+                name="idx_orders_deposit_tx",
+                condition=Q(deposit_tx_hash__isnull=False),
+            ),
+            models.Index(
+                fields=["release_tx_hash"],
+                name="idx_orders_release_tx",
+                condition=Q(release_tx_hash__isnull=False),
+            ),
         ]
 
     def __str__(self):

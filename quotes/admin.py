@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.utils import timezone
 
+from kibo.admin_tools import BigTableAdmin
 from quotes.models import LocalRate, Quote
 
 
 @admin.register(Quote)
-class QuoteAdmin(admin.ModelAdmin):
+class QuoteAdmin(BigTableAdmin):
     """Every rate ever used, per pair: filter by token and fiat for one pair's history."""
 
     list_display = ("token", "fiat", "rate", "source", "timestamp", "age", "is_active")
@@ -19,7 +20,6 @@ class QuoteAdmin(admin.ModelAdmin):
         return False
 
     ordering = ("-timestamp",)
-    date_hierarchy = "timestamp"
 
     @admin.display(description="age")
     def age(self, quote):

@@ -162,3 +162,51 @@ def test_staff_open_a_late_receipt(admin_client):
 
     assert f"/admin/orders/lateproof/{late.pk}/file/" in listing
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
+
+
+def test_the_admin_finds_an_order_by_the_start_of_its_id_and_its_allys_wallet(admin_client):
+    order = make_taken_order()
+    other = make_paid_order()
+    for term in (str(order.pk)[:8], str(order.pk)[:13], order.ally.wallet_address.lower()):
+        page = admin_client.get("/admin/orders/order/", {"q": term}).content.decode()
+        assert str(order.pk) in page and str(other.pk) not in page, term
+
+
+def test_free_text_finds_nothing_rather_than_scanning_everything(admin_client):
+    order = make_paid_order()
+    page = admin_client.get("/admin/orders/order/", {"q": "GLADYS"}).content.decode()
+    assert str(order.pk) not in page and "0 orders" in page
+
+
+@pytest.mark.parametrize(
+    ("url", "term"),
+    [
+        ("/admin/audit/log/", "order"),
+        ("/admin/escrow/transfer/", "order"),
+        ("/admin/orders/order/", "tx"),
+        ("/admin/escrow/escrowaccount/", "tx"),
+    ],
+)
+def test_every_big_list_searches_by_its_indexed_columns(admin_client, url, term):
+    done = make_taken_order()
+    order_complete(order_id=done.pk, ally=done.ally, proof=png_upload())
+    done.refresh_from_db()
+    value = str(done.pk) if term == "order" else done.deposit_tx_hash
+    found = admin_client.get(url, {"q": value}).context["cl"].result_count
+    nothing = admin_client.get(url, {"q": "0x" + "ab" * 32}).context["cl"].result_count
+    assert found >= 1 and nothing == 0
+
+
+def test_a_huge_list_is_counted_by_the_planners_estimate(monkeypatch):
+    from kibo import admin_tools
+    from kibo.admin_tools import EstimatedCountPaginator
+
+    for _ in range(3):
+        make_order()
+    from orders.models import Order
+
+    monkeypatch.setattr(admin_tools, "EXACT_COUNT_UP_TO", 0)
+    estimated = EstimatedCountPaginator(Order.objects.order_by("-created_at"), 100).count
+    monkeypatch.setattr(admin_tools, "EXACT_COUNT_UP_TO", 10_000)
+    exact = EstimatedCountPaginator(Order.objects.order_by("-created_at"), 100).count
+    assert exact == 3 and estimated >= 1  # a planner's guess, not a count
