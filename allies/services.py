@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 
 from allies.models import AllyApplication, AllyPenalty
 from audit.models import Action
-from audit.services import log_action
+from audit.services import log_action, log_actions
 from kibo.errors import Conflict, DomainError, NotFound
 from kibo.models import Country, User
 from orders.models import OPEN_STATUSES
@@ -15,34 +15,48 @@ from orders.models import OPEN_STATUSES
 @transaction.atomic
 def ally_penalize(*, ally: User, order, reason: str, minutes: int) -> AllyPenalty:
     """Bar an ally from taking orders for `minutes`; once per (order, reason) for an order."""
-    until = timezone.now() + timedelta(minutes=minutes)
-    if order is None:
-        penalty, created = (
-            AllyPenalty.objects.create(
-                ally=ally, reason=reason, penalty_minutes=minutes, penalty_until=until
-            ),
-            True,
-        )
-    else:
-        penalty, created = AllyPenalty.objects.get_or_create(
-            ally=ally,
-            order=order,
-            reason=reason,
-            defaults={"penalty_minutes": minutes, "penalty_until": until},
-        )
-    if created:
-        log_action(
-            action=Action.ALLY_PENALIZED,
-            order=order,
-            actor_wallet=None,
-            metadata={
-                "ally": ally.wallet_address,
-                "reason": reason,
-                "minutes": minutes,
-                "until": penalty.penalty_until.isoformat(),
-            },
-        )
+    if order is not None:
+        return allies_penalize(stalled=[(ally, order)], reason=reason, minutes=minutes)[0]
+    penalty = AllyPenalty.objects.create(
+        ally=ally,
+        reason=reason,
+        penalty_minutes=minutes,
+        penalty_until=timezone.now() + timedelta(minutes=minutes),
+    )
+    log_actions([_penalized(penalty, order=None)])
     return penalty
+
+
+@transaction.atomic
+def allies_penalize(*, stalled: list[tuple[User, object]], reason: str, minutes: int):
+    """Penalize each (ally, order) pair once for `reason`; returns a penalty per pair."""
+    until = timezone.now() + timedelta(minutes=minutes)
+    orders = [order for _, order in stalled]
+    existing = {p.order_id: p for p in AllyPenalty.objects.filter(order__in=orders, reason=reason)}
+    new = {
+        order.pk: AllyPenalty(
+            ally=ally, order=order, reason=reason, penalty_minutes=minutes, penalty_until=until
+        )
+        for ally, order in stalled
+        if order.pk not in existing
+    }
+    AllyPenalty.objects.bulk_create(new.values())
+    log_actions([_penalized(p, order=p.order) for p in new.values()])
+    return [existing.get(order.pk) or new[order.pk] for _, order in stalled]
+
+
+def _penalized(penalty: AllyPenalty, *, order) -> dict:
+    return {
+        "action": Action.ALLY_PENALIZED,
+        "order": order,
+        "actor_wallet": None,
+        "metadata": {
+            "ally": penalty.ally.wallet_address,
+            "reason": penalty.reason,
+            "minutes": penalty.penalty_minutes,
+            "until": penalty.penalty_until.isoformat(),
+        },
+    }
 
 
 @transaction.atomic

@@ -6,7 +6,7 @@ from django.utils import timezone
 from escrow.amounts import to_base_units
 from escrow.models import EscrowAccount, RefundJob, Transfer
 from escrow.networks import network_spec
-from escrow.transfers import transfer_create
+from escrow.transfers import TransferIntent, transfer_create, transfers_create
 from kibo.errors import Conflict
 
 
@@ -23,29 +23,51 @@ def escrow_account_lock(*, order, amount: Decimal, deposit_tx_hash: str) -> Escr
 
 
 @transaction.atomic
-def refund_job_create(*, order) -> RefundJob:
-    """Queue the return of an order's locked deposit to its owner (one job per order)."""
-    escrow = EscrowAccount.objects.select_for_update().filter(order=order).first()
-    if escrow is None:
+def refund_jobs_create(*, orders) -> list[RefundJob]:
+    """Queue the return of each order's locked deposit to its owner: one job and one REFUND
+    transfer per order, however often this is called. The orders come with their users."""
+    if not orders:
+        return []
+    escrows = {
+        e.order_id: e for e in EscrowAccount.objects.select_for_update().filter(order__in=orders)
+    }
+    if any(order.pk not in escrows for order in orders):
         raise Conflict("This order has no locked deposit to refund.")
-    job, _ = RefundJob.objects.get_or_create(
-        order=order,
-        defaults={
-            "to_address": order.user.wallet_address,
-            "amount": escrow.amount,
-            "token": escrow.token,
-            "network": escrow.network,
-        },
+    jobs = {j.order_id: j for j in RefundJob.objects.filter(order__in=orders)}
+    new = [
+        RefundJob(
+            order=order,
+            to_address=order.user.wallet_address,
+            amount=escrows[order.pk].amount,
+            token=escrows[order.pk].token,
+            network=escrows[order.pk].network,
+        )
+        for order in orders
+        if order.pk not in jobs
+    ]
+    RefundJob.objects.bulk_create(new)
+    jobs.update({job.order_id: job for job in new})
+    transfers_create(
+        [
+            TransferIntent(
+                purpose=Transfer.Purpose.REFUND,
+                order=order,
+                network=escrows[order.pk].network,
+                token=escrows[order.pk].token,
+                recipient=jobs[order.pk].to_address,
+                amount_base=_base_units(
+                    escrows[order.pk].network, escrows[order.pk].token, escrows[order.pk].amount
+                ),
+            )
+            for order in orders
+        ]
     )
-    transfer_create(
-        purpose=Transfer.Purpose.REFUND,
-        order=order,
-        network=escrow.network,
-        token=escrow.token,
-        recipient=job.to_address,
-        amount_base=_base_units(escrow.network, escrow.token, escrow.amount),
-    )
-    return job
+    return [jobs[order.pk] for order in orders]
+
+
+def refund_job_create(*, order) -> RefundJob:
+    """Queue the return of one order's locked deposit (see refund_jobs_create)."""
+    return refund_jobs_create(orders=[order])[0]
 
 
 def _base_units(network: str, token: str, amount) -> int:

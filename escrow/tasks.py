@@ -26,6 +26,19 @@ def process_transfer(transfer_id: str) -> None:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def process_transfers(transfer_ids: list[str]) -> None:
+    """The transfers one transaction created, told in one message, driven one by one (the
+    wallet signs one at a time anyway). An unreachable network leaves the rest to beat's
+    sweep, seconds later."""
+    for transfer_id in transfer_ids:
+        try:
+            transfer_process(transfer_id=transfer_id)
+        except chain.ChainUnavailable:
+            logger.warning("network unreachable; the transfer sweep will send the rest")
+            return
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def process_unfinished_transfers() -> int:
     return transfers_process_unfinished()
 

@@ -27,10 +27,12 @@ is picked up where it stopped.
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from web3.exceptions import ContractLogicError, Web3RPCError
 
@@ -46,42 +48,82 @@ from escrow.selectors import Funds, escrow_address, escrow_funds
 logger = logging.getLogger(__name__)
 
 
-def transfer_create(
-    *,
-    purpose: str,
-    network: str,
-    token: str,
-    recipient: str,
-    amount_base: int,
-    order=None,
-    deposit: Deposit | None = None,
-) -> Transfer:
-    """Record the intent to send; the worker sends it once the caller's transaction commits."""
-    spec = network_spec(network)
-    token_spec = spec.token(token)
-    key = {"order": order, "purpose": purpose} if deposit is None else {"deposit": deposit}
-    transfer, created = Transfer.objects.get_or_create(
-        **key,
-        defaults={
-            "purpose": purpose,
-            "order": order,
-            "network": network,
-            "token": token,
-            "token_address": token_spec.address,
-            "from_address": escrow_address(),
-            "recipient": recipient,
-            "amount_base": amount_base,
-        },
-    )
-    if created:
-        transaction.on_commit(lambda: _enqueue(transfer.pk))
-    return transfer
+@dataclass(frozen=True)
+class TransferIntent:
+    """What to send: the outbox row `transfers_create` writes for it."""
+
+    purpose: str
+    network: str
+    token: str
+    recipient: str
+    amount_base: int
+    order: object = None
+    deposit: Deposit | None = None
+
+    @property
+    def key(self) -> tuple:
+        """What makes it unique: one RELEASE or REFUND per order, one RETURN per deposit."""
+        if self.deposit is not None:
+            return ("deposit", self.deposit.pk)
+        return ("order", self.order.pk, self.purpose)
 
 
-def _enqueue(transfer_id) -> None:
-    from escrow.tasks import process_transfer  # tasks import this module
+def _key_of(transfer: Transfer) -> tuple:
+    if transfer.purpose == Transfer.Purpose.RETURN:
+        return ("deposit", transfer.deposit_id)
+    return ("order", transfer.order_id, transfer.purpose)
 
-    process_transfer.delay(str(transfer_id))
+
+def transfers_create(intents: list[TransferIntent]) -> list[Transfer]:
+    """Record the intents to send, each once, in the caller's transaction; after it commits
+    the worker is told about the new ones in one message. Returns a transfer per intent.
+
+    Callers hold the lock of the order or deposit each intent is for, so nobody else can
+    write the same intent meanwhile; the unique constraints stand behind that.
+    """
+    if not intents:
+        return []
+    orders = [i.order.pk for i in intents if i.deposit is None]
+    deposits = [i.deposit.pk for i in intents if i.deposit is not None]
+    existing = {
+        _key_of(t): t
+        for t in Transfer.objects.filter(
+            Q(order_id__in=orders, purpose__in=[Transfer.Purpose.RELEASE, Transfer.Purpose.REFUND])
+            | Q(deposit_id__in=deposits, purpose=Transfer.Purpose.RETURN)
+        )
+    }
+    sender = escrow_address()
+    new = {}
+    for intent in intents:
+        if intent.key in existing or intent.key in new:
+            continue
+        new[intent.key] = Transfer(
+            purpose=intent.purpose,
+            order=intent.order,
+            deposit=intent.deposit,
+            network=intent.network,
+            token=intent.token,
+            token_address=network_spec(intent.network).token(intent.token).address,
+            from_address=sender,
+            recipient=intent.recipient,
+            amount_base=intent.amount_base,
+        )
+    if new:
+        Transfer.objects.bulk_create(new.values())
+        created = [t.pk for t in new.values()]
+        transaction.on_commit(lambda: _enqueue(created))
+    return [existing.get(i.key) or new[i.key] for i in intents]
+
+
+def transfer_create(**intent) -> Transfer:
+    """Record one intent to send (see transfers_create)."""
+    return transfers_create([TransferIntent(**intent)])[0]
+
+
+def _enqueue(transfer_ids) -> None:
+    from escrow.tasks import process_transfers  # tasks import this module
+
+    process_transfers.delay([str(pk) for pk in transfer_ids])
 
 
 def transfer_process(*, transfer_id) -> Transfer:
@@ -442,7 +484,7 @@ def transfer_retry(*, transfer_id) -> Transfer:
     transfer.save(update_fields=["status", "attempts", "updated_at"])
     if transfer.purpose == Transfer.Purpose.REFUND:
         RefundJob.objects.filter(order=transfer.order_id).update(status=RefundJob.Status.PENDING)
-    transaction.on_commit(lambda: _enqueue(transfer.pk))
+    transaction.on_commit(lambda: _enqueue([transfer.pk]))
     return transfer
 
 

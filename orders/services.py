@@ -23,9 +23,9 @@ from django.utils.translation import gettext as _
 
 from allies.models import AllyPenalty
 from allies.selectors import is_ally_penalized
-from allies.services import ally_penalize
+from allies.services import allies_penalize
 from audit.models import Action
-from audit.services import log_action
+from audit.services import log_action, log_actions
 from escrow.amounts import format_amounts
 from escrow.models import TX_HASH_RE
 from escrow.networks import is_enabled
@@ -34,7 +34,7 @@ from escrow.services import (
     escrow_release_complete,
     escrow_release_create,
     refund_job_complete,
-    refund_job_create,
+    refund_jobs_create,
 )
 from kibo.models import User
 from kibo.selectors import get_config_int, get_config_minutes
@@ -351,22 +351,42 @@ def _order_complete(*, order_id, ally: User, receipt: Receipt, proof_name: str) 
 
 
 def _expire(order: Order, *, now: datetime, reason: str, actor_wallet: str | None) -> None:
-    previous = order.status
-    _enter(order, OrderStatus.EXPIRED, now=now)
-    if previous in (OrderStatus.AVAILABLE, OrderStatus.TAKEN):
-        refund_job_create(order=order)  # and the REFUND transfer that carries it out
-    if previous == OrderStatus.TAKEN:
-        ally_penalize(
-            ally=order.ally,
-            order=order,
+    _expire_all([order], now=now, reason=reason, actor_wallet=actor_wallet)
+
+
+def _expire_all(
+    orders: list[Order], *, now: datetime, reason: str, actor_wallet: str | None
+) -> None:
+    """Expire open orders the caller has locked (with their users and allies): one UPDATE,
+    then in bulk the refunds of the paid ones, the penalties of the stalling allies and the
+    audit entries (the trigger writes each STATUS_CHANGED)."""
+    if not orders:
+        return
+    previous = {order.pk: order.status for order in orders}
+    Order.objects.filter(pk__in=previous).update(
+        status=OrderStatus.EXPIRED, expires_at=None, updated_at=now
+    )
+    for order in orders:
+        order.status, order.expires_at, order.updated_at = OrderStatus.EXPIRED, None, now
+    paid = (OrderStatus.AVAILABLE, OrderStatus.TAKEN)
+    refund_jobs_create(orders=[o for o in orders if previous[o.pk] in paid])  # and transfers
+    stalled = [(o.ally, o) for o in orders if previous[o.pk] == OrderStatus.TAKEN]
+    if stalled:
+        allies_penalize(
+            stalled=stalled,
             reason=AllyPenalty.Reason.TIMEOUT,
             minutes=get_config_int("ALLY_PENALTY_MINUTES"),
         )
-    log_action(
-        action=Action.ORDER_EXPIRED,
-        order=order,
-        actor_wallet=actor_wallet,
-        metadata={"from": previous, "reason": reason},
+    log_actions(
+        [
+            {
+                "action": Action.ORDER_EXPIRED,
+                "order": order,
+                "actor_wallet": actor_wallet,
+                "metadata": {"from": previous[order.pk], "reason": reason},
+            }
+            for order in orders
+        ]
     )
 
 
@@ -452,32 +472,73 @@ def order_refund_record(*, order_id, tx_hash: str) -> Order:
     return order
 
 
-def orders_expire_due(*, batch_size: int = 100, max_batches: int = 20) -> int:
-    """Expire every order whose timer ran out, each in its own short transaction.
+def orders_expire_due(*, batch_size: int = 500, max_batches: int = 20) -> int:
+    """Expire every order whose timer ran out, a batch per short transaction.
 
-    Rows another worker holds are skipped (the next sweep gets them). Bounded: at most
+    Rows another transaction holds are skipped (the next sweep gets them). Bounded: at most
     batch_size * max_batches orders per call. Returns how many orders expired.
     """
     expired = 0
     skipped: set[uuid.UUID] = set()
     for _batch in range(max_batches):
-        due = (
+        due = list(
             Order.objects.filter(status__in=OPEN_STATUSES, expires_at__lte=timezone.now())
             .exclude(pk__in=skipped)
             .order_by("expires_at")
-            .values_list("pk", flat=True)[:batch_size]
+            .values_list("pk", "ally_id")[:batch_size]
         )
-        due = list(due)
-        for pk in due:
-            try:
-                order = order_expire(order_id=pk, skip_locked=True)
-            except Exception:
-                logger.exception("could not expire order %s; the next sweep tries again", pk)
-                order = None
-            if order is not None and order.status == OrderStatus.EXPIRED:
-                expired += 1
-            else:
-                skipped.add(pk)
+        if not due:
+            break
+        try:
+            done = _expire_batch(due)
+        except Exception:
+            logger.exception("a batch of due orders failed; expiring them one by one")
+            done = _expire_one_by_one([pk for pk, _ in due])
+        expired += len(done)
+        skipped.update(pk for pk, _ in due if pk not in done)
         if len(due) < batch_size:
             break
     return expired
+
+
+@transaction.atomic
+def _expire_batch(due: list[tuple[uuid.UUID, uuid.UUID | None]]) -> set[uuid.UUID]:
+    """Lock what is free of the due orders (allies first, as everywhere) and expire them."""
+    now = timezone.now()
+    ally_ids = sorted({ally for _, ally in due if ally is not None})
+    allies = set(
+        User.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=ally_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    # Only take() sets the ally, and it also restarts the timer: an order whose ally
+    # changed under us is no longer due, which the status and time checks see.
+    orders = [
+        order
+        for order in Order.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("user", "ally")
+        .filter(
+            pk__in=[pk for pk, ally in due if ally is None or ally in allies],
+            status__in=OPEN_STATUSES,
+            expires_at__lte=now,
+        )
+        .order_by("pk")
+        if order.ally_id is None or order.ally_id in allies
+    ]
+    _expire_all(orders, now=now, reason="timeout", actor_wallet=None)
+    return {order.pk for order in orders}
+
+
+def _expire_one_by_one(pks: list[uuid.UUID]) -> set[uuid.UUID]:
+    """The slow path, for a batch one of whose orders fails: the others still expire."""
+    done = set()
+    for pk in pks:
+        try:
+            order = order_expire(order_id=pk, skip_locked=True)
+        except Exception:
+            logger.exception("could not expire order %s; the next sweep tries again", pk)
+            continue
+        if order is not None and order.status == OrderStatus.EXPIRED:
+            done.add(pk)
+    return done

@@ -143,3 +143,61 @@ def test_one_order_that_cannot_expire_does_not_stop_the_sweep():
     healthy.refresh_from_db()
     broken.refresh_from_db()
     assert healthy.status == OrderStatus.EXPIRED and broken.status == OrderStatus.AVAILABLE
+
+
+def test_a_backlog_expires_in_batches_with_every_guarantee_of_one_by_one(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    from escrow import transfers
+    from escrow.models import Transfer
+
+    told = []
+    monkeypatch.setattr(transfers, "_enqueue", lambda ids: told.append(list(ids)))
+    unpaid = [make_order() for _ in range(20)]
+    paid = [make_paid_order() for _ in range(20)]
+    taken = [make_taken_order() for _ in range(20)]
+    for order in unpaid + paid + taken:
+        expire_timer(order)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        expired = orders_expire_due(batch_size=25)
+
+    assert expired == 60
+    assert Order.objects.filter(status=OrderStatus.EXPIRED).count() == 60
+    refunded = {o.pk for o in paid + taken}
+    assert set(RefundJob.objects.values_list("order_id", flat=True)) == refunded
+    assert set(
+        Transfer.objects.filter(purpose="REFUND").values_list("order_id", flat=True)
+    ) == refunded
+    assert AllyPenalty.objects.filter(reason="TIMEOUT").count() == 20
+    assert Log.objects.filter(action=Action.ORDER_EXPIRED).count() == 60
+    assert Log.objects.filter(action=Action.ALLY_PENALIZED).count() == 20
+    statuses = Log.objects.filter(action=Action.STATUS_CHANGED, metadata__new_status="EXPIRED")
+    assert statuses.count() == 60
+    assert sum(len(ids) for ids in told) == 40 and len(told) <= 3  # one message per batch
+
+    # and a second sweep finds nothing more to do
+    with django_capture_on_commit_callbacks(execute=True):
+        assert orders_expire_due(batch_size=25) == 0
+    assert RefundJob.objects.count() == 40 and AllyPenalty.objects.count() == 20
+
+
+def test_one_bad_order_does_not_hold_back_the_rest_of_its_batch(monkeypatch):
+    from orders import services
+
+    good, bad = make_paid_order(), make_paid_order()
+    for order in (good, bad):
+        expire_timer(order)
+    real = services.refund_jobs_create
+
+    def refuse_the_bad_one(*, orders):
+        if any(o.pk == bad.pk for o in orders):
+            raise RuntimeError("its network is not configured")
+        return real(orders=orders)
+
+    monkeypatch.setattr(services, "refund_jobs_create", refuse_the_bad_one)
+
+    assert orders_expire_due() == 1
+    good.refresh_from_db()
+    bad.refresh_from_db()
+    assert good.status == OrderStatus.EXPIRED and bad.status == OrderStatus.AVAILABLE
