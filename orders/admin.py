@@ -57,8 +57,10 @@ class OrderAdmin(BigTableAdmin):
 
     def search_q(self, term: SearchTerm):
         if term.kind == "wallet":  # the payer's or the ally's: two index lookups, no join
-            people = User.objects.filter(wallet_address=term.value).values("pk")
-            return Q(user_id__in=people) | Q(ally_id__in=people)
+            person = (
+                User.objects.filter(wallet_address=term.value).values_list("pk", flat=True).first()
+            )
+            return Q(user_id=person) | Q(ally_id=person) if person else Q(pk__in=[])
         return super().search_q(term)
 
     def get_urls(self):
