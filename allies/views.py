@@ -10,9 +10,15 @@ from functools import wraps
 import segno
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
 from django.http import Http404, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -100,23 +106,51 @@ def apply(request):
 # --- the board ---------------------------------------------------------------------------
 
 
-def _board_context(ally: User) -> dict:
-    state = ally_board_state(ally=ally)
+CSRF_FIELD = "<!-- csrf -->"
+CARD_SECONDS = 15 * 60  # longer than an order waits on a board
+
+
+def _cards(request, board) -> list[str]:
+    """The board's order cards. An order's card never changes while it waits, so each is
+    rendered once per language, time zone and take-permission and kept in the cache; the
+    per-session CSRF field is put in as the board is assembled."""
+    variant = f"{get_language()}:{timezone.get_current_timezone_name()}:{int(board.can_take)}"
+    keys = {f"board-card:{order.pk}:{variant}": order for order in board.orders}
+    cards = cache.get_many(keys)
+    fresh = {
+        key: render_to_string(
+            "allies/partials/_board_card.html",
+            {"order": order, "can_take": board.can_take, "csrf_field": mark_safe(CSRF_FIELD)},
+        )
+        for key, order in keys.items()
+        if key not in cards
+    }
+    if fresh:
+        cache.set_many(fresh, CARD_SECONDS)
+        cards.update(fresh)
+    field = format_html(
+        '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)
+    )
+    return [mark_safe(cards[key].replace(CSRF_FIELD, field)) for key in keys]
+
+
+def _board_context(request) -> dict:
+    state = ally_board_state(ally=request.user)
     version = hashlib.sha256(state.fingerprint.encode()).hexdigest()[:16]
-    return {"board": state, "version": version}
+    return {"board": state, "version": version, "cards": lambda: _cards(request, state)}
 
 
 @ally_page
 @require_GET
 def board(request):
-    return render(request, "allies/board.html", _board_context(request.user))
+    return render(request, "allies/board.html", _board_context(request))
 
 
 @ally_page
 @require_GET
 def board_part(request):
     """What the board polls: 204 while nothing changed since the version the page shows."""
-    context = _board_context(request.user)
+    context = _board_context(request)
     if request.GET.get("v") == context["version"]:
         return HttpResponse(status=204)
     return render(request, "allies/partials/_board.html", context)

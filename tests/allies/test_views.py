@@ -380,3 +380,19 @@ def test_a_long_queue_shows_the_oldest_orders_and_counts_them_all(client, ally):
     assert f"The {BOARD_SIZE} that have waited longest are shown first." in page
     assert page.count('class="card board-order"') == BOARD_SIZE
     assert str(orders[0].pk) in page and str(orders[-1].pk) not in page
+
+
+def test_a_cached_card_carries_each_allys_own_csrf_field():
+    make_paid_order()
+    pages = []
+    for _ in range(2):
+        browser = Client(enforce_csrf_checks=True)
+        browser.force_login(make_ally(country="BO"))
+        page = text(browser.get("/ally/board/"))
+        token = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+        pages.append((browser, token))
+    (_, first_token), (second, second_token) = pages
+    assert first_token != second_token
+    order = Order.objects.get(status=OrderStatus.AVAILABLE)
+    taken = second.post(f"/ally/orders/{order.pk}/take/", {"csrfmiddlewaretoken": second_token})
+    assert taken.status_code == 302  # the token in the cached card is the second ally's own

@@ -166,9 +166,10 @@ def test_a_backlog_expires_in_batches_with_every_guarantee_of_one_by_one(
     assert Order.objects.filter(status=OrderStatus.EXPIRED).count() == 60
     refunded = {o.pk for o in paid + taken}
     assert set(RefundJob.objects.values_list("order_id", flat=True)) == refunded
-    assert set(
-        Transfer.objects.filter(purpose="REFUND").values_list("order_id", flat=True)
-    ) == refunded
+    assert (
+        set(Transfer.objects.filter(purpose="REFUND").values_list("order_id", flat=True))
+        == refunded
+    )
     assert AllyPenalty.objects.filter(reason="TIMEOUT").count() == 20
     assert Log.objects.filter(action=Action.ORDER_EXPIRED).count() == 60
     assert Log.objects.filter(action=Action.ALLY_PENALIZED).count() == 20
