@@ -6,6 +6,7 @@ Tokens are recognised by contract address, never by symbol: a contract calling i
 KIBO_TOKEN_BASE_USDC.
 """
 
+import functools
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -75,6 +76,12 @@ class UnknownNetwork(LookupError):
     pass
 
 
+@functools.lru_cache(maxsize=256)
+def _checksum(address: str) -> str:
+    """EIP-55 form, remembered: network_spec is read for every transfer row a sweep writes."""
+    return to_checksum_address(address)
+
+
 def network_spec(name: str) -> NetworkSpec:
     """The configured network; raises UnknownNetwork when it has no RPC endpoint."""
     raw = settings.KIBO_NETWORKS.get(name)
@@ -85,7 +92,7 @@ def network_spec(name: str) -> NetworkSpec:
             symbol=symbol,
             kind=token["kind"],
             decimals=token["decimals"],
-            address=to_checksum_address(token["address"]) if token.get("address") else None,
+            address=_checksum(token["address"]) if token.get("address") else None,
         )
         for symbol, token in raw["tokens"].items()
         if token["kind"] == NATIVE or token.get("address")
