@@ -1,6 +1,6 @@
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from escrow.amounts import to_base_units
@@ -23,51 +23,55 @@ def escrow_account_lock(*, order, amount: Decimal, deposit_tx_hash: str) -> Escr
 
 
 @transaction.atomic
-def refund_jobs_create(*, orders) -> list[RefundJob]:
+def refund_jobs_create(*, orders) -> None:
     """Queue the return of each order's locked deposit to its owner: one job and one REFUND
-    transfer per order, however often this is called. The orders come with their users."""
+    transfer per order, however often this is called; a statement each, whatever the number
+    of orders. The caller holds the orders' locks."""
     if not orders:
-        return []
-    escrows = {
-        e.order_id: e for e in EscrowAccount.objects.select_for_update().filter(order__in=orders)
-    }
-    if any(order.pk not in escrows for order in orders):
-        raise Conflict("This order has no locked deposit to refund.")
-    jobs = {j.order_id: j for j in RefundJob.objects.filter(order__in=orders)}
-    new = [
-        RefundJob(
-            order=order,
-            to_address=order.user.wallet_address,
-            amount=escrows[order.pk].amount,
-            token=escrows[order.pk].token,
-            network=escrows[order.pk].network,
+        return
+    ids = [order.pk for order in orders]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT order_id, network, token, amount FROM escrow_accounts"
+            " WHERE order_id = ANY(%s) FOR UPDATE",
+            [ids],
         )
-        for order in orders
-        if order.pk not in jobs
-    ]
-    RefundJob.objects.bulk_create(new)
-    jobs.update({job.order_id: job for job in new})
+        escrows = {order_id: rest for order_id, *rest in cursor.fetchall()}
+        if len(escrows) < len(set(ids)):
+            raise Conflict("This order has no locked deposit to refund.")
+        cursor.execute(
+            """
+            INSERT INTO refund_jobs (id, order_id, to_address, amount, token, network, status,
+                                     attempts, last_error, created_at)
+            SELECT gen_random_uuid(), o.id, u.wallet_address, e.amount, e.token, e.network,
+                   'PENDING', 0, '', now()
+            FROM orders o
+            JOIN users u ON u.id = o.user_id
+            JOIN escrow_accounts e ON e.order_id = o.id
+            WHERE o.id = ANY(%s)
+            ON CONFLICT (order_id) DO NOTHING
+            """,
+            [ids],
+        )
     transfers_create(
         [
             TransferIntent(
                 purpose=Transfer.Purpose.REFUND,
                 order=order,
-                network=escrows[order.pk].network,
-                token=escrows[order.pk].token,
-                recipient=jobs[order.pk].to_address,
-                amount_base=_base_units(
-                    escrows[order.pk].network, escrows[order.pk].token, escrows[order.pk].amount
-                ),
+                network=escrows[order.pk][0],
+                token=escrows[order.pk][1],
+                recipient=order.user.wallet_address,
+                amount_base=_base_units(*escrows[order.pk]),
             )
             for order in orders
         ]
     )
-    return [jobs[order.pk] for order in orders]
 
 
 def refund_job_create(*, order) -> RefundJob:
     """Queue the return of one order's locked deposit (see refund_jobs_create)."""
-    return refund_jobs_create(orders=[order])[0]
+    refund_jobs_create(orders=[order])
+    return RefundJob.objects.get(order=order)
 
 
 def _base_units(network: str, token: str, amount) -> int:

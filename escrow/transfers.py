@@ -31,8 +31,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
 from django.utils import timezone
 from web3.exceptions import ContractLogicError, Web3RPCError
 
@@ -60,64 +59,56 @@ class TransferIntent:
     order: object = None
     deposit: Deposit | None = None
 
-    @property
-    def key(self) -> tuple:
-        """What makes it unique: one RELEASE or REFUND per order, one RETURN per deposit."""
-        if self.deposit is not None:
-            return ("deposit", self.deposit.pk)
-        return ("order", self.order.pk, self.purpose)
 
-
-def _key_of(transfer: Transfer) -> tuple:
-    if transfer.purpose == Transfer.Purpose.RETURN:
-        return ("deposit", transfer.deposit_id)
-    return ("order", transfer.order_id, transfer.purpose)
-
-
-def transfers_create(intents: list[TransferIntent]) -> list[Transfer]:
-    """Record the intents to send, each once, in the caller's transaction; after it commits
-    the worker is told about the new ones in one message. Returns a transfer per intent.
-
-    Callers hold the lock of the order or deposit each intent is for, so nobody else can
-    write the same intent meanwhile; the unique constraints stand behind that.
-    """
+def transfers_create(intents: list[TransferIntent]) -> list:
+    """Record the intents to send, each once, in the caller's transaction: one INSERT,
+    whatever their number; an intent already recorded is left as it is (the unique
+    constraints decide: one RELEASE or REFUND per order, one RETURN per deposit). After the
+    transaction commits the worker is told about the new ones in one message. Returns the
+    ids of the transfers this call created."""
     if not intents:
         return []
-    orders = [i.order.pk for i in intents if i.deposit is None]
-    deposits = [i.deposit.pk for i in intents if i.deposit is not None]
-    existing = {
-        _key_of(t): t
-        for t in Transfer.objects.filter(
-            Q(order_id__in=orders, purpose__in=[Transfer.Purpose.RELEASE, Transfer.Purpose.REFUND])
-            | Q(deposit_id__in=deposits, purpose=Transfer.Purpose.RETURN)
+    columns = [
+        [i.purpose for i in intents],
+        [i.order.pk if i.order is not None else None for i in intents],
+        [i.deposit.pk if i.deposit is not None else None for i in intents],
+        [i.network for i in intents],
+        [i.token for i in intents],
+        [network_spec(i.network).token(i.token).address for i in intents],
+        [i.recipient for i in intents],
+        [str(i.amount_base) for i in intents],  # uint256 does not fit a bigint
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO transfers (id, purpose, order_id, deposit_id, network, token,
+                                   token_address, from_address, recipient, amount_base, status,
+                                   attempts, last_error, shortfall_coin, created_at, updated_at)
+            SELECT gen_random_uuid(), t.purpose, t.order_id, t.deposit_id, t.network, t.token,
+                   t.token_address, %s, t.recipient, t.amount_base, 'PENDING', 0, '', '',
+                   now(), now()
+            FROM unnest(%s::text[], %s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[],
+                        %s::text[], %s::numeric[])
+                 AS t (purpose, order_id, deposit_id, network, token, token_address, recipient,
+                       amount_base)
+            ON CONFLICT DO NOTHING
+            RETURNING id
+            """,
+            [escrow_address(), *columns],
         )
-    }
-    sender = escrow_address()
-    new = {}
-    for intent in intents:
-        if intent.key in existing or intent.key in new:
-            continue
-        new[intent.key] = Transfer(
-            purpose=intent.purpose,
-            order=intent.order,
-            deposit=intent.deposit,
-            network=intent.network,
-            token=intent.token,
-            token_address=network_spec(intent.network).token(intent.token).address,
-            from_address=sender,
-            recipient=intent.recipient,
-            amount_base=intent.amount_base,
-        )
-    if new:
-        Transfer.objects.bulk_create(new.values())
-        created = [t.pk for t in new.values()]
+        created = [row[0] for row in cursor.fetchall()]
+    if created:
         transaction.on_commit(lambda: _enqueue(created))
-    return [existing.get(i.key) or new[i.key] for i in intents]
+    return created
 
 
 def transfer_create(**intent) -> Transfer:
-    """Record one intent to send (see transfers_create)."""
-    return transfers_create([TransferIntent(**intent)])[0]
+    """Record one intent to send (see transfers_create); returns its transfer."""
+    intent = TransferIntent(**intent)
+    transfers_create([intent])
+    if intent.deposit is not None:
+        return Transfer.objects.get(deposit=intent.deposit, purpose=Transfer.Purpose.RETURN)
+    return Transfer.objects.get(order=intent.order, purpose=intent.purpose)
 
 
 def _enqueue(transfer_ids) -> None:
