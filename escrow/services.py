@@ -53,17 +53,20 @@ def refund_jobs_create(*, orders) -> None:
             """,
             [ids],
         )
+    pairs = {(network, token) for network, token, _ in escrows.values()}
+    decimals = {(net, tok): network_spec(net).token(tok).decimals for net, tok in pairs}
     transfers_create(
         [
             TransferIntent(
                 purpose=Transfer.Purpose.REFUND,
                 order=order,
-                network=escrows[order.pk][0],
-                token=escrows[order.pk][1],
+                network=network,
+                token=token,
                 recipient=order.user.wallet_address,
-                amount_base=_base_units(*escrows[order.pk]),
+                amount_base=to_base_units(amount, decimals[network, token]),
             )
             for order in orders
+            for network, token, amount in [escrows[order.pk]]
         ]
     )
 

@@ -68,13 +68,15 @@ def transfers_create(intents: list[TransferIntent]) -> list:
     ids of the transfers this call created."""
     if not intents:
         return []
+    pairs = {(i.network, i.token) for i in intents}
+    contracts = {(net, tok): network_spec(net).token(tok).address for net, tok in pairs}
     columns = [
         [i.purpose for i in intents],
         [i.order.pk if i.order is not None else None for i in intents],
         [i.deposit.pk if i.deposit is not None else None for i in intents],
         [i.network for i in intents],
         [i.token for i in intents],
-        [network_spec(i.network).token(i.token).address for i in intents],
+        [contracts[i.network, i.token] for i in intents],
         [i.recipient for i in intents],
         [str(i.amount_base) for i in intents],  # uint256 does not fit a bigint
     ]

@@ -472,7 +472,7 @@ def order_refund_record(*, order_id, tx_hash: str) -> Order:
     return order
 
 
-def orders_expire_due(*, batch_size: int = 500, max_batches: int = 20) -> int:
+def orders_expire_due(*, batch_size: int = 1000, max_batches: int = 20) -> int:
     """Expire every order whose timer ran out, a batch per short transaction.
 
     Rows another transaction holds are skipped (the next sweep gets them). Bounded: at most
