@@ -1,3 +1,4 @@
+import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -23,12 +24,23 @@ def _config_version() -> str:
     return version
 
 
+# A version's values never change, so each process also keeps the current version's values
+# (for as long as the shared cache would): a read costs one cache round trip, not two.
+_local: dict[str, tuple[float, dict[str, str]]] = {}
+
+
 def _config_values() -> dict[str, str]:
-    key = f"system-config:{_config_version()}"
+    version = _config_version()
+    held = _local.get(version)
+    if held is not None and time.monotonic() - held[0] < CONFIG_CACHE_SECONDS:
+        return held[1]
+    key = f"system-config:{version}"
     values = cache.get(key)
     if values is None:
         values = dict(SystemConfig.objects.values_list("key", "value"))
         cache.set(key, values, CONFIG_CACHE_SECONDS)
+    _local.clear()
+    _local[version] = (time.monotonic(), values)
     return values
 
 
