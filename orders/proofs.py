@@ -29,30 +29,42 @@ CONTENT_TYPES = {
 class Receipt:
     content: bytes  # what is stored: a PDF as sent, an image re-encoded without metadata
     extension: str
-    sha256: str  # of the file as uploaded: the same receipt sent twice has the same one
+    sha256: str  # of a PDF's bytes, of a picture's pixels: the same receipt, the same hash
 
     def storage_name(self, folder: str = "proofs") -> str:
         """A private name nobody can guess from the order or the time."""
         return f"{folder}/{secrets.token_urlsafe(24)}.{self.extension}"
 
 
-def _reencoded(data: bytes) -> tuple[bytes, str]:
+def _reencoded(data: bytes) -> tuple[bytes, str, str]:
+    """The picture re-saved upright with nothing but its pixels, its extension, and the
+    SHA-256 of its pixels (the same receipt re-saved or with other metadata has the same)."""
+    refused = _("The receipt must be a PNG, JPEG or WebP image, or a PDF.")
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.verify()
         with Image.open(io.BytesIO(data)) as image:
             extension = IMAGE_FORMATS.get(image.format or "")
             if extension is None:
-                raise InvalidOrder(_("The receipt must be a PNG, JPEG or WebP image, or a PDF."))
+                raise InvalidOrder(refused)
+            width, height = image.size
+            if width * height > settings.KIBO_PROOF_MAX_PIXELS:  # checked before decoding
+                raise InvalidOrder(
+                    _("The picture is too large; take a screenshot of the receipt instead.")
+                )
             upright = ImageOps.exif_transpose(image)  # EXIF orientation, applied then dropped
             if extension == "jpg" and upright.mode not in ("RGB", "L"):
                 upright = upright.convert("RGB")
+            upright.info = {}  # no EXIF, XMP, comments or text chunks are written back
             out = io.BytesIO()
             options = {"quality": 90} if extension in ("jpg", "webp") else {}
-            upright.save(out, format=image.format, **options)  # no exif=, no text chunks
+            upright.save(out, format=image.format, **options)
+            pixels = hashlib.sha256(
+                f"{upright.mode}:{upright.size}:".encode() + upright.tobytes()
+            ).hexdigest()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        raise InvalidOrder(_("The receipt must be a PNG, JPEG or WebP image, or a PDF.")) from None
-    return out.getvalue(), extension
+        raise InvalidOrder(refused) from None
+    return out.getvalue(), extension, pixels
 
 
 def _is_pdf(data: bytes) -> bool:
@@ -76,7 +88,7 @@ def read_receipt(upload) -> Receipt:
             raise InvalidOrder(_("This PDF is damaged or incomplete."))
         content, extension = data, "pdf"
     else:
-        content, extension = _reencoded(data)
+        content, extension, digest = _reencoded(data)
     named = NAMED_AS.get((getattr(upload, "name", "") or "").rsplit(".", 1)[-1].lower())
     if named is not None and named != extension:
         raise InvalidOrder(

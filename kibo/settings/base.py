@@ -196,6 +196,8 @@ LOGGING = {
 }
 
 KIBO_PROOF_MAX_BYTES = env.int("KIBO_PROOF_MAX_BYTES", default=5 * 1024 * 1024)
+# A receipt picture is decoded to be re-encoded: a small file can hold a huge picture.
+KIBO_PROOF_MAX_PIXELS = env.int("KIBO_PROOF_MAX_PIXELS", default=25_000_000)
 # Payment QR screenshots uploaded to be read on the server.
 KIBO_QR_IMAGE_MAX_BYTES = env.int("KIBO_QR_IMAGE_MAX_BYTES", default=4 * 1024 * 1024)
 

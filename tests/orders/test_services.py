@@ -1,4 +1,3 @@
-import hashlib
 import io
 from datetime import timedelta
 from decimal import Decimal
@@ -514,7 +513,46 @@ def test_a_photo_of_a_receipt_is_stored_upright_and_without_its_metadata():
     with done.proof_file.open("rb") as stored, Image.open(stored) as image:
         assert image.format == "JPEG" and image.size == (30, 60)
         assert not image.getexif() and "exif" not in image.info
-    assert done.proof_sha256 == hashlib.sha256(buffer.getvalue()).hexdigest()
+    with done.proof_file.open("rb") as stored:
+        assert b"PhoneMaker" not in stored.read()
+
+
+def test_the_same_receipt_with_other_metadata_is_still_the_same_receipt():
+    photo = Image.frombytes("RGB", (30, 20), bytes(range(256)) * 7 + bytes(8))
+    first, second = io.BytesIO(), io.BytesIO()
+    photo.save(first, format="PNG")
+    photo.save(second, format="JPEG", quality=100, comment=b"another file, truly")
+    one, other = make_taken_order(), make_taken_order()
+    order_complete(
+        order_id=one.pk, ally=one.ally, proof=SimpleUploadedFile("a.png", first.getvalue())
+    )
+    reloaded = io.BytesIO()
+    Image.open(io.BytesIO(first.getvalue())).save(reloaded, format="PNG", optimize=True)
+    assert reloaded.getvalue() != first.getvalue()  # other bytes, the same pixels
+    with pytest.raises(InvalidOrder, match="already used"):
+        order_complete(
+            order_id=other.pk,
+            ally=other.ally,
+            proof=SimpleUploadedFile("b.png", reloaded.getvalue()),
+        )
+    done = order_complete(
+        order_id=other.pk, ally=other.ally, proof=SimpleUploadedFile("c.jpg", second.getvalue())
+    )  # a lossy copy has other pixels: a hash cannot tell, staff can
+    with done.proof_file.open("rb") as stored:
+        assert b"another file, truly" not in stored.read()  # comments are not kept
+
+
+def test_a_small_file_with_a_huge_picture_is_refused_before_it_is_decoded(settings):
+    buffer = io.BytesIO()
+    Image.new("1", (6000, 5000), 1).save(buffer, format="PNG")
+    assert len(buffer.getvalue()) < 100_000
+    order = make_taken_order()
+    with pytest.raises(InvalidOrder, match="picture is too large"):
+        order_complete(
+            order_id=order.pk,
+            ally=order.ally,
+            proof=SimpleUploadedFile("r.png", buffer.getvalue()),
+        )
 
 
 @pytest.mark.parametrize(
