@@ -30,8 +30,13 @@ class Log(models.Model):
     """The audit trail. Append-only: a database trigger rejects UPDATE and DELETE."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    order = models.ForeignKey(
-        "orders.Order", on_delete=models.DO_NOTHING, related_name="logs", null=True, blank=True
+    order = models.ForeignKey(  # indexed by idx_logs_order (order, created_at)
+        "orders.Order",
+        on_delete=models.DO_NOTHING,
+        related_name="logs",
+        null=True,
+        blank=True,
+        db_index=False,
     )
     action = models.CharField(max_length=40, choices=Action.choices)
     actor_wallet = models.CharField(max_length=42, null=True, blank=True)

@@ -24,13 +24,15 @@ OPEN_STATUSES = (OrderStatus.PENDING_PAYMENT, OrderStatus.AVAILABLE, OrderStatus
 
 class Order(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Their own indexes would repeat the first column of idx_orders_user and idx_orders_ally.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders", db_index=False
     )
     ally = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         related_name="taken_orders",
+        db_index=False,
         null=True,
         blank=True,
     )

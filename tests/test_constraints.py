@@ -147,3 +147,16 @@ def test_penalties_need_a_known_reason_and_positive_minutes():
             ally=ally, reason="TIMEOUT", penalty_minutes=0, penalty_until=until
         )
     )
+
+
+def test_the_foreign_keys_lean_on_the_composite_indexes_and_the_unique_ones_stay():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename IN ('orders', 'logs')")
+        names = {row[0] for row in cursor.fetchall()}
+    assert {"orders_one_open_per_user", "orders_one_taken_per_ally"} <= names
+    assert {"idx_orders_user", "idx_orders_ally", "idx_logs_order"} <= names
+    assert (
+        not {"orders_user_id_7e2523fb", "orders_ally_id_153854d0", "logs_order_id_48da791d"} & names
+    )
