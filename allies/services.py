@@ -5,6 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from allies.models import AllyApplication, AllyPenalty
+from allies.selectors import pending_application
 from audit.models import Action
 from audit.services import log_action, log_actions
 from kibo.errors import Conflict, DomainError, NotFound
@@ -71,7 +72,7 @@ def ally_apply(*, user: User, country: str, display_name: str, bank: str) -> All
         raise DomainError(_("Staff accounts can't become allies."))
     if user.role == User.Role.ALLY:
         raise Conflict(_("You are an ally already."))
-    pending = user.ally_applications.filter(status=AllyApplication.Status.PENDING).first()
+    pending = pending_application(user=user)
     if pending is not None:
         return pending
     if country not in Country.values:

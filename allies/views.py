@@ -23,7 +23,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from allies.models import AllyApplication
-from allies.selectors import ally_board_state, ally_daily_completed, ally_dashboard
+from allies.selectors import (
+    ally_board_state,
+    ally_daily_completed,
+    ally_dashboard,
+    pending_application,
+)
 from allies.services import ally_apply
 from kibo.errors import DomainError, NotFound
 from kibo.models import Country, User
@@ -71,7 +76,7 @@ def apply(request):
         raise Http404()
     if request.user.role == User.Role.ALLY:
         return redirect("allies:board")
-    pending = request.user.ally_applications.filter(status=AllyApplication.Status.PENDING).first()
+    pending = pending_application(user=request.user)
     form = {
         "country": request.POST.get("country", request.user.country or ""),
         "display_name": request.POST.get("display_name", ""),

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.db.models import Q
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -9,7 +9,7 @@ from audit.models import Log
 from kibo.admin_tools import BigTableAdmin, SearchTerm
 from kibo.models import User
 from orders.models import LateProof, Order
-from orders.proofs import CONTENT_TYPES
+from orders.proofs import receipt_response
 from orders.selectors import admin_metrics
 
 
@@ -112,11 +112,4 @@ class LateProofAdmin(admin.ModelAdmin):
         late = LateProof.objects.filter(pk=pk).first()
         if late is None:
             raise Http404()
-        extension = late.proof_file.name.rsplit(".", 1)[-1]
-        response = FileResponse(
-            late.proof_file.open("rb"),
-            content_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
-            as_attachment=extension == "pdf",
-        )
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return receipt_response(late.proof_file, filename=f"kibo-late-receipt-{late.order_id}")

@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -27,7 +27,7 @@ from escrow.selectors import payment_request
 from kibo.errors import DomainError
 from kibo.models import Country, User
 from orders.models import OPEN_STATUSES, Order, OrderStatus
-from orders.proofs import CONTENT_TYPES
+from orders.proofs import receipt_response
 from orders.qr import PaymentQR, QRRejected, parse_qr
 from orders.quoting import order_quote, parse_amount_fiat
 from orders.selectors import order_visible_privately, user_order_summary
@@ -326,12 +326,4 @@ def proof(request, order_id):
     order = _private_order(request, order_id)
     if not order.proof_file:
         raise Http404(_("No such order."))
-    extension = order.proof_file.name.rsplit(".", 1)[-1].lower()
-    response = FileResponse(
-        order.proof_file.open("rb"),
-        content_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
-        as_attachment=extension not in ("png", "jpg", "webp"),
-        filename=f"kibo-receipt-{order.pk}.{extension}",
-    )
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return receipt_response(order.proof_file, filename=f"kibo-receipt-{order.pk}")

@@ -185,3 +185,13 @@ def accessible():
         assert violations == [], json.dumps(violations, indent=2)
 
     return check
+
+
+@pytest.fixture
+def kibo_running(celery_worker, celery_beat):
+    """The real worker and beat behind the live server, with a fresh USDT/BOB quote."""
+    from tests.factories import make_quote
+
+    make_quote(token="USDT", fiat="BOB", rate="10.00")
+    celery_worker()
+    celery_beat()

@@ -18,19 +18,12 @@ from tests.chainkit import balance, rpc
 from tests.conftest import wait_for
 from tests.e2e.conftest import ARTIFACTS, CAMERA_QR
 from tests.e2e.test_user_flow import ENGLISH, dev_account, pay_a_qr, scan_with_camera
-from tests.factories import make_quote, make_user
+from tests.factories import make_user
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("chain"),
 ]
-
-
-@pytest.fixture
-def kibo_running(celery_worker, celery_beat):
-    make_quote(token="USDT", fiat="BOB", rate="10.00")
-    celery_worker()
-    celery_beat()
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from kibo.models import User
 from orders.models import Order, OrderStatus
 from tests.chainkit import rpc, token
 from tests.e2e.conftest import ARTIFACTS, qr_image
-from tests.factories import make_quote, shop_qr
+from tests.factories import shop_qr
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -125,13 +125,6 @@ def upload(path, words: Words):
         page.get_by_role("button", name=words.read).click()
 
     return read
-
-
-@pytest.fixture
-def kibo_running(celery_worker, celery_beat):
-    make_quote(token="USDT", fiat="BOB", rate="10.00")
-    celery_worker()
-    celery_beat()
 
 
 @pytest.mark.usefixtures("kibo_running")
