@@ -9,7 +9,7 @@ from allies.selectors import is_ally_penalized
 from audit.models import Action, Log
 from escrow.models import RefundJob
 from orders.errors import AllyNotEligible
-from orders.models import Order, OrderStatus
+from orders.models import OPEN_STATUSES, Order, OrderStatus
 from orders.services import order_expire, order_take, orders_expire_due
 from tests.factories import (
     expire_timer,
@@ -114,15 +114,30 @@ def test_a_sweep_with_nothing_due_is_one_query(django_assert_num_queries):
 
 
 def test_the_due_orders_query_uses_the_timeout_index():
-    query = (
-        Order.objects.filter(
-            status__in=["PENDING_PAYMENT", "AVAILABLE", "TAKEN"], expires_at__lte=timezone.now()
+    # given a history of finished orders the planner has statistics for, and one order due
+    due = make_order()
+    expire_timer(due)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'orders'"
         )
+        copied = [c for (c,) in cursor.fetchall() if c not in ("id", "status", "expires_at")]
+        columns = ", ".join(copied)
+        cursor.execute(
+            f"INSERT INTO orders (id, status, expires_at, {columns}) "
+            f"SELECT gen_random_uuid(), 'EXPIRED', NULL, {columns} "
+            "FROM orders, generate_series(1, 5000) WHERE orders.id = %s",
+            [due.pk],
+        )
+        cursor.execute("ANALYZE orders")
+
+    # the sweep's query reads the partial index on open orders' timers
+    query = (
+        Order.objects.filter(status__in=OPEN_STATUSES, expires_at__lte=timezone.now())
         .order_by("expires_at")
-        .values_list("pk", flat=True)[:100]
+        .values_list("pk", "ally_id")[:1000]
     )
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
         sql, params = query.query.sql_with_params()
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
