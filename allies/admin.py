@@ -1,7 +1,9 @@
 from django.contrib import admin, messages
 
 from allies.models import AllyApplication, AllyPenalty
+from allies.selectors import standing_generation
 from allies.services import ally_application_decide
+from kibo.cache import renew_generations
 from kibo.errors import DomainError
 
 
@@ -13,6 +15,20 @@ class AllyPenaltyAdmin(admin.ModelAdmin):
     list_select_related = ("ally",)
     raw_id_fields = ("ally", "order")
     date_hierarchy = "created_at"
+
+    # The board caches each ally's standing: staff's edits show on the next poll.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        renew_generations(standing_generation(obj.ally_id))
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        renew_generations(standing_generation(obj.ally_id))
+
+    def delete_queryset(self, request, queryset):
+        allies = set(queryset.values_list("ally_id", flat=True))
+        super().delete_queryset(request, queryset)
+        renew_generations(*(standing_generation(ally) for ally in allies))
 
 
 @admin.register(AllyApplication)

@@ -1,15 +1,18 @@
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, Sum, Window
+from django.core.cache import cache
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from allies.models import AllyApplication, AllyPenalty
+from kibo.cache import current_generation
 from kibo.models import User
 from orders.models import Order, OrderStatus
-from orders.selectors import available_orders
+from orders.selectors import waiting_queue
 
 
 def is_ally_penalized(*, ally: User, at: datetime | None = None) -> bool:
@@ -150,18 +153,52 @@ class BoardState:
         return "|".join(parts)
 
 
+@dataclass(frozen=True)
+class Standing:
+    """What keeps an ally from taking an order now, besides approval."""
+
+    penalty: AllyPenalty | None
+    working: Order | None  # the order in hand (its pk only)
+
+
+STANDING_SECONDS = 60  # at most; until the penalty ends when that is sooner
+
+
+def standing_generation(ally_id) -> str:
+    return f"ally:{ally_id}"
+
+
+def ally_standing(*, ally: User) -> Standing:
+    """The ally's penalty and order in hand, which the board shows on every poll. Cached
+    under the ally's generation, which the services renew when they take, finish, expire or
+    penalize; it lapses when the penalty ends."""
+    key = f"ally-standing:{ally.pk}:{current_generation(standing_generation(ally.pk))}"
+    standing = cache.get(key)
+    if standing is None:
+        now = timezone.now()
+        standing = Standing(
+            penalty=active_penalty(ally=ally, at=now),
+            working=Order.objects.filter(ally=ally, status=OrderStatus.TAKEN).only("pk").first(),
+        )
+        seconds = STANDING_SECONDS
+        if standing.penalty is not None:
+            left = (standing.penalty.penalty_until - now).total_seconds()
+            seconds = max(1, min(seconds, math.ceil(left)))
+        cache.set(key, standing, seconds)
+    return standing
+
+
 def ally_board_state(*, ally: User) -> BoardState:
     """The board: the oldest available orders of the ally's country with how many wait in
-    all, and the ally's standing; 3 queries however long the queue is."""
-    now = timezone.now()
-    waiting = not ally.verified
-    orders = list(available_orders(ally=ally).annotate(total=Window(Count("pk")))[:BOARD_SIZE])
+    all, and the ally's standing; both from the cache while nothing changes."""
+    queue = waiting_queue(ally=ally, size=BOARD_SIZE)
+    standing = ally_standing(ally=ally)
     return BoardState(
-        orders=orders,
-        total=orders[0].total if orders else 0,
-        penalty=active_penalty(ally=ally, at=now),
-        working=Order.objects.filter(ally=ally, status=OrderStatus.TAKEN).only("pk").first(),
-        waiting_approval=waiting,
+        orders=queue.orders,
+        total=queue.total,
+        penalty=standing.penalty,
+        working=standing.working,
+        waiting_approval=not ally.verified,
     )
 
 

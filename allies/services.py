@@ -5,9 +5,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from allies.models import AllyApplication, AllyPenalty
-from allies.selectors import pending_application
+from allies.selectors import pending_application, standing_generation
 from audit.models import Action
 from audit.services import log_action, log_actions
+from kibo.cache import renew_generations
 from kibo.errors import Conflict, DomainError, NotFound
 from kibo.models import Country, User
 from orders.models import OPEN_STATUSES
@@ -25,6 +26,7 @@ def ally_penalize(*, ally: User, order, reason: str, minutes: int) -> AllyPenalt
         penalty_until=timezone.now() + timedelta(minutes=minutes),
     )
     log_actions([_penalized(penalty, order=None)])
+    renew_generations(standing_generation(ally.pk))
     return penalty
 
 
@@ -42,6 +44,7 @@ def allies_penalize(*, stalled: list[tuple[User, object]], reason: str, minutes:
         if order.pk not in existing
     }
     AllyPenalty.objects.bulk_create(new.values())
+    renew_generations(*{standing_generation(p.ally_id) for p in new.values()})
     log_actions([_penalized(p, order=p.order) for p in new.values()])
     return [existing.get(order.pk) or new[order.pk] for _, order in stalled]
 

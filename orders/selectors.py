@@ -1,10 +1,12 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Func, IntegerField, Q, QuerySet, Sum
+from django.core.cache import cache
+from django.db.models import Count, Func, IntegerField, Q, QuerySet, Sum, Window
 from django.utils import timezone
 
 from audit.models import Action, Log
+from kibo.cache import current_generation
 from kibo.models import User
 from orders.models import Order, OrderStatus
 from quotes.models import COUNTRY_FIAT
@@ -57,6 +59,42 @@ def available_orders(*, ally: User) -> QuerySet[Order]:
             "status",
         )
     )
+
+
+@dataclass(frozen=True)
+class Queue:
+    """The oldest orders waiting on a currency's board, and how many wait in all."""
+
+    orders: list[Order]
+    total: int
+
+
+QUEUE_SECONDS = 60  # at most; less when a shown order runs out sooner
+
+
+def queue_generation(fiat: str) -> str:
+    return f"board:{fiat}"
+
+
+def waiting_queue(*, ally: User, size: int) -> Queue:
+    """The head of the ally's board, shared by every ally of the country.
+
+    Every ally polls it every few seconds, so it is kept in the cache under the currency's
+    generation, which the order services renew whenever an order joins or leaves the board;
+    it also lapses when its first order's timer runs out.
+    """
+    fiat = COUNTRY_FIAT.get(ally.country)
+    key = f"board-queue:{fiat}:{current_generation(queue_generation(fiat))}:{size}"
+    queue = cache.get(key)
+    if queue is None:
+        orders = list(available_orders(ally=ally).annotate(total=Window(Count("pk")))[:size])
+        queue = Queue(orders=orders, total=orders[0].total if orders else 0)
+        seconds = QUEUE_SECONDS
+        if orders:
+            first_runs_out = min(order.expires_at for order in orders) - timezone.now()
+            seconds = max(1, min(seconds, int(first_runs_out.total_seconds())))
+        cache.set(key, queue, seconds)
+    return queue
 
 
 def user_order_summary(*, user: User) -> QuerySet[Order]:

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from allies.models import AllyPenalty
-from allies.selectors import is_ally_penalized
+from allies.selectors import is_ally_penalized, standing_generation
 from allies.services import allies_penalize
 from audit.models import Action
 from audit.services import log_action, log_actions
@@ -36,6 +36,7 @@ from escrow.services import (
     refund_job_complete,
     refund_jobs_create,
 )
+from kibo.cache import renew_generations
 from kibo.models import User
 from kibo.selectors import get_config_int, get_config_minutes
 from orders.errors import (
@@ -51,6 +52,7 @@ from orders.models import OPEN_STATUSES, LateProof, Order, OrderStatus
 from orders.proofs import Receipt, read_receipt
 from orders.qr import parse_qr
 from orders.quoting import order_quote, parse_amount_fiat
+from orders.selectors import queue_generation
 from quotes.models import COUNTRY_FIAT, Fiat, Token
 from quotes.pricing import TOKEN_DECIMALS
 
@@ -67,6 +69,10 @@ REPUTATION_GAIN = Decimal("0.05")
 
 def _enter(order: Order, status: str, *, now: datetime, fields: tuple[str, ...] = ()) -> None:
     """Move the order to `status` and start that state's timer (none for final states)."""
+    if OrderStatus.AVAILABLE in (order.status, status):
+        renew_generations(queue_generation(order.fiat_currency))
+    if OrderStatus.TAKEN in (order.status, status):
+        renew_generations(standing_generation(order.ally_id))
     order.status = status
     key = TIMEOUT_CONFIG_KEYS.get(status)
     order.expires_at = now + get_config_minutes(key) if key else None
@@ -363,6 +369,10 @@ def _expire_all(
     if not orders:
         return
     previous = {order.pk: order.status for order in orders}
+    renew_generations(
+        *{queue_generation(o.fiat_currency) for o in orders if o.status == OrderStatus.AVAILABLE},
+        *{standing_generation(o.ally_id) for o in orders if o.status == OrderStatus.TAKEN},
+    )
     Order.objects.filter(pk__in=previous).update(
         status=OrderStatus.EXPIRED, expires_at=None, updated_at=now
     )

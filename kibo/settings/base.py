@@ -71,7 +71,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env("REDIS_URL")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "kibo.cache.PooledRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "kibo",
     }

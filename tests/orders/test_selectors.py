@@ -1,13 +1,29 @@
+import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from allies.selectors import ally_dashboard, get_ally_stats, is_ally_penalized
 from orders.models import Order
-from orders.selectors import admin_metrics, available_orders, user_order_summary
-from orders.services import order_cancel, order_complete, order_expire
+from orders.selectors import (
+    Queue,
+    admin_metrics,
+    available_orders,
+    user_order_summary,
+    waiting_queue,
+)
+from orders.services import (
+    order_cancel,
+    order_complete,
+    order_expire,
+    order_mark_paid,
+    order_take,
+    orders_expire_due,
+)
 from quotes.selectors import get_current_rate
 from tests.factories import (
     expire_timer,
@@ -18,6 +34,7 @@ from tests.factories import (
     make_taken_order,
     make_user,
     png_upload,
+    tx_hash,
 )
 
 pytestmark = pytest.mark.django_db
@@ -44,6 +61,65 @@ def test_the_board_shows_available_orders_in_the_allys_currency_oldest_first(
     assert board[:2] == [first, second] and len(board) == 7
     assert all(o.fiat_currency == "BOB" and o.status == "AVAILABLE" for o in board)
     assert late not in board
+
+
+def test_the_board_queue_is_read_once_and_renewed_when_an_order_joins_or_leaves(
+    django_assert_num_queries,
+):
+    # given a Bolivian board read once
+    first = make_paid_order(fiat="BOB")
+    bolivian, other = make_ally(country="BO"), make_ally(country="BO")
+    assert waiting_queue(ally=bolivian, size=20) == Queue(orders=[first], total=1)
+
+    # then every ally of the country reads it from the cache, whatever changes elsewhere
+    make_paid_order(fiat="MXN")
+    make_order(fiat="BOB")
+    with django_assert_num_queries(0):
+        assert waiting_queue(ally=other, size=20).total == 1
+
+    # an order paid joins it, a taken one leaves it, an expired one too
+    second = make_paid_order(fiat="BOB")
+    assert waiting_queue(ally=other, size=20).orders == [first, second]
+    order_take(order_id=first.pk, ally=make_ally(country="BO"))
+    assert waiting_queue(ally=other, size=20).orders == [second]
+    expire_timer(second)
+    orders_expire_due()
+    with django_assert_num_queries(1):
+        assert waiting_queue(ally=other, size=20) == Queue(orders=[], total=0)
+
+
+def test_the_board_queue_lapses_when_its_first_order_runs_out():
+    make_paid_order(fiat="BOB")
+    Order.objects.update(expires_at=timezone.now() + timedelta(seconds=1))
+    ally = make_ally(country="BO")
+    assert waiting_queue(ally=ally, size=20).total == 1
+
+    time.sleep(2.1)  # nothing commits: the timer alone takes it off the board
+
+    assert waiting_queue(ally=ally, size=20).total == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queue_read_before_a_change_commits_is_not_kept():
+    # given an order being paid, not yet committed
+    order = make_order(fiat="BOB")
+    ally = make_ally(country="BO")
+    with transaction.atomic():
+        order_mark_paid(
+            order_id=order.pk, deposit_tx_hash=tx_hash(), amount_received=order.amount_crypto
+        )
+
+        # when another request reads (and caches) the board from the rows before the commit
+        seen = []
+        reader = threading.Thread(
+            target=lambda: (seen.append(waiting_queue(ally=ally, size=20)), connection.close())
+        )
+        reader.start()
+        reader.join()
+        assert seen[0].total == 0
+
+    # then the commit drops that queue: the next read shows the order
+    assert waiting_queue(ally=ally, size=20).orders == [order]
 
 
 def test_the_board_does_not_carry_the_qr():

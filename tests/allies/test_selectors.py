@@ -1,0 +1,66 @@
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from allies.models import AllyPenalty
+from allies.selectors import Standing, ally_standing
+from allies.services import ally_penalize
+from orders.services import order_complete, orders_expire_due
+from tests.factories import expire_timer, make_ally, make_taken_order, png_upload
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_allys_standing_is_read_once_and_renewed_by_what_changes_it(
+    django_assert_num_queries,
+):
+    # given an ally with nothing in hand, read once
+    ally = make_ally()
+    assert ally_standing(ally=ally) == Standing(penalty=None, working=None)
+    with django_assert_num_queries(0):
+        assert ally_standing(ally=ally).working is None
+
+    # taking an order, finishing it, being penalized: each shows on the next read
+    order = make_taken_order(ally=ally)
+    assert ally_standing(ally=ally).working == order
+    order_complete(order_id=order.pk, ally=ally, proof=png_upload())
+    assert ally_standing(ally=ally).working is None
+    penalty = ally_penalize(ally=ally, order=None, reason="FAKE_PROOF", minutes=30)
+    assert ally_standing(ally=ally).penalty == penalty
+
+    # and so does an order that expires in the ally's hands, with its penalty
+    other = make_ally()
+    stalled = make_taken_order(ally=other)
+    assert ally_standing(ally=other).working == stalled
+    expire_timer(stalled)
+    orders_expire_due()
+    standing = ally_standing(ally=other)
+    assert standing.working is None and standing.penalty.order_id == stalled.pk
+
+    # another ally's change costs this one nothing
+    with django_assert_num_queries(0):
+        assert ally_standing(ally=ally).penalty == penalty
+
+
+def test_a_cached_penalty_lapses_when_it_ends():
+    ally = make_ally()
+    ally_penalize(ally=ally, order=None, reason="FAKE_PROOF", minutes=30)
+    AllyPenalty.objects.update(penalty_until=timezone.now() + timedelta(seconds=1))
+    assert ally_standing(ally=ally).penalty is not None
+
+    time.sleep(2.1)  # nothing commits: the clock alone ends it
+
+    assert ally_standing(ally=ally).penalty is None
+
+
+def test_staff_removing_a_penalty_in_the_admin_shows_on_the_allys_board(admin_client):
+    ally = make_ally()
+    penalty = ally_penalize(ally=ally, order=None, reason="FAKE_PROOF", minutes=30)
+    assert ally_standing(ally=ally).penalty == penalty
+
+    admin_client.post(f"/admin/allies/allypenalty/{penalty.pk}/delete/", {"post": "yes"})
+
+    assert not AllyPenalty.objects.exists()
+    assert ally_standing(ally=ally).penalty is None
