@@ -27,6 +27,11 @@ REQUESTS = int(os.environ.get("BENCH_REQUESTS", "200"))
 # A slow page stops early: after this many seconds, once it has 10 samples.
 SECONDS_PER_FIGURE = float(os.environ.get("BENCH_SECONDS", "20"))
 SEED = int(os.environ.get("BENCH_SEED", "1"))
+# The load run: allies polling the board as its page does (every 3 s), payers paying QRs.
+LOAD_SECONDS = int(os.environ.get("BENCH_LOAD_SECONDS", "60"))
+LOAD_ALLIES = int(os.environ.get("BENCH_LOAD_ALLIES", "1000"))
+LOAD_PAYERS = int(os.environ.get("BENCH_LOAD_PAYERS", "50"))
+POLL_SECONDS = 3.0
 NAME = os.environ.get("BENCH_NAME", "bench")  # its embedded database is .kibo/<name>-postgres
 INDEXED_TABLES = ("orders", "logs")
 
@@ -187,13 +192,53 @@ def measure_call(figure: Figure, work, rounds: int = REQUESTS) -> Figure:
     return figure
 
 
+LOAD_GOAL_PER_SECOND, LOAD_GOAL_P99_MS = 300, 50
+
+
+def print_load(base: str) -> bool:
+    """Run the load and print its table; True when the board misses its goal."""
+    from bench.load import run_load
+
+    print(
+        f"\nLoad: {LOAD_ALLIES:,} allies polling the board every {POLL_SECONDS:g} s and "
+        f"{LOAD_PAYERS} payers paying a QR, {LOAD_SECONDS} s through gunicorn (locust):\n",
+        flush=True,
+    )
+    figures = run_load(
+        base=base,
+        allies=LOAD_ALLIES,
+        payers=LOAD_PAYERS,
+        seconds=LOAD_SECONDS,
+        poll_seconds=POLL_SECONDS,
+        seed=SEED,
+    )
+    print(
+        f"{'requests (ms)':<44} {'count':>8} {'failed':>6} {'per s':>7} {'p50':>6} "
+        f"{'p95':>6} {'p99':>6}"
+    )
+    for figure in figures:
+        print(
+            f"{figure.name:<44} {figure.requests:>8,} {figure.failures:>6,} "
+            f"{figure.per_second:>7.1f} {figure.p50:>6g} {figure.p95:>6g} {figure.p99:>6g}"
+        )
+    board = next(f for f in figures if f.name == "ally: board poll")
+    print(
+        f"goal for the board poll: >= {LOAD_GOAL_PER_SECOND} requests/s at p99 <= "
+        f"{LOAD_GOAL_P99_MS} ms"
+    )
+    return (
+        board.per_second < LOAD_GOAL_PER_SECOND
+        or board.p99 > LOAD_GOAL_P99_MS
+        or any(f.failures for f in figures)
+    )
+
+
 def main() -> int:
     from kibo.embedded import STATE_DIR, _free_port, embedded_services
 
     shutil.rmtree(STATE_DIR / f"{NAME}-postgres", ignore_errors=True)
     os.environ["DJANGO_SETTINGS_MODULE"] = "kibo.settings.local"
     os.environ["DJANGO_DEBUG"] = "false"  # no query log: measure what production does
-    os.environ.setdefault("KIBO_RPC_URL_LOCAL", "http://127.0.0.1:9")  # no chain needed
     os.environ["KIBO_ENABLED_NETWORKS"] = "mantle,base,local"  # the dataset's networks
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the embedded servers too
     with embedded_services(NAME):
@@ -244,7 +289,7 @@ def main() -> int:
         port = _free_port()
         server = _start_gunicorn(port)
         base = f"http://localhost:{port}"
-        figures = []
+        figures, load_missed = [], False
         try:
             pages = [
                 Figure("ally board (/ally/board/)", "ally", "/ally/board/", 50, 5),
@@ -265,6 +310,8 @@ def main() -> int:
                 measure_page(figure, base=base, cookies=cookies, in_process=in_process)
                 print(percentile_row(figure), flush=True)
                 figures.append(figure)
+            if LOAD_SECONDS:
+                load_missed = print_load(base)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
@@ -302,6 +349,8 @@ def main() -> int:
         figures.append(backlog)
         connection.close()
     missed = [f.label for f in figures if f.verdict == "MISSED" or f.scans]
+    if load_missed:
+        missed.append("load run")
     if missed:
         print(
             f"\n{len(missed)} figure(s) miss their goal or scan a big table: " + "; ".join(missed)

@@ -1,0 +1,151 @@
+"""What bench/load.py runs locust with: allies polling the board, payers paying a QR.
+
+Everyone is signed in already (bench/load.py made their sessions and wrote them to the plan
+file named by KIBO_LOAD_PLAN). An ally polls /ally/board/?v=<the version it shows> as the
+board's own script does, and swaps in the new board when the answer is 200. A payer does
+what the phone does: sends the QR's text for a price, creates the order, signs the payment
+the order page asks for with the payer's own key and sends it to the local chain, reports
+the transaction, then watches the status panel until someone takes the order.
+"""
+
+import json
+import os
+import re
+import secrets
+from html import unescape
+from pathlib import Path
+
+import requests
+from eth_account import Account
+from locust import FastHttpUser, constant_pacing, task
+
+PLAN = json.loads(Path(os.environ["KIBO_LOAD_PLAN"]).read_text())
+ALLIES = list(PLAN["allies"])  # session keys, one per simulated ally
+PAYERS = list(PLAN["payers"])  # [session key, private key], one per simulated payer
+VERSION = re.compile(r"/ally/board/\?v=([0-9a-f]+)")
+
+
+def _attribute(page: str, name: str) -> str:
+    found = re.search(rf'{name}="([^"]*)"', page)
+    if found is None:
+        raise ValueError(f"the order page has no {name}")
+    return unescape(found.group(1))
+
+
+class _SignedIn(FastHttpUser):
+    abstract = True
+
+    def sign_in(self, session: str) -> None:
+        self.csrf = secrets.token_hex(16)  # Django accepts a 32-character secret as is
+        self.headers = {
+            "Cookie": f"sessionid={session}; csrftoken={self.csrf}",
+            "X-CSRFToken": self.csrf,
+            "HX-Request": "true",
+            "Accept-Language": "es",
+        }
+
+
+class Ally(_SignedIn):
+    weight = 1
+    wait_time = constant_pacing(PLAN["poll_seconds"])
+
+    def on_start(self) -> None:
+        self.sign_in(ALLIES.pop())
+        self.version = ""
+        self.poll()
+
+    @task
+    def poll(self) -> None:
+        with self.client.get(
+            f"/ally/board/?v={self.version}",
+            headers=self.headers,
+            name="ally: board poll",
+            catch_response=True,
+        ) as response:
+            if response.status_code == 200:
+                found = VERSION.search(response.text)
+                if found is None:
+                    response.failure("a board without its version")
+                    return
+                self.version = found.group(1)
+            elif response.status_code != 204:
+                response.failure(f"HTTP {response.status_code}")
+
+
+class Payer(_SignedIn):
+    fixed_count = len(PAYERS)
+    wait_time = constant_pacing(5)  # the status panel's polling interval
+
+    def on_start(self) -> None:
+        session, key = PAYERS.pop()
+        self.sign_in(session)
+        self.account = Account.from_key(key)
+        self.order_url = None
+        self.pay()
+
+    def _post(self, url: str, data: dict, name: str, expect: int):
+        with self.client.post(
+            url, data=data, headers=self.headers, name=name, catch_response=True
+        ) as response:
+            if response.status_code != expect:
+                response.failure(f"HTTP {response.status_code}: {response.text[:200]}")
+                return None
+            return response
+
+    def pay(self) -> None:
+        qr = {"qr_text": PLAN["qr"]}
+        if self._post("/orders/qr/", qr, "payer: price a QR", 200) is None:
+            return
+        order = {**qr, **PLAN["order"]}
+        plain = {k: v for k, v in self.headers.items() if k != "HX-Request"}
+        with self.client.post(
+            "/orders/",
+            data=order,
+            headers=plain,
+            name="payer: create the order",
+            allow_redirects=False,
+            catch_response=True,
+        ) as created:
+            if created.status_code != 302:
+                created.failure(f"HTTP {created.status_code}: {created.text[:200]}")
+                return
+            self.order_url = created.headers["Location"]
+        page = self.client.get(self.order_url, headers=plain, name="payer: order page").text
+        tx_hash = self._send_payment(page)
+        self._post(
+            f"{self.order_url}deposit/", {"tx_hash": tx_hash}, "payer: report the payment", 200
+        )
+
+    def _send_payment(self, page: str) -> str:
+        """What the payer's wallet does with the transaction the order page proposes."""
+        transaction = {
+            "to": _attribute(page, "data-tx-to"),
+            "value": int(_attribute(page, "data-tx-value")),
+            "data": _attribute(page, "data-tx-data"),
+            "chainId": int(_attribute(page, "data-chain-id")),
+            "nonce": 0,  # a fresh wallet, one payment
+            "gas": 200_000,
+            "maxFeePerGas": 10**10,
+            "maxPriorityFeePerGas": 10**9,
+        }
+        signed = self.account.sign_transaction(transaction)
+        answer = requests.post(
+            PLAN["rpc_url"],
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "eth_sendRawTransaction",
+                "params": ["0x" + signed.raw_transaction.hex()],
+            },
+            timeout=10,
+        ).json()
+        if "error" in answer:
+            raise RuntimeError(f"the chain refused the payment: {answer['error']}")
+        return answer["result"]
+
+    @task
+    def watch(self) -> None:
+        if self.order_url:
+            self.client.get(
+                f"{self.order_url}status/", headers=self.headers, name="payer: status poll"
+            )
