@@ -123,25 +123,24 @@ class Payer(_SignedIn):
             "value": int(_attribute(page, "data-tx-value")),
             "data": _attribute(page, "data-tx-data"),
             "chainId": int(_attribute(page, "data-chain-id")),
-            "nonce": 0,  # a fresh wallet, one payment
+            "nonce": self._rpc("eth_getTransactionCount", [self.account.address, "pending"]),
             "gas": 200_000,
             "maxFeePerGas": 10**10,
             "maxPriorityFeePerGas": 10**9,
         }
         signed = self.account.sign_transaction(transaction)
+        return self._rpc("eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()])
+
+    def _rpc(self, method: str, params: list):
         answer = requests.post(
             PLAN["rpc_url"],
-            json={
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "eth_sendRawTransaction",
-                "params": ["0x" + signed.raw_transaction.hex()],
-            },
+            json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
             timeout=10,
         ).json()
         if "error" in answer:
-            raise RuntimeError(f"the chain refused the payment: {answer['error']}")
-        return answer["result"]
+            raise RuntimeError(f"the chain refused {method}: {answer['error']}")
+        result = answer["result"]
+        return int(result, 16) if method == "eth_getTransactionCount" else result
 
     @task
     def watch(self) -> None:

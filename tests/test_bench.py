@@ -1,5 +1,6 @@
 """The benchmark cannot rot: a small run of `make bench` (10,000 orders, a few requests per
-page) on its own embedded PostgreSQL, through gunicorn, prints every row of its table."""
+page, a few seconds of load) on its own embedded servers, through gunicorn, prints every row
+of its tables."""
 
 import os
 import subprocess
@@ -18,6 +19,11 @@ ROWS = [
     "penalty check (is_ally_penalized)",
     "expiry sweep with nothing due",
 ]
+LOAD_ROWS = {  # request -> at least this many in the smoke run (20 allies, 2 payers)
+    "ally: board poll": 20,
+    "payer: create the order": 2,
+    "payer: report the payment": 2,
+}
 
 
 def test_the_benchmark_runs_small_and_prints_its_table():
@@ -25,9 +31,15 @@ def test_the_benchmark_runs_small_and_prints_its_table():
         key: value
         for key, value in os.environ.items()
         if key not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
+        and not key.startswith("KIBO_")  # its own chain too, as `make bench` has
     }
     env.update(
-        BENCH_ORDERS="10000", BENCH_REQUESTS="5", BENCH_SECONDS="2", BENCH_NAME="bench-smoke"
+        BENCH_ORDERS="10000",
+        BENCH_REQUESTS="5",
+        BENCH_SECONDS="2",
+        BENCH_LOAD_SECONDS="6",
+        BENCH_LOAD_PAYERS="2",
+        BENCH_NAME="bench-smoke",
     )
     run = subprocess.run(
         [sys.executable, "-m", "bench.pages"],
@@ -44,3 +56,9 @@ def test_the_benchmark_runs_small_and_prints_its_table():
         assert line is not None, f"no row {row!r} in:\n{run.stdout}"
         p50 = float(line[len(row) :].split()[0])
         assert 0 < p50 < 60_000, line
+    # the load run: every ally polled, both payers paid, nothing failed
+    for row, at_least in LOAD_ROWS.items():
+        line = next((x for x in run.stdout.splitlines() if x.startswith(row)), None)
+        assert line is not None, f"no row {row!r} in:\n{run.stdout}"
+        count, failed = (int(n.replace(",", "")) for n in line[len(row) :].split()[:2])
+        assert count >= at_least and failed == 0, line
