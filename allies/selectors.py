@@ -3,16 +3,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.core.cache import cache
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from allies.models import AllyApplication, AllyPenalty
-from kibo.cache import current_generation
+from kibo.cache import Cached, read_through
 from kibo.models import User
 from orders.models import Order, OrderStatus
-from orders.selectors import waiting_queue
+from orders.selectors import waiting_queue_cached
 
 
 def is_ally_penalized(*, ally: User, at: datetime | None = None) -> bool:
@@ -168,13 +167,12 @@ def standing_generation(ally_id) -> str:
     return f"ally:{ally_id}"
 
 
-def ally_standing(*, ally: User) -> Standing:
+def ally_standing_cached(*, ally: User) -> Cached:
     """The ally's penalty and order in hand, which the board shows on every poll. Cached
     under the ally's generation, which the services renew when they take, finish, expire or
     penalize; it lapses when the penalty ends."""
-    key = f"ally-standing:{ally.pk}:{current_generation(standing_generation(ally.pk))}"
-    standing = cache.get(key)
-    if standing is None:
+
+    def compute() -> tuple[Standing, int]:
         now = timezone.now()
         standing = Standing(
             penalty=active_penalty(ally=ally, at=now),
@@ -184,15 +182,21 @@ def ally_standing(*, ally: User) -> Standing:
         if standing.penalty is not None:
             left = (standing.penalty.penalty_until - now).total_seconds()
             seconds = max(1, min(seconds, math.ceil(left)))
-        cache.set(key, standing, seconds)
-    return standing
+        return standing, seconds
+
+    return Cached(standing_generation(ally.pk), f"ally-standing:{ally.pk}", compute)
+
+
+def ally_standing(*, ally: User) -> Standing:
+    return read_through(ally_standing_cached(ally=ally))[0]
 
 
 def ally_board_state(*, ally: User) -> BoardState:
     """The board: the oldest available orders of the ally's country with how many wait in
     all, and the ally's standing; both from the cache while nothing changes."""
-    queue = waiting_queue(ally=ally, size=BOARD_SIZE)
-    standing = ally_standing(ally=ally)
+    queue, standing = read_through(
+        waiting_queue_cached(ally=ally, size=BOARD_SIZE), ally_standing_cached(ally=ally)
+    )
     return BoardState(
         orders=queue.orders,
         total=queue.total,

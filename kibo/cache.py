@@ -6,6 +6,9 @@ a call, four or five calls a page. A client is only a view on its pool and safe 
 """
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
@@ -43,13 +46,32 @@ def _generation_key(name: str) -> str:
     return f"generation:{name}"
 
 
-def current_generation(name: str) -> str:
-    """The generation to cache `name`'s value under; a new one if the cache has none."""
-    generation = cache.get(_generation_key(name))
-    if generation is None:  # first use, or the cache lost it
-        cache.add(_generation_key(name), uuid.uuid4().hex, None)
-        generation = cache.get(_generation_key(name))
-    return generation
+@dataclass(frozen=True)
+class Cached:
+    """A value kept under the current generation of `generation`."""
+
+    generation: str  # the name whose renewal makes the value stale
+    key: str
+    compute: Callable[[], tuple[Any, int]]  # the value, and for how many seconds at most
+
+
+def read_through(*entries: Cached) -> list:
+    """The entries' values, from the cache when there, else computed and kept: two round
+    trips to the cache (the generations, then the values) however many entries."""
+    names = {_generation_key(entry.generation) for entry in entries}
+    generations = cache.get_many(names)
+    for name in names - generations.keys():  # first use, or the cache lost it
+        cache.add(name, uuid.uuid4().hex, None)
+        generations[name] = cache.get(name)
+    keys = [f"{e.key}@{generations[_generation_key(e.generation)]}" for e in entries]
+    found = cache.get_many(keys)
+    values = []
+    for key, entry in zip(keys, entries, strict=True):
+        if key not in found:
+            found[key], seconds = entry.compute()
+            cache.set(key, found[key], seconds)
+        values.append(found[key])
+    return values
 
 
 def renew_generations(*names: str) -> None:

@@ -1,12 +1,11 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.core.cache import cache
 from django.db.models import Count, Func, IntegerField, Q, QuerySet, Sum, Window
 from django.utils import timezone
 
 from audit.models import Action, Log
-from kibo.cache import current_generation
+from kibo.cache import Cached, read_through
 from kibo.models import User
 from orders.models import Order, OrderStatus
 from quotes.models import COUNTRY_FIAT
@@ -76,7 +75,7 @@ def queue_generation(fiat: str) -> str:
     return f"board:{fiat}"
 
 
-def waiting_queue(*, ally: User, size: int) -> Queue:
+def waiting_queue_cached(*, ally: User, size: int) -> Cached:
     """The head of the ally's board, shared by every ally of the country.
 
     Every ally polls it every few seconds, so it is kept in the cache under the currency's
@@ -84,17 +83,20 @@ def waiting_queue(*, ally: User, size: int) -> Queue:
     it also lapses when its first order's timer runs out.
     """
     fiat = COUNTRY_FIAT.get(ally.country)
-    key = f"board-queue:{fiat}:{current_generation(queue_generation(fiat))}:{size}"
-    queue = cache.get(key)
-    if queue is None:
+
+    def compute() -> tuple[Queue, int]:
         orders = list(available_orders(ally=ally).annotate(total=Window(Count("pk")))[:size])
-        queue = Queue(orders=orders, total=orders[0].total if orders else 0)
         seconds = QUEUE_SECONDS
         if orders:
             first_runs_out = min(order.expires_at for order in orders) - timezone.now()
             seconds = max(1, min(seconds, int(first_runs_out.total_seconds())))
-        cache.set(key, queue, seconds)
-    return queue
+        return Queue(orders=orders, total=orders[0].total if orders else 0), seconds
+
+    return Cached(queue_generation(fiat), f"board-queue:{fiat}:{size}", compute)
+
+
+def waiting_queue(*, ally: User, size: int) -> Queue:
+    return read_through(waiting_queue_cached(ally=ally, size=size))[0]
 
 
 def user_order_summary(*, user: User) -> QuerySet[Order]:
