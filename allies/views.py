@@ -10,11 +10,9 @@ from functools import wraps
 import segno
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.core.cache import cache
 from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -30,6 +28,7 @@ from allies.selectors import (
     pending_application,
 )
 from allies.services import ally_apply
+from kibo.cache import render_fragments
 from kibo.errors import DomainError, NotFound
 from kibo.models import Country, User
 from orders.errors import OrderAlreadyTaken
@@ -120,23 +119,16 @@ def _cards(request, board) -> list[str]:
     rendered once per language, time zone and take-permission and kept in the cache; the
     per-session CSRF field is put in as the board is assembled."""
     variant = f"{get_language()}:{timezone.get_current_timezone_name()}:{int(board.can_take)}"
-    keys = {f"board-card:{order.pk}:{variant}": order for order in board.orders}
-    cards = cache.get_many(keys)
-    fresh = {
-        key: render_to_string(
-            "allies/partials/_board_card.html",
-            {"order": order, "can_take": board.can_take, "csrf_field": mark_safe(CSRF_FIELD)},
-        )
-        for key, order in keys.items()
-        if key not in cards
-    }
-    if fresh:
-        cache.set_many(fresh, CARD_SECONDS)
-        cards.update(fresh)
+    context = {"can_take": board.can_take, "csrf_field": mark_safe(CSRF_FIELD)}
+    cards = render_fragments(
+        "allies/partials/_board_card.html",
+        [(f"board-card:{o.pk}:{variant}", {**context, "order": o}) for o in board.orders],
+        CARD_SECONDS,
+    )
     field = format_html(
         '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)
     )
-    return [mark_safe(cards[key].replace(CSRF_FIELD, field)) for key in keys]
+    return [mark_safe(card.replace(CSRF_FIELD, field)) for card in cards]
 
 
 def _board_context(request) -> dict:

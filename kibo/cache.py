@@ -1,4 +1,5 @@
-"""The cache: Django's Redis cache keeping one client per pool, and cached generations.
+"""The cache: Django's Redis cache keeping one client per pool, values cached under
+generations, and rendered fragments.
 
 Django's Redis client builds a new `redis.Redis` for every operation, and building one costs more
 than the round trip it makes (a fresh table of response callbacks each time): about 0.3 ms
@@ -13,6 +14,8 @@ from typing import Any
 from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 
 
 class PooledRedisCacheClient(RedisCacheClient):
@@ -86,3 +89,25 @@ def renew_generations(*names: str) -> None:
 
     renew()
     transaction.on_commit(renew)
+
+
+# --- fragments -----------------------------------------------------------------------------
+
+
+def render_fragments(template: str, items: list[tuple[str | None, dict]], seconds: int) -> list:
+    """`template` rendered with each item's context, in order. An item with a key is kept in
+    the cache under it (the key must name everything the fragment depends on: the object's
+    state, the language, the time zone); one without is rendered every time."""
+    names = [None if key is None else f"fragment:{key}" for key, _ in items]
+    found = cache.get_many([name for name in names if name is not None])
+    fresh, fragments = {}, []
+    for name, (_, context) in zip(names, items, strict=True):
+        html = found.get(name) if name is not None else None
+        if html is None:
+            html = render_to_string(template, context)
+            if name is not None:
+                fresh[name] = html
+        fragments.append(mark_safe(html))
+    if fresh:
+        cache.set_many(fresh, seconds)
+    return fragments

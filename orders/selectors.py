@@ -100,11 +100,20 @@ def waiting_queue(*, ally: User, size: int) -> Queue:
 
 
 def user_order_summary(*, user: User) -> QuerySet[Order]:
-    """A user's orders, newest first, each with its status text and seconds remaining."""
+    """A user's orders, newest first, each with its status text and seconds remaining: the
+    columns a history row shows (each timestamp more costs a conversion in Python)."""
     return (
         Order.objects.filter(user=user)
         .order_by("-created_at")
-        .defer("qr_data")
+        .only(
+            "id",
+            "status",
+            "amount_fiat",
+            "fiat_currency",
+            "amount_crypto",
+            "crypto_token",
+            "created_at",
+        )
         .annotate(seconds_remaining=SecondsRemaining("expires_at"))
     )
 

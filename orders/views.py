@@ -15,6 +15,8 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from PIL import Image, UnidentifiedImageError
@@ -24,6 +26,7 @@ from escrow.chain import ChainUnavailable
 from escrow.deposits import deposit_verify
 from escrow.networks import UnknownNetwork, configured_networks, is_enabled, network_spec
 from escrow.selectors import payment_request
+from kibo.cache import render_fragments
 from kibo.errors import DomainError
 from kibo.models import Country, User
 from orders.models import OPEN_STATUSES, Order, OrderStatus
@@ -35,6 +38,7 @@ from orders.services import order_cancel, order_create, parse_tx_hash
 from quotes.models import Token
 
 HISTORY_PAGE_SIZE = 20
+HISTORY_ROW_SECONDS = 24 * 60 * 60
 QR_IMAGE_FORMATS = {"PNG", "JPEG", "WEBP", "GIF"}
 
 
@@ -173,7 +177,22 @@ def orders(request):
     page = Paginator(user_order_summary(user=request.user), HISTORY_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    return render(request, "orders/list.html", {"page": page})
+    # A row changes while its order is open (the time left); a final order's row is kept.
+    variant = f"{get_language()}:{timezone.get_current_timezone_name()}"
+    rows = render_fragments(
+        "orders/partials/_history_row.html",
+        [
+            (
+                None
+                if order.status in OPEN_STATUSES
+                else f"history-row:{order.pk}:{order.status}:{variant}",
+                {"order": order},
+            )
+            for order in page
+        ],
+        HISTORY_ROW_SECONDS,
+    )
+    return render(request, "orders/list.html", {"page": page, "rows": rows})
 
 
 def _create(request):

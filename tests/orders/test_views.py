@@ -1,18 +1,22 @@
 """The payer's pages over HTTP: who may see what, every form error, and the happy path."""
 
 import io
+import re
+from datetime import timedelta
 from decimal import Decimal
 from html import unescape
 
 import pytest
 import segno
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import F
 
 from escrow.selectors import escrow_address
 from kibo.models import User
 from orders.models import Order, OrderStatus
-from orders.services import order_cancel, order_complete
+from orders.services import order_cancel, order_complete, order_expire
 from tests.factories import (
+    expire_timer,
     make_ally,
     make_order,
     make_paid_order,
@@ -25,6 +29,10 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
+
+
+def seconds_left(page: str) -> int:
+    return int(re.search(r"(\d+) seconds left", page).group(1))
 
 
 def text(response) -> str:
@@ -320,6 +328,25 @@ def test_history_lists_the_users_orders_newest_first_in_pages(client, payer):
     assert first_page.count('class="card"') == HISTORY_PAGE_SIZE
     assert "Page 1 of 2" in first_page and str(other.pk) not in first_page
     assert text(client.get("/orders/?page=2")).count('class="card"') == 1
+
+
+def test_history_keeps_finished_rows_but_shows_every_change(client, payer):
+    # given a history with a finished order and an open one, seen once
+    finished = make_paid_order(user=payer)
+    expire_timer(finished)
+    order_expire(order_id=finished.pk)
+    current = make_order(user=payer)
+    first = text(client.get("/orders/"))
+    assert "Expired" in first
+
+    # when the finished order is refunded and the open one's time runs on
+    Order.objects.filter(pk=finished.pk).update(status=OrderStatus.REFUNDED)
+    Order.objects.filter(pk=current.pk).update(expires_at=F("expires_at") - timedelta(seconds=90))
+
+    # then the history shows both: the new state, the new time left
+    again = text(client.get("/orders/"))
+    assert "Refunded" in again and "Expired" not in again
+    assert seconds_left(again) <= seconds_left(first) - 90
 
 
 def test_pages_are_in_spanish_by_default():
