@@ -1,6 +1,6 @@
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, Sum
@@ -95,17 +95,41 @@ def get_ally_stats(*, ally: User) -> AllyStats:
 @dataclass(frozen=True)
 class AllyDashboard:
     stats: AllyStats
+    daily_completed: list[tuple[date, int]]  # the last CHART_DAYS days, oldest first
     penalty: AllyPenalty | None
     active_order: Order | None
 
 
+CHART_DAYS = 14
+RECORD_SECONDS = 60 * 60  # at most; the day's end comes sooner
+
+
+def _ally_record_cached(*, ally: User) -> Cached:
+    """The ally's record and daily chart change only when one of the ally's orders or
+    penalties does (the services renew the ally's generation) or when the day does."""
+    today = timezone.localdate()
+
+    def compute() -> tuple[tuple[AllyStats, list], int]:
+        tomorrow = timezone.make_aware(datetime.combine(today + timedelta(days=1), time.min))
+        seconds = min(RECORD_SECONDS, (tomorrow - timezone.now()).total_seconds())
+        record = get_ally_stats(ally=ally), ally_daily_completed(ally=ally, days=CHART_DAYS)
+        return record, max(1, int(seconds))
+
+    zone = timezone.get_current_timezone_name()
+    return Cached(standing_generation(ally.pk), f"ally-record:{ally.pk}:{zone}:{today}", compute)
+
+
 def ally_dashboard(*, ally: User) -> AllyDashboard:
-    """What an ally sees on /ally/stats/: their record, a penalty, the order in hand."""
-    now = timezone.now()
+    """What an ally sees on /ally/stats/: their record, the last days, a penalty, the order
+    in hand; from the cache while none of them changes."""
+    (stats, daily), standing = read_through(
+        _ally_record_cached(ally=ally), ally_standing_cached(ally=ally)
+    )
     return AllyDashboard(
-        stats=get_ally_stats(ally=ally),
-        penalty=active_penalty(ally=ally, at=now),
-        active_order=Order.objects.filter(ally=ally, status=OrderStatus.TAKEN).first(),
+        stats=stats,
+        daily_completed=daily,
+        penalty=standing.penalty,
+        active_order=standing.working,
     )
 
 

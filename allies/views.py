@@ -23,7 +23,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from allies.models import AllyApplication
 from allies.selectors import (
     ally_board_state,
-    ally_daily_completed,
     ally_dashboard,
     pending_application,
 )
@@ -35,8 +34,6 @@ from orders.errors import OrderAlreadyTaken
 from orders.models import Order, OrderStatus
 from orders.qr import QRRejected, parse_qr
 from orders.services import order_complete, order_take
-
-CHART_DAYS = 14
 
 
 def ally_page(view):
@@ -270,9 +267,12 @@ def _chart(days: list[tuple]) -> dict:
 @require_GET
 def stats(request):
     dashboard = ally_dashboard(ally=request.user)
-    days = ally_daily_completed(ally=request.user, days=CHART_DAYS)
     return render(
         request,
         "allies/stats.html",
-        {"dashboard": dashboard, "stats": dashboard.stats, "chart": _chart(days)},
+        {
+            "dashboard": dashboard,
+            "stats": dashboard.stats,
+            "chart": _chart(dashboard.daily_completed),
+        },
     )

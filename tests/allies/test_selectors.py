@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from allies.models import AllyPenalty
-from allies.selectors import Standing, ally_standing
+from allies.selectors import Standing, ally_dashboard, ally_standing
 from allies.services import ally_penalize
 from orders.services import order_complete, orders_expire_due
 from tests.factories import expire_timer, make_ally, make_taken_order, png_upload
@@ -64,3 +64,27 @@ def test_staff_removing_a_penalty_in_the_admin_shows_on_the_allys_board(admin_cl
 
     assert not AllyPenalty.objects.exists()
     assert ally_standing(ally=ally).penalty is None
+
+
+def test_an_allys_dashboard_is_read_once_and_follows_the_allys_orders(
+    django_assert_num_queries,
+):
+    # given an ally who completed an order and looked at the dashboard
+    ally = make_ally()
+    first = make_taken_order(ally=ally)
+    order_complete(order_id=first.pk, ally=ally, proof=png_upload())
+    assert ally_dashboard(ally=ally).stats.completed_orders == 1
+    with django_assert_num_queries(0):
+        assert ally_dashboard(ally=ally).daily_completed[-1][1] == 1
+
+    # when the ally takes, completes and lets expire more orders, each shows at once
+    second = make_taken_order(ally=ally)
+    assert ally_dashboard(ally=ally).active_order == second
+    order_complete(order_id=second.pk, ally=ally, proof=png_upload())
+    dashboard = ally_dashboard(ally=ally)
+    assert dashboard.stats.completed_orders == 2 and dashboard.daily_completed[-1][1] == 2
+    stalled = make_taken_order(ally=ally)
+    expire_timer(stalled)
+    orders_expire_due()
+    dashboard = ally_dashboard(ally=ally)
+    assert dashboard.stats.expired_orders == 1 and dashboard.penalty is not None
