@@ -511,6 +511,19 @@ def orders_expire_due(*, batch_size: int = 1000, max_batches: int = 20) -> int:
     return expired
 
 
+# What expiring reads of an order: its refund goes to the user, its penalty to the ally.
+EXPIRY_FIELDS = (
+    "id",
+    "status",
+    "fiat_currency",
+    "expires_at",
+    "user",
+    "user__wallet_address",
+    "ally",
+    "ally__wallet_address",
+)
+
+
 @transaction.atomic
 def _expire_batch(due: list[tuple[uuid.UUID, uuid.UUID | None]]) -> set[uuid.UUID]:
     """Lock what is free of the due orders (allies first, as everywhere) and expire them."""
@@ -528,6 +541,7 @@ def _expire_batch(due: list[tuple[uuid.UUID, uuid.UUID | None]]) -> set[uuid.UUI
         order
         for order in Order.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("user", "ally")
+        .only(*EXPIRY_FIELDS)
         .filter(
             pk__in=[pk for pk, ally in due if ally is None or ally in allies],
             status__in=OPEN_STATUSES,
