@@ -107,6 +107,7 @@ def apply(request):
 # --- the board ---------------------------------------------------------------------------
 
 
+BOARD_POLL_SECONDS = 5  # an order waits minutes; every ally of a country polls
 CSRF_FIELD = "<!-- csrf -->"
 CARD_SECONDS = 15 * 60  # longer than an order waits on a board
 
@@ -131,7 +132,12 @@ def _cards(request, board) -> list[str]:
 def _board_context(request) -> dict:
     state = ally_board_state(ally=request.user)
     version = hashlib.sha256(state.fingerprint.encode()).hexdigest()[:16]
-    return {"board": state, "version": version, "cards": lambda: _cards(request, state)}
+    return {
+        "board": state,
+        "version": version,
+        "cards": lambda: _cards(request, state),
+        "poll_seconds": BOARD_POLL_SECONDS,
+    }
 
 
 @ally_page

@@ -3,16 +3,19 @@
 Runs inside bench/pages.py's Django process, against its gunicorn and database. It signs in
 up to 1,000 of the dataset's allies and makes fresh payers in Bolivia with their own keys
 and test tokens on the local chain, then runs locust (bench/locustfile.py) in its own
-process, headless and bounded: it stops by itself after `seconds`. Returns locust's figures
-per kind of request.
+process, headless and bounded: it stops by itself after `seconds`. Then a short capacity run:
+a few allies polling back to back. Returns locust's figures per kind of request and the CPU
+each part of the system used.
 """
 
 import csv
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -87,33 +90,34 @@ def _read_stats(prefix: str) -> list[LoadFigure]:
         ]
 
 
-def run_load(
-    *, base: str, allies: int, payers: int, seconds: int, poll_seconds: float, seed: int
-) -> list[LoadFigure]:
-    from django.utils import timezone
+CAPACITY_USERS = 8  # allies polling back to back: enough to keep both workers busy
+PARTS = {"gunicorn": "server", "postgres": "database", "valkey": "cache", "anvil": "chain"}
 
-    from kibo.management.commands.seed_demo import DEMO_QR
-    from kibo.models import User
-    from quotes.services import quote_record
 
-    ally_users = User.objects.filter(role=User.Role.ALLY, verified=True, is_staff=False)
-    quote_record(  # what a payer's order is priced with
-        token="USDT", fiat="BOB", rate=Decimal("6.96"), source="bench", timestamp=timezone.now()
-    )
-    plan = {
-        "allies": [_session(ally) for ally in ally_users.order_by("pk")[:allies]],
-        "payers": _payers(payers, seed=seed),
-        "poll_seconds": poll_seconds,
-        "qr": DEMO_QR,
-        "order": {
-            "amount_fiat": "25.00",
-            "fiat_currency": "BOB",
-            "crypto_token": "USDT",
-            "network": "local",
-        },
-        "rpc_url": os.environ["KIBO_RPC_URL_LOCAL"],
-    }
+@dataclass
+class LoadRun:
+    title: str
+    figures: list[LoadFigure]
+    cores: dict[str, float]  # CPU each part used during the run, in cores (this machine: 2)
+
+
+def _cpu_seconds() -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of the server's, database's, cache's and chain's processes."""
+    import psutil
+
+    seen = {}
+    for process in psutil.process_iter(["cmdline", "cpu_times"]):
+        command = " ".join(process.info["cmdline"] or [])
+        part = next((p for marker, p in PARTS.items() if marker in command), None)
+        if part and process.info["cpu_times"]:
+            seen[process.pid] = (part, sum(process.info["cpu_times"][:2]))
+    return seen
+
+
+def _locust(base: str, plan: dict, *, title: str, seconds: int) -> LoadRun:
     users = len(plan["allies"]) + len(plan["payers"])
+    before, children = _cpu_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
     with tempfile.TemporaryDirectory() as work:
         plan_file = Path(work) / "plan.json"
         plan_file.write_text(json.dumps(plan))
@@ -150,4 +154,68 @@ def run_load(
         )
         if not Path(f"{prefix}_stats.csv").exists():
             raise RuntimeError(f"locust did not run:\n{locust.stderr[-3000:]}")
-        return _read_stats(prefix)
+        figures = _read_stats(prefix)
+    elapsed = time.monotonic() - started
+    after, waited = _cpu_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cores = {
+        "load generator": (
+            waited.ru_utime + waited.ru_stime - children.ru_utime - children.ru_stime
+        )
+        / elapsed
+    }
+    for pid, (part, spent) in after.items():
+        cores[part] = cores.get(part, 0) + (spent - before.get(pid, (part, 0))[1]) / elapsed
+    return LoadRun(title=title, figures=figures, cores=cores)
+
+
+def run_load(
+    *,
+    base: str,
+    allies: int,
+    payers: int,
+    seconds: int,
+    capacity_seconds: int,
+    poll_seconds: float,
+    seed: int,
+) -> list[LoadRun]:
+    """The realistic run (every ally polling as the page does, payers paying), then the
+    board's capacity: a few allies polling back to back."""
+    from django.utils import timezone
+
+    from kibo.management.commands.seed_demo import DEMO_QR
+    from kibo.models import User
+    from quotes.services import quote_record
+
+    ally_users = User.objects.filter(role=User.Role.ALLY, verified=True, is_staff=False)
+    quote_record(  # what a payer's order is priced with
+        token="USDT", fiat="BOB", rate=Decimal("6.96"), source="bench", timestamp=timezone.now()
+    )
+    sessions = [_session(ally) for ally in ally_users.order_by("pk")[:allies]]
+    plan = {
+        "allies": sessions,
+        "payers": _payers(payers, seed=seed),
+        "poll_seconds": poll_seconds,
+        "qr": DEMO_QR,
+        "order": {
+            "amount_fiat": "25.00",
+            "fiat_currency": "BOB",
+            "crypto_token": "USDT",
+            "network": "local",
+        },
+        "rpc_url": os.environ["KIBO_RPC_URL_LOCAL"],
+    }
+    realistic = _locust(
+        base,
+        plan,
+        title=f"{len(sessions):,} allies polling the board every {poll_seconds:g} s and "
+        f"{payers} payers paying a QR, {seconds} s",
+        seconds=seconds,
+    )
+    capacity = _locust(
+        base,
+        {**plan, "allies": sessions[:CAPACITY_USERS], "payers": [], "poll_seconds": 0},
+        title=f"capacity: {min(CAPACITY_USERS, len(sessions))} allies polling back to back, "
+        f"{capacity_seconds} s",
+        seconds=capacity_seconds,
+    )
+    return [realistic, capacity]

@@ -39,6 +39,7 @@ def test_the_benchmark_runs_small_and_prints_its_table():
         BENCH_SECONDS="2",
         BENCH_LOAD_SECONDS="6",
         BENCH_LOAD_PAYERS="2",
+        BENCH_CAPACITY_SECONDS="3",
         BENCH_NAME="bench-smoke",
     )
     run = subprocess.run(
@@ -62,3 +63,4 @@ def test_the_benchmark_runs_small_and_prints_its_table():
         assert line is not None, f"no row {row!r} in:\n{run.stdout}"
         count, failed = (int(n.replace(",", "")) for n in line[len(row) :].split()[:2])
         assert count >= at_least and failed == 0, line
+    assert run.stdout.count("CPU used, in cores") == 2  # the realistic run, the capacity run

@@ -1,6 +1,6 @@
 // The order board: when a poll brings an order that was not there before, play a short
 // tone and, if the ally allowed it, show a browser notification. The board itself
-// refreshes through htmx (hx-trigger="every 3s"); this script only announces.
+// refreshes through htmx (hx-trigger="every 5s"); this script only announces.
 "use strict";
 
 (function () {
