@@ -3,15 +3,15 @@
 Runs inside bench/pages.py's Django process, against its gunicorn and database. It signs in
 up to 1,000 of the dataset's allies and makes fresh payers in Bolivia with their own keys
 and test tokens on the local chain, then runs locust (bench/locustfile.py) in its own
-process, headless and bounded: it stops by itself after `seconds`. Then a short capacity run:
-a few allies polling back to back. Returns locust's figures per kind of request and the CPU
-each part of the system used.
+process, headless and bounded: the users arrive over a ramp, the statistics restart, and it
+stops by itself after `seconds` more. Then a short capacity run: a few allies polling back to
+back. Returns, for each run, locust's figures per kind of request, the board polls' time
+inside the server (gunicorn's access log) and the CPU each part of the system used.
 """
 
 import csv
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import psutil
 from eth_utils import keccak
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -74,6 +75,10 @@ def _payers(count: int, *, seed: int) -> list[list[str]]:
     return payers
 
 
+def _ms(figure: str) -> float:
+    return 0.0 if figure == "N/A" else float(figure)  # N/A: no such request was timed
+
+
 def _read_stats(prefix: str) -> list[LoadFigure]:
     with open(f"{prefix}_stats.csv", newline="") as stats:
         return [
@@ -82,15 +87,16 @@ def _read_stats(prefix: str) -> list[LoadFigure]:
                 requests=int(row["Request Count"]),
                 failures=int(row["Failure Count"]),
                 per_second=float(row["Requests/s"]),
-                p50=float(row["50%"]),
-                p95=float(row["95%"]),
-                p99=float(row["99%"]),
+                p50=_ms(row["50%"]),
+                p95=_ms(row["95%"]),
+                p99=_ms(row["99%"]),
             )
             for row in csv.DictReader(stats)
         ]
 
 
 CAPACITY_USERS = 8  # allies polling back to back: enough to keep both workers busy
+RAMP_SECONDS = 20  # users arrive over this long, before the measured seconds
 PARTS = {"gunicorn": "server", "postgres": "database", "valkey": "cache", "anvil": "chain"}
 
 
@@ -99,73 +105,112 @@ class LoadRun:
     title: str
     figures: list[LoadFigure]
     cores: dict[str, float]  # CPU each part used during the run, in cores (this machine: 2)
+    # the board polls as gunicorn's access log timed them, from reading the request to the
+    # response written: p50, p95, p99 in ms, and how many
+    board_in_server_ms: tuple[float, float, float, int]
 
 
-def _cpu_seconds() -> dict[int, tuple[str, float]]:
-    """CPU seconds so far of the server's, database's, cache's and chain's processes."""
-    import psutil
+def _server_times(access_log: Path, since: int) -> tuple[float, float, float, int]:
+    """Percentiles of the board polls the access log recorded after byte `since`."""
+    with open(access_log) as log:
+        log.seek(since)
+        times = sorted(
+            int(micros) / 1000
+            for micros, path in (line.split() for line in log if line.strip())
+            if path == "/ally/board/"
+        )
+    if not times:
+        return (0.0, 0.0, 0.0, 0)
 
-    seen = {}
+    def at(percent: int) -> float:
+        return times[min(len(times) - 1, round(percent / 100 * (len(times) - 1)))]
+
+    return (at(50), at(95), at(99), len(times))
+
+
+def _cpu_seconds(locust) -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of the load generator and of the server's, database's, cache's
+    and chain's processes, by process."""
+    seen = {locust.pid: ("load generator", sum(locust.cpu_times()[:2]))}
     for process in psutil.process_iter(["cmdline", "cpu_times"]):
         command = " ".join(process.info["cmdline"] or [])
         part = next((p for marker, p in PARTS.items() if marker in command), None)
-        if part and process.info["cpu_times"]:
+        if part and process.info["cpu_times"] and process.pid != locust.pid:
             seen[process.pid] = (part, sum(process.info["cpu_times"][:2]))
     return seen
 
 
-def _locust(base: str, plan: dict, *, title: str, seconds: int) -> LoadRun:
+def _locust(base: str, plan: dict, *, title: str, seconds: int, access_log: Path) -> LoadRun:
+    """One locust run: its users arrive over RAMP_SECONDS (at most as long as the run), then
+    `seconds` are measured (requests and the CPU each part uses)."""
     users = len(plan["allies"]) + len(plan["payers"])
-    before, children = _cpu_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
+    ramp = min(RAMP_SECONDS, seconds)
     with tempfile.TemporaryDirectory() as work:
         plan_file = Path(work) / "plan.json"
-        plan_file.write_text(json.dumps(plan))
+        # payers pay within the measured part (locust takes a second or two to start)
+        timing = {"measured_from": time.time() + ramp + 2, "pay_within": seconds * 0.75}
+        plan_file.write_text(json.dumps({**plan, **timing}))
         prefix = str(Path(work) / "load")
-        locust = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "locust",
-                "-f",
-                str(LOCUSTFILE),
-                "--headless",
-                "--host",
-                base,
-                "--users",
-                str(users),
-                "--spawn-rate",
-                str(max(1, users // 5)),  # everyone within the first five seconds
-                "--run-time",
-                f"{seconds}s",
-                "--stop-timeout",
-                "5",
-                "--only-summary",
-                "--loglevel",
-                "WARNING",
-                "--csv",
-                prefix,
-            ],
-            env={**os.environ, "KIBO_LOAD_PLAN": str(plan_file)},
-            check=False,  # locust exits 1 when a request failed; the figures say which
-            timeout=seconds + 60,
-            capture_output=True,
-            text=True,
-        )
-        if not Path(f"{prefix}_stats.csv").exists():
-            raise RuntimeError(f"locust did not run:\n{locust.stderr[-3000:]}")
+        with open(Path(work) / "stderr", "w+") as stderr:
+            locust = psutil.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "locust",
+                    "-f",
+                    str(LOCUSTFILE),
+                    "--headless",
+                    "--host",
+                    base,
+                    "--users",
+                    str(users),
+                    "--spawn-rate",
+                    str(max(1, users // ramp)),
+                    "--run-time",
+                    f"{ramp + seconds}s",
+                    "--reset-stats",  # the figures are of the steady state, once all came
+                    "--stop-timeout",
+                    "5",
+                    "--only-summary",
+                    "--loglevel",
+                    "WARNING",
+                    "--csv",
+                    prefix,
+                ],
+                env={**os.environ, "KIBO_LOAD_PLAN": str(plan_file)},
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+            measured = []  # (when, CPU seconds by process) from the ramp's end to the last
+            steady = time.monotonic() + ramp
+            deadline = steady + seconds + 60
+            while locust.poll() is None:
+                if time.monotonic() > deadline:
+                    locust.kill()
+                    raise RuntimeError("locust did not stop by itself")
+                if time.monotonic() >= steady:
+                    if not measured:
+                        log_from = access_log.stat().st_size
+                    try:
+                        sample = (time.monotonic(), _cpu_seconds(locust))
+                    except psutil.NoSuchProcess:  # it just ended
+                        continue
+                    measured = [measured[0], sample] if measured else [sample]
+                time.sleep(1)
+            if not Path(f"{prefix}_stats.csv").exists() or len(measured) < 2:
+                stderr.seek(0)
+                raise RuntimeError(f"locust did not run:\n{stderr.read()[-3000:]}")
         figures = _read_stats(prefix)
-    elapsed = time.monotonic() - started
-    after, waited = _cpu_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    cores = {
-        "load generator": (
-            waited.ru_utime + waited.ru_stime - children.ru_utime - children.ru_stime
-        )
-        / elapsed
-    }
+    (start, before), (end, after) = measured
+    cores = {}
     for pid, (part, spent) in after.items():
-        cores[part] = cores.get(part, 0) + (spent - before.get(pid, (part, 0))[1]) / elapsed
-    return LoadRun(title=title, figures=figures, cores=cores)
+        cores[part] = cores.get(part, 0) + (spent - before.get(pid, (part, 0))[1]) / (end - start)
+    return LoadRun(
+        title=title,
+        figures=figures,
+        cores=cores,
+        board_in_server_ms=_server_times(access_log, log_from),
+    )
 
 
 def run_load(
@@ -177,6 +222,7 @@ def run_load(
     capacity_seconds: int,
     poll_seconds: float,
     seed: int,
+    access_log: Path,
 ) -> list[LoadRun]:
     """The realistic run (every ally polling as the page does, payers paying), then the
     board's capacity: a few allies polling back to back."""
@@ -210,6 +256,7 @@ def run_load(
         title=f"{len(sessions):,} allies polling the board every {poll_seconds:g} s and "
         f"{payers} payers paying a QR, {seconds} s",
         seconds=seconds,
+        access_log=access_log,
     )
     capacity = _locust(
         base,
@@ -217,5 +264,6 @@ def run_load(
         title=f"capacity: {min(CAPACITY_USERS, len(sessions))} allies polling back to back, "
         f"{capacity_seconds} s",
         seconds=capacity_seconds,
+        access_log=access_log,
     )
     return [realistic, capacity]

@@ -2,16 +2,18 @@
 
 Everyone is signed in already (bench/load.py made their sessions and wrote them to the plan
 file named by KIBO_LOAD_PLAN). An ally polls /ally/board/?v=<the version it shows> as the
-board's own script does, and swaps in the new board when the answer is 200. A payer does
-what the phone does: sends the QR's text for a price, creates the order, signs the payment
+board's own script does, and swaps in the new board when the answer is 200. A payer, at a
+random moment of the measured part of the run, does what the phone does: sends the QR's text for a price, creates the order, signs the payment
 the order page asks for with the payer's own key and sends it to the local chain, reports
 the transaction, then watches the status panel until someone takes the order.
 """
 
 import json
 import os
+import random
 import re
 import secrets
+import time
 from html import unescape
 from pathlib import Path
 
@@ -51,8 +53,7 @@ class Ally(_SignedIn):
 
     def on_start(self) -> None:
         self.sign_in(ALLIES.pop())
-        self.version = ""
-        self.poll()
+        self.version = ""  # the first poll loads the board
 
     @task
     def poll(self) -> None:
@@ -73,6 +74,7 @@ class Ally(_SignedIn):
 
 
 class Payer(_SignedIn):
+    abstract = not PAYERS  # a fixed count of 0 would be read as "no fixed count"
     fixed_count = len(PAYERS)
     wait_time = constant_pacing(5)  # the status panel's polling interval
 
@@ -81,7 +83,8 @@ class Payer(_SignedIn):
         self.sign_in(session)
         self.account = Account.from_key(key)
         self.order_url = None
-        self.pay()
+        # Payers come at random moments of the measured part of the run, not all at once.
+        self.pay_at = PLAN["measured_from"] + random.uniform(0, PLAN["pay_within"])
 
     def _post(self, url: str, data: dict, name: str, expect: int):
         with self.client.post(
@@ -93,6 +96,7 @@ class Payer(_SignedIn):
             return response
 
     def pay(self) -> None:
+        self.order_url = ""  # once, whatever happens
         qr = {"qr_text": PLAN["qr"]}
         if self._post("/orders/qr/", qr, "payer: price a QR", 200) is None:
             return
@@ -143,8 +147,10 @@ class Payer(_SignedIn):
         return int(result, 16) if method == "eth_getTransactionCount" else result
 
     @task
-    def watch(self) -> None:
-        if self.order_url:
+    def act(self) -> None:
+        if self.order_url is None and time.time() >= self.pay_at:
+            self.pay()
+        elif self.order_url:
             self.client.get(
                 f"{self.order_url}status/", headers=self.headers, name="payer: status poll"
             )

@@ -24,6 +24,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 ORDERS = int(os.environ.get("BENCH_ORDERS", "1000000"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "200"))
@@ -84,7 +85,10 @@ HEADER = (
 )
 
 
-def _start_gunicorn(port: int) -> subprocess.Popen:
+ACCESS_LOG_FORMAT = "%(D)s %(U)s"  # microseconds inside the worker, path
+
+
+def _start_gunicorn(port: int, access_log: Path) -> subprocess.Popen:
     server = subprocess.Popen(
         [
             sys.executable,
@@ -97,6 +101,10 @@ def _start_gunicorn(port: int) -> subprocess.Popen:
             "2",
             "--log-level",
             "warning",
+            "--access-logfile",
+            str(access_log),
+            "--access-logformat",
+            ACCESS_LOG_FORMAT,
         ],
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "kibo.settings.local"},
     )
@@ -198,7 +206,7 @@ def measure_call(figure: Figure, work, rounds: int = REQUESTS) -> Figure:
 LOAD_GOAL_PER_SECOND, LOAD_GOAL_P99_MS = 300, 50
 
 
-def print_load(base: str) -> bool:
+def print_load(base: str, access_log: Path) -> bool:
     """Run the load and print its tables; True when the board misses its goal."""
     from allies.views import BOARD_POLL_SECONDS
     from bench.load import run_load
@@ -212,6 +220,7 @@ def print_load(base: str) -> bool:
         capacity_seconds=CAPACITY_SECONDS,
         poll_seconds=BOARD_POLL_SECONDS,
         seed=SEED,
+        access_log=access_log,
     )
     missed = False
     for run in runs:
@@ -225,6 +234,11 @@ def print_load(base: str) -> bool:
                 f"{figure.name:<44} {figure.requests:>8,} {figure.failures:>6,} "
                 f"{figure.per_second:>7.1f} {figure.p50:>6g} {figure.p95:>6g} {figure.p99:>6g}"
             )
+        inside = run.board_in_server_ms
+        print(
+            f"{'  the same polls inside the server':<44} {inside[3]:>8,} {'':>6} {'':>7} "
+            f"{inside[0]:>6.1f} {inside[1]:>6.1f} {inside[2]:>6.1f}"
+        )
         used = ", ".join(f"{part} {cores:.2f}" for part, cores in sorted(run.cores.items()))
         print(f"CPU used, in cores of {os.cpu_count()}: {used}")
         board = next(f for f in run.figures if f.name == "ally: board poll")
@@ -292,7 +306,9 @@ def main() -> int:
         recent = Order.objects.filter(user=heavy).order_by("-created_at").first()
 
         port = _free_port()
-        server = _start_gunicorn(port)
+        access_log = STATE_DIR / f"{NAME}-access.log"
+        access_log.unlink(missing_ok=True)
+        server = _start_gunicorn(port, access_log)
         base = f"http://localhost:{port}"
         figures, load_missed = [], False
         try:
@@ -316,7 +332,7 @@ def main() -> int:
                 print(percentile_row(figure), flush=True)
                 figures.append(figure)
             if LOAD_SECONDS:
-                load_missed = print_load(base)
+                load_missed = print_load(base, access_log)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
