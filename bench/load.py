@@ -144,7 +144,7 @@ def _locust(base: str, plan: dict, *, title: str, seconds: int, access_log: Path
     """One locust run: its users arrive over RAMP_SECONDS (at most as long as the run), then
     `seconds` are measured (requests and the CPU each part uses)."""
     users = len(plan["allies"]) + len(plan["payers"])
-    ramp = min(RAMP_SECONDS, seconds)
+    ramp = max(1, min(RAMP_SECONDS, seconds, users))  # at least a user a second
     with tempfile.TemporaryDirectory() as work:
         plan_file = Path(work) / "plan.json"
         # payers pay within the measured part (locust takes a second or two to start)

@@ -3,9 +3,10 @@
 Everyone is signed in already (bench/load.py made their sessions and wrote them to the plan
 file named by KIBO_LOAD_PLAN). An ally polls /ally/board/?v=<the version it shows> as the
 board's own script does, and swaps in the new board when the answer is 200. A payer, at a
-random moment of the measured part of the run, does what the phone does: sends the QR's text for a price, creates the order, signs the payment
-the order page asks for with the payer's own key and sends it to the local chain, reports
-the transaction, then watches the status panel until someone takes the order.
+random moment of the measured part of the run, does what the phone does: sends the QR's
+text for a price, creates the order, signs the payment the order page asks for with the
+payer's own key and sends it to the local chain, reports the transaction, then watches the
+status panel until someone takes the order.
 """
 
 import json
