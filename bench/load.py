@@ -147,8 +147,9 @@ def _locust(base: str, plan: dict, *, title: str, seconds: int, access_log: Path
     ramp = max(1, min(RAMP_SECONDS, seconds, users))  # at least a user a second
     with tempfile.TemporaryDirectory() as work:
         plan_file = Path(work) / "plan.json"
-        # payers pay within the measured part (locust takes a second or two to start)
-        timing = {"measured_from": time.time() + ramp + 2, "pay_within": seconds * 0.75}
+        # payers pay within the measured part's first half (locust takes a second or two to
+        # start, and the statistics restart once everyone has come)
+        timing = {"measured_from": time.time() + ramp + 3, "pay_within": seconds / 2}
         plan_file.write_text(json.dumps({**plan, **timing}))
         prefix = str(Path(work) / "load")
         with open(Path(work) / "stderr", "w+") as stderr:

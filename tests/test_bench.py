@@ -37,7 +37,7 @@ def test_the_benchmark_runs_small_and_prints_its_table():
         BENCH_ORDERS="10000",
         BENCH_REQUESTS="5",
         BENCH_SECONDS="2",
-        BENCH_LOAD_SECONDS="6",
+        BENCH_LOAD_SECONDS="8",
         BENCH_LOAD_PAYERS="2",
         BENCH_CAPACITY_SECONDS="3",
         BENCH_NAME="bench-smoke",
