@@ -11,6 +11,7 @@ from audit.services import log_action, log_actions
 from kibo.cache import renew_generations
 from kibo.errors import Conflict, DomainError, NotFound
 from kibo.models import Country, User
+from kibo.services import wallet_refuse_if_blocked
 from orders.models import OPEN_STATUSES
 
 
@@ -63,12 +64,18 @@ def _penalized(penalty: AllyPenalty, *, order) -> dict:
     }
 
 
-@transaction.atomic
 def ally_apply(*, user: User, country: str, display_name: str, bank: str) -> AllyApplication:
     """A signed-in wallet asks to become an ally of its country; staff decide.
 
-    Applying again while an application waits returns that one unchanged.
+    Applying again while an application waits returns that one unchanged. A blocked wallet
+    is refused (and the attempt recorded).
     """
+    wallet_refuse_if_blocked(wallet=user.wallet_address, attempt="apply as an ally")
+    return _ally_apply(user=user, country=country, display_name=display_name, bank=bank)
+
+
+@transaction.atomic
+def _ally_apply(*, user: User, country: str, display_name: str, bank: str) -> AllyApplication:
     user = User.objects.select_for_update().get(pk=user.pk)
     display_name, bank = (display_name or "").strip(), (bank or "").strip()
     if user.is_staff:

@@ -23,7 +23,7 @@ from escrow.networks import TokenSpec, network_spec
 from escrow.selectors import escrow_address
 from escrow.transfers import transfer_create
 from kibo.errors import DomainError
-from kibo.selectors import get_config
+from kibo.selectors import get_config, is_wallet_blocked
 from orders.models import OPEN_STATUSES, Order, OrderStatus
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ def _why_not_creditable(
     order: Order | None, *, sender: str, network: str, token: TokenSpec, amount_base: int
 ) -> str | None:
     """Why this incoming transfer cannot pay the order, in the active language; None if it can."""
+    if is_wallet_blocked(wallet=sender):
+        return _("sent from %(sender)s, a wallet Kibo's staff blocked") % {"sender": sender}
     if order is None:
         return _("no open order from %(sender)s for %(token)s on %(network)s") % {
             "sender": sender,

@@ -1,9 +1,11 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
 
-from kibo.models import SystemConfig, User, checksum_wallet
-from kibo.services import config_set
+from kibo.models import BlockedWallet, SystemConfig, User, checksum_wallet
+from kibo.selectors import is_wallet_blocked
+from kibo.services import config_set, wallet_block, wallet_unblock
 
 
 class UserForm(forms.ModelForm):
@@ -65,3 +67,58 @@ class SystemConfigAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         config_set(key=obj.key, value=obj.value, description=obj.description)
+
+
+class BlockedWalletForm(forms.ModelForm):
+    class Meta:
+        model = BlockedWallet
+        fields = ("wallet_address", "reason")
+
+    def clean_wallet_address(self):
+        try:
+            wallet = checksum_wallet(self.cleaned_data["wallet_address"])
+        except ValidationError as error:
+            raise forms.ValidationError(error.messages) from None
+        if is_wallet_blocked(wallet=wallet):
+            raise forms.ValidationError("This wallet is blocked already.")
+        return wallet
+
+
+@admin.register(BlockedWallet)
+class BlockedWalletAdmin(admin.ModelAdmin):
+    """Staff block a wallet with the form (a reason is required) and lift blocks with the
+    action; both go through the services, audited with the staff member."""
+
+    form = BlockedWalletForm
+    list_display = ("wallet_address", "reason", "blocked_by", "created_at", "unblocked_at")
+    list_filter = (("unblocked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("=wallet_address",)
+    list_select_related = ("blocked_by", "unblocked_by")
+    actions = ("unblock",)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return (
+            "wallet_address",
+            "reason",
+            "blocked_by",
+            "created_at",
+            "unblocked_at",
+            "unblocked_by",
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a block is lifted, not erased
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # nothing of a block changes but its lifting (the action)
+        block = wallet_block(wallet=obj.wallet_address, reason=obj.reason, staff=request.user)
+        obj.pk, obj.created_at, obj.blocked_by = block.pk, block.created_at, block.blocked_by
+
+    @admin.action(description="Unblock the selected wallets")
+    def unblock(self, request, queryset):
+        for block in queryset.filter(unblocked_at__isnull=True):
+            wallet_unblock(block_id=block.pk, staff=request.user)
+        self.message_user(request, "The selected wallets can use Kibo again.", messages.SUCCESS)

@@ -1,5 +1,7 @@
 """Domain errors carry a message a person can read and the HTTP status a view answers with."""
 
+from django.utils.translation import gettext as _
+
 
 class DomainError(Exception):
     status_code = 400
@@ -15,6 +17,13 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     status_code = 409
+
+
+class WalletBlocked(DomainError):
+    status_code = 403
+
+    def __init__(self):
+        super().__init__(_("Kibo's staff have blocked this wallet."))
 
 
 class ConfigMissing(DomainError):

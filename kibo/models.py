@@ -130,3 +130,34 @@ class SystemConfig(models.Model):
 
     def __str__(self):
         return f"{self.key} = {self.value}"
+
+
+class BlockedWallet(models.Model):
+    """A wallet staff blocked: it cannot sign in, pay a QR, apply as an ally or take orders,
+    and what it sends to escrow goes back. Unblocking keeps the row, for the record."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    wallet_address = models.CharField(max_length=42)
+    reason = models.TextField()
+    blocked_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    unblocked_at = models.DateTimeField(null=True, blank=True)
+    unblocked_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+
+    class Meta:
+        db_table = "blocked_wallets"
+        constraints = [
+            # One block in force per wallet; it is also the index every check reads.
+            models.UniqueConstraint(
+                fields=["wallet_address"],
+                condition=Q(unblocked_at__isnull=True),
+                name="blocked_wallets_one_in_force",
+            ),
+        ]
+
+    def __str__(self):
+        return self.wallet_address

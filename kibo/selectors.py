@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.core.cache import cache
 
 from kibo.errors import ConfigMissing
-from kibo.models import SystemConfig
+from kibo.models import BlockedWallet, SystemConfig
 
 # The values are cached under a versioned key. An edit through config_set (and the admin)
 # gives the config a new version when it commits, so no process can put back a value it read
@@ -63,3 +63,8 @@ def get_config_decimal(key: str) -> Decimal:
 def get_config_minutes(key: str) -> timedelta:
     """A duration kept in minutes; fractions are allowed ("0.5" is thirty seconds)."""
     return timedelta(seconds=float(get_config_decimal(key) * 60))
+
+
+def is_wallet_blocked(*, wallet: str) -> bool:
+    """Whether staff block this (EIP-55) wallet now; one indexed lookup."""
+    return BlockedWallet.objects.filter(wallet_address=wallet, unblocked_at__isnull=True).exists()

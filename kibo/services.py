@@ -5,9 +5,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kibo.errors import Conflict, DomainError
-from kibo.models import Country, SystemConfig, User, checksum_wallet
-from kibo.selectors import CONFIG_VERSION_KEY
+from audit.models import Action
+from audit.services import log_action
+from kibo.errors import Conflict, DomainError, WalletBlocked
+from kibo.models import BlockedWallet, Country, SystemConfig, User, checksum_wallet
+from kibo.selectors import CONFIG_VERSION_KEY, is_wallet_blocked
 from kibo.siwe import SiweRejected
 
 
@@ -36,7 +38,9 @@ def user_sign_in(*, address: str) -> User:
     Staff keep their password sign-in for the admin: a wallet signature alone never opens
     a staff session.
     """
-    user, _created = User.objects.get_or_create(wallet_address=checksum_wallet(address))
+    wallet = checksum_wallet(address)
+    wallet_refuse_if_blocked(wallet=wallet, attempt="sign in")
+    user, _created = User.objects.get_or_create(wallet_address=wallet)
     if user.is_staff:
         raise SiweRejected(_("Staff sign in to the admin with their password."))
     if not user.is_active:
@@ -57,3 +61,51 @@ def user_country_set(*, user: User, country: str) -> User:
     user.country = country
     user.save(update_fields=["country"])
     return user
+
+
+# --- the blacklist -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def wallet_block(*, wallet: str, reason: str, staff: User) -> BlockedWallet:
+    """Staff block a wallet, saying why; audited with the staff member."""
+    wallet, reason = checksum_wallet(wallet), (reason or "").strip()
+    if not reason:
+        raise DomainError(_("Say why the wallet is blocked."))
+    if is_wallet_blocked(wallet=wallet):
+        raise Conflict(_("This wallet is blocked already."))
+    block = BlockedWallet.objects.create(wallet_address=wallet, reason=reason, blocked_by=staff)
+    log_action(
+        action=Action.WALLET_BLOCKED,
+        actor_wallet=staff.wallet_address,
+        metadata={"wallet": wallet, "reason": reason, "staff": staff.get_username()},
+    )
+    return block
+
+
+@transaction.atomic
+def wallet_unblock(*, block_id, staff: User) -> BlockedWallet:
+    """Staff lift a block; the row stays, for the record. Lifting it twice changes nothing."""
+    block = BlockedWallet.objects.select_for_update().get(pk=block_id)
+    if block.unblocked_at is not None:
+        return block
+    block.unblocked_at, block.unblocked_by = timezone.now(), staff
+    block.save(update_fields=["unblocked_at", "unblocked_by"])
+    log_action(
+        action=Action.WALLET_UNBLOCKED,
+        actor_wallet=staff.wallet_address,
+        metadata={"wallet": block.wallet_address, "staff": staff.get_username()},
+    )
+    return block
+
+
+def wallet_refuse_if_blocked(*, wallet: str, attempt: str) -> None:
+    """Raise WalletBlocked for a blocked wallet, recording the attempt. Call it before the
+    transaction of what is attempted: the record must outlive that transaction's rollback."""
+    if is_wallet_blocked(wallet=wallet):
+        log_action(
+            action=Action.BLOCKED_ATTEMPT,
+            actor_wallet=wallet,
+            metadata={"wallet": wallet, "attempt": attempt},
+        )
+        raise WalletBlocked()

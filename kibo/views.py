@@ -19,7 +19,7 @@ from escrow.chain import ChainUnavailable, head_block
 from escrow.networks import configured_networks
 from kibo import siwe
 from kibo.celery import app as celery_app
-from kibo.errors import DomainError
+from kibo.errors import DomainError, WalletBlocked
 from kibo.models import User
 from kibo.ratelimit import client_ip, rate_limit_allows
 from kibo.services import user_country_set, user_sign_in
@@ -124,7 +124,7 @@ def auth_login(request):
             chain_ids=_chain_ids(),
         )
         user = user_sign_in(address=message.address)
-    except siwe.SiweRejected as rejected:
+    except (siwe.SiweRejected, WalletBlocked) as rejected:
         return JsonResponse({"error": rejected.message}, status=rejected.status_code)
     login(request, user, backend=WALLET_BACKEND)
     return JsonResponse({"address": user.wallet_address, "role": user.role})

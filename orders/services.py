@@ -39,6 +39,7 @@ from escrow.services import (
 from kibo.cache import renew_generations
 from kibo.models import User
 from kibo.selectors import get_config_int, get_config_minutes
+from kibo.services import wallet_refuse_if_blocked
 from orders.errors import (
     AllyNotEligible,
     IllegalTransition,
@@ -116,8 +117,18 @@ def parse_tx_hash(tx_hash: str) -> str:
     return tx_hash
 
 
+def order_create(*, user: User, **order) -> Order:
+    """A user asks to pay a QR: price it with a fresh quote and wait for the deposit.
+
+    The QR must be one Kibo pays in the user's country; when it fixes the amount, that is
+    the amount. A blocked wallet is refused (and the attempt recorded).
+    """
+    wallet_refuse_if_blocked(wallet=user.wallet_address, attempt="pay a QR")
+    return _order_create(user=user, **order)
+
+
 @transaction.atomic
-def order_create(
+def _order_create(
     *,
     user: User,
     qr_data: str,
@@ -126,11 +137,6 @@ def order_create(
     crypto_token: str,
     network: str,
 ) -> Order:
-    """A user asks to pay a QR: price it with a fresh quote and wait for the deposit.
-
-    The QR must be one Kibo pays in the user's country; when it fixes the amount, that is
-    the amount.
-    """
     if user.role != User.Role.USER or not user.is_active:
         raise InvalidOrder(_("Only a user account can pay a QR."))
     if fiat_currency not in Fiat.values:
@@ -233,9 +239,15 @@ def _ensure_ally_may_take(ally: User, *, now: datetime) -> None:
         raise AllyNotEligible(_("Finish the order you already took first."))
 
 
-@transaction.atomic
 def order_take(*, order_id, ally: User) -> Order:
-    """An eligible ally claims an AVAILABLE order; of many at once, exactly one wins."""
+    """An eligible ally claims an AVAILABLE order; of many at once, exactly one wins. A
+    blocked wallet is refused (and the attempt recorded)."""
+    wallet_refuse_if_blocked(wallet=ally.wallet_address, attempt="take an order")
+    return _order_take(order_id=order_id, ally=ally)
+
+
+@transaction.atomic
+def _order_take(*, order_id, ally: User) -> Order:
     now = timezone.now()
     ally = _lock_user(ally.pk)
     order = _lock_order(order_id)

@@ -383,3 +383,29 @@ def test_an_unconfirmed_deposit_is_checked_again_in_the_background(
 
     order.refresh_from_db()
     assert order.status == OrderStatus.AVAILABLE
+
+
+def test_a_payment_from_a_blocked_wallet_is_returned_to_it(client, admin_user):
+    from audit.models import Action, Log
+    from kibo.services import wallet_block
+
+    # given an order whose payer staff block before the payment
+    wallet = funded_wallet()
+    order = order_for(wallet)
+    start = balance("USDT", wallet.address)
+    wallet_block(wallet=wallet.address, reason="stolen funds", staff=admin_user)
+
+    # when the payment arrives and is reported
+    _, response = pay(client, order, wallet)
+
+    # then the payer is told, nothing is credited and the money goes back to the wallet, once
+    assert response.status_code == 200
+    assert "a wallet Kibo's staff blocked" in text(response)
+    assert "being returned to the wallet that sent it" in text(response)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING_PAYMENT
+    deposit = Deposit.objects.get()
+    assert deposit.outcome == Deposit.Outcome.RETURNED
+    assert Log.objects.filter(action=Action.DEPOSIT_REJECTED, actor_wallet=wallet.address).exists()
+    settle(Transfer.objects.get(purpose=Transfer.Purpose.RETURN, deposit=deposit))
+    assert balance("USDT", wallet.address) == start

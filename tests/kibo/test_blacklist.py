@@ -1,0 +1,119 @@
+"""A wallet staff block can't sign in, pay a QR, apply as an ally or take an order; every
+attempt is recorded, and lifting the block gives the wallet back its use."""
+
+from html import unescape
+
+import pytest
+from django.test import Client
+from eth_account import Account
+
+from audit.models import Action, Log
+from kibo.errors import WalletBlocked
+from kibo.models import BlockedWallet, User
+from kibo.services import wallet_block, wallet_unblock
+from orders.models import Order
+from orders.services import order_take
+from tests.factories import QR, make_ally, make_paid_order, make_quote, make_user
+from tests.kibo.test_auth import sign_in
+
+pytestmark = pytest.mark.django_db
+
+
+def attempts(wallet: str) -> list[str]:
+    return [
+        log.metadata["attempt"]
+        for log in Log.objects.filter(action=Action.BLOCKED_ATTEMPT, actor_wallet=wallet)
+    ]
+
+
+def test_a_blocked_wallet_cannot_sign_in_until_unblocked(client, admin_user):
+    account = Account.create()
+    block = wallet_block(wallet=account.address, reason="stolen funds", staff=admin_user)
+
+    refused = sign_in(client, account)
+
+    assert refused.status_code == 403 and "blocked" in refused.json()["error"]
+    assert "_auth_user_id" not in client.session
+    assert not User.objects.filter(wallet_address=account.address).exists()
+    assert attempts(account.address) == ["sign in"]
+
+    wallet_unblock(block_id=block.pk, staff=admin_user)
+    assert sign_in(client, account).status_code == 200
+
+
+def test_a_blocked_user_cannot_pay_a_qr(admin_user):
+    user = make_user()
+    make_quote()
+    browser = Client(HTTP_ACCEPT_LANGUAGE="es")
+    browser.force_login(user)
+    wallet_block(wallet=user.wallet_address, reason="chargebacks", staff=admin_user)
+
+    response = browser.post(
+        "/orders/",
+        {
+            "qr_text": QR,
+            "amount_fiat": "100.00",
+            "fiat_currency": "BOB",
+            "crypto_token": "USDT",
+            "network": "local",
+        },
+    )
+
+    assert response.status_code == 403
+    assert "El equipo de Kibo bloqueó esta billetera." in unescape(response.content.decode())
+    assert not Order.objects.exists() and attempts(user.wallet_address) == ["pay a QR"]
+
+
+def test_a_blocked_wallet_cannot_apply_as_an_ally(client, admin_user):
+    user = make_user()
+    client.force_login(user)
+    wallet_block(wallet=user.wallet_address, reason="fake receipts", staff=admin_user)
+
+    response = client.post("/ally/apply/", {"country": "BO", "display_name": "Ana", "bank": "BNB"})
+
+    assert response.status_code == 422 and "blocked" in unescape(response.content.decode())
+    assert not user.ally_applications.exists()
+    assert attempts(user.wallet_address) == ["apply as an ally"]
+
+
+def test_a_blocked_ally_cannot_take_an_order(admin_user):
+    ally, order = make_ally(), make_paid_order()
+    wallet_block(wallet=ally.wallet_address, reason="fake receipts", staff=admin_user)
+
+    with pytest.raises(WalletBlocked):
+        order_take(order_id=order.pk, ally=ally)
+
+    order.refresh_from_db()
+    assert order.status == "AVAILABLE" and attempts(ally.wallet_address) == ["take an order"]
+
+
+def test_staff_block_and_unblock_from_the_admin_audited(admin_client, admin_user):
+    wallet = Account.create().address
+
+    admin_client.post(
+        "/admin/kibo/blockedwallet/add/",
+        {"wallet_address": wallet.lower(), "reason": "phishing"},
+    )
+    again = admin_client.post(
+        "/admin/kibo/blockedwallet/add/", {"wallet_address": wallet, "reason": "twice"}
+    )
+
+    block = BlockedWallet.objects.get()
+    assert (block.wallet_address, block.reason, block.blocked_by) == (
+        wallet,
+        "phishing",
+        admin_user,
+    )
+    assert "blocked already" in again.content.decode()
+    admin_client.post(
+        "/admin/kibo/blockedwallet/",
+        {"action": "unblock", "_selected_action": [str(block.pk)]},
+    )
+    block.refresh_from_db()
+    assert block.unblocked_at is not None and block.unblocked_by == admin_user
+    trail = Log.objects.filter(action__in=[Action.WALLET_BLOCKED, Action.WALLET_UNBLOCKED])
+    assert sorted((log.action, log.metadata["wallet"]) for log in trail) == [
+        (Action.WALLET_BLOCKED, wallet),
+        (Action.WALLET_UNBLOCKED, wallet),
+    ]
+    assert all(log.metadata["staff"] == admin_user.get_username() for log in trail)
