@@ -4,15 +4,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0007_status_changes_logged_per_statement'),
+        ("audit", "0007_status_changes_logged_per_statement"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='log',
-            name='action',
-            field=models.CharField(choices=[('ORDER_CREATED', 'Order Created'), ('STATUS_CHANGED', 'Status Changed'), ('PAYMENT_RECEIVED', 'Payment Received'), ('ORDER_TAKEN', 'Order Taken'), ('PROOF_UPLOADED', 'Proof Uploaded'), ('ORDER_COMPLETED', 'Order Completed'), ('ORDER_EXPIRED', 'Order Expired'), ('REFUND_PROCESSED', 'Refund Processed'), ('ALLY_PENALIZED', 'Ally Penalized'), ('ALLY_APPLIED', 'Ally Applied'), ('ALLY_APPROVED', 'Ally Approved'), ('ALLY_REJECTED', 'Ally Rejected'), ('LATE_PROOF', 'Late Proof'), ('ESCROW_RELEASED', 'Escrow Released'), ('DEPOSIT_RETURNED', 'Deposit Returned'), ('DEPOSIT_REJECTED', 'Deposit Rejected'), ('TRANSFER_FAILED', 'Transfer Failed'), ('TRANSFER_WAITING', 'Transfer Waiting'), ('QUOTE_REJECTED', 'Quote Rejected'), ('WALLET_BLOCKED', 'Wallet Blocked'), ('WALLET_UNBLOCKED', 'Wallet Unblocked'), ('BLOCKED_ATTEMPT', 'Blocked Attempt')], max_length=40),
+            model_name="log",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("ORDER_CREATED", "Order Created"),
+                    ("STATUS_CHANGED", "Status Changed"),
+                    ("PAYMENT_RECEIVED", "Payment Received"),
+                    ("ORDER_TAKEN", "Order Taken"),
+                    ("PROOF_UPLOADED", "Proof Uploaded"),
+                    ("ORDER_COMPLETED", "Order Completed"),
+                    ("ORDER_EXPIRED", "Order Expired"),
+                    ("REFUND_PROCESSED", "Refund Processed"),
+                    ("ALLY_PENALIZED", "Ally Penalized"),
+                    ("ALLY_APPLIED", "Ally Applied"),
+                    ("ALLY_APPROVED", "Ally Approved"),
+                    ("ALLY_REJECTED", "Ally Rejected"),
+                    ("LATE_PROOF", "Late Proof"),
+                    ("ESCROW_RELEASED", "Escrow Released"),
+                    ("DEPOSIT_RETURNED", "Deposit Returned"),
+                    ("DEPOSIT_REJECTED", "Deposit Rejected"),
+                    ("TRANSFER_FAILED", "Transfer Failed"),
+                    ("TRANSFER_WAITING", "Transfer Waiting"),
+                    ("QUOTE_REJECTED", "Quote Rejected"),
+                    ("WALLET_BLOCKED", "Wallet Blocked"),
+                    ("WALLET_UNBLOCKED", "Wallet Unblocked"),
+                    ("BLOCKED_ATTEMPT", "Blocked Attempt"),
+                ],
+                max_length=40,
+            ),
         ),
     ]
