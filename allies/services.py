@@ -16,23 +16,30 @@ from orders.models import OPEN_STATUSES
 
 
 @transaction.atomic
-def ally_penalize(*, ally: User, order, reason: str, minutes: int) -> AllyPenalty:
-    """Bar an ally from taking orders for `minutes`; once per (order, reason) for an order."""
+def ally_penalize(
+    *, ally: User, order, reason: str, minutes: int, staff: User | None = None
+) -> AllyPenalty:
+    """Bar an ally from taking orders for `minutes`; once per (order, reason) for an order.
+    `staff` is who decided it, when a person did (recorded in the audit entry)."""
     if order is not None:
-        return allies_penalize(stalled=[(ally, order)], reason=reason, minutes=minutes)[0]
+        return allies_penalize(
+            stalled=[(ally, order)], reason=reason, minutes=minutes, staff=staff
+        )[0]
     penalty = AllyPenalty.objects.create(
         ally=ally,
         reason=reason,
         penalty_minutes=minutes,
         penalty_until=timezone.now() + timedelta(minutes=minutes),
     )
-    log_actions([_penalized(penalty, order=None)])
+    log_actions([_penalized(penalty, order=None, staff=staff)])
     renew_generations(standing_generation(ally.pk))
     return penalty
 
 
 @transaction.atomic
-def allies_penalize(*, stalled: list[tuple[User, object]], reason: str, minutes: int):
+def allies_penalize(
+    *, stalled: list[tuple[User, object]], reason: str, minutes: int, staff: User | None = None
+):
     """Penalize each (ally, order) pair once for `reason`; returns a penalty per pair."""
     until = timezone.now() + timedelta(minutes=minutes)
     orders = [order for _, order in stalled]
@@ -46,21 +53,24 @@ def allies_penalize(*, stalled: list[tuple[User, object]], reason: str, minutes:
     }
     AllyPenalty.objects.bulk_create(new.values())
     renew_generations(*{standing_generation(p.ally_id) for p in new.values()})
-    log_actions([_penalized(p, order=p.order) for p in new.values()])
+    log_actions([_penalized(p, order=p.order, staff=staff) for p in new.values()])
     return [existing.get(order.pk) or new[order.pk] for _, order in stalled]
 
 
-def _penalized(penalty: AllyPenalty, *, order) -> dict:
+def _penalized(penalty: AllyPenalty, *, order, staff: User | None = None) -> dict:
+    metadata = {
+        "ally": penalty.ally.wallet_address,
+        "reason": penalty.reason,
+        "minutes": penalty.penalty_minutes,
+        "until": penalty.penalty_until.isoformat(),
+    }
+    if staff is not None:
+        metadata["staff"] = staff.get_username()
     return {
         "action": Action.ALLY_PENALIZED,
         "order": order,
-        "actor_wallet": None,
-        "metadata": {
-            "ally": penalty.ally.wallet_address,
-            "reason": penalty.reason,
-            "minutes": penalty.penalty_minutes,
-            "until": penalty.penalty_until.isoformat(),
-        },
+        "actor_wallet": staff.wallet_address if staff is not None else None,
+        "metadata": metadata,
     }
 
 

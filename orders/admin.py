@@ -1,13 +1,16 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Q
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from allies.models import AllyPenalty
+from allies.services import ally_penalize
 from audit.models import Log
 from kibo.admin_tools import BigTableAdmin, SearchTerm
 from kibo.models import User
+from kibo.selectors import get_config_int
 from orders.models import LateProof, Order
 from orders.proofs import receipt_response
 from orders.selectors import admin_metrics
@@ -48,9 +51,33 @@ class OrderAdmin(BigTableAdmin):
     ordering = ("-created_at",)
     readonly_fields = [f.name for f in Order._meta.fields]
     inlines = [LogInline]
+    actions = ("penalize_no_payment",)
 
     def has_add_permission(self, request):
         return False
+
+    @admin.action(description="Penalize the ally: did not pay the QR (NO_PAYMENT)")
+    def penalize_no_payment(self, request, queryset):
+        """For an ally who took an order and did not pay its QR; once per order, audited
+        with the staff member, as long as the other penalties (ALLY_PENALTY_MINUTES)."""
+        taken = list(queryset.filter(ally__isnull=False).select_related("ally"))
+        minutes = get_config_int("ALLY_PENALTY_MINUTES")
+        for order in taken:
+            ally_penalize(
+                ally=order.ally,
+                order=order,
+                reason=AllyPenalty.Reason.NO_PAYMENT,
+                minutes=minutes,
+                staff=request.user,
+            )
+        if taken:
+            self.message_user(
+                request, f"{len(taken)} order(s): their allies are penalized.", messages.SUCCESS
+            )
+        if len(taken) < queryset.count():
+            self.message_user(
+                request, "Orders no ally took have no one to penalize.", messages.WARNING
+            )
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -101,3 +101,25 @@ def test_a_payer_with_an_order_in_progress_is_approved_once_it_is_finished():
         ally_application_decide(application_id=application.pk, staff=staff_member(), approve=True)
     order.user.refresh_from_db()
     assert order.user.role == "user"
+
+
+def test_staff_penalize_an_ally_who_did_not_pay_the_qr_from_the_admin(admin_client, admin_user):
+    from orders.models import Order
+    from tests.factories import make_paid_order, make_taken_order
+
+    # given an order an ally took and one nobody took
+    taken, waiting = make_taken_order(), make_paid_order()
+    selected = {"action": "penalize_no_payment", "_selected_action": [taken.pk, waiting.pk]}
+
+    # when staff run the action, twice
+    admin_client.post("/admin/orders/order/", selected)
+    admin_client.post("/admin/orders/order/", selected)
+
+    # then the ally has one NO_PAYMENT penalty for that order, audited with the staff member
+    penalty = AllyPenalty.objects.get()
+    assert (penalty.ally, penalty.order_id, penalty.reason) == (taken.ally, taken.pk, "NO_PAYMENT")
+    entry = Log.objects.get(action=Action.ALLY_PENALIZED)
+    assert entry.actor_wallet == admin_user.wallet_address
+    assert entry.metadata["staff"] == admin_user.get_username()
+    assert entry.metadata["reason"] == "NO_PAYMENT" and entry.order_id == taken.pk
+    assert Order.objects.get(pk=waiting.pk).ally is None
