@@ -3,11 +3,14 @@ from django.db.models import Q
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from allies.models import AllyPenalty
 from allies.services import ally_penalize
 from audit.models import Log
+from escrow.models import Deposit, EscrowAccount, RefundJob, Transfer
+from escrow.networks import is_enabled, network_spec
 from kibo.admin_tools import BigTableAdmin, SearchTerm
 from kibo.models import User
 from kibo.selectors import get_config_int
@@ -16,16 +19,92 @@ from orders.proofs import receipt_response
 from orders.selectors import admin_metrics
 
 
-class LogInline(admin.TabularInline):
-    model = Log
-    fields = ("created_at", "action", "actor_wallet", "metadata")
-    readonly_fields = fields
-    ordering = ("created_at",)
+class StoryInline(admin.TabularInline):
+    """A read-only part of an order's story on its admin page."""
+
     extra = 0
     can_delete = False
 
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
     def has_add_permission(self, request, obj=None):
         return False
+
+
+def explorer_link(network: str, tx_hash: str | None):
+    """The hash, linked to the network's explorer when it has one."""
+    if not tx_hash:
+        return "—"
+    url = network_spec(network).explorer_tx_url(tx_hash) if is_enabled(network) else None
+    return format_html('<a href="{}">{}</a>', url, tx_hash) if url else tx_hash
+
+
+class LogInline(StoryInline):
+    model = Log
+    fields = ("created_at", "action", "actor_wallet", "metadata")
+    ordering = ("created_at",)
+
+
+class DepositInline(StoryInline):
+    model = Deposit
+    fields = ("created_at", "outcome", "reason", "sender", "token", "amount_base", "paid_in")
+    ordering = ("created_at",)
+
+    @admin.display(description="transaction")
+    def paid_in(self, obj):
+        return explorer_link(obj.network, obj.tx_hash)
+
+
+class EscrowInline(StoryInline):
+    model = EscrowAccount
+    fields = ("status", "amount", "token", "network", "locked_at", "released_at", "refunded_at")
+
+
+class RefundJobInline(StoryInline):
+    model = RefundJob
+    fields = ("status", "to_address", "amount", "token", "attempts", "last_error", "sent_in")
+
+    @admin.display(description="transaction")
+    def sent_in(self, obj):
+        return explorer_link(obj.network, obj.tx_hash)
+
+
+class TransferInline(StoryInline):
+    model = Transfer
+    fields = (
+        "purpose",
+        "status",
+        "recipient",
+        "token",
+        "amount_base",
+        "nonce",
+        "hashes",
+        "last_error",
+        "created_at",
+        "confirmed_at",
+    )
+    ordering = ("created_at",)
+
+    @admin.display(description="transactions (the mined one first)")
+    def hashes(self, obj):
+        signed = [s.tx_hash for s in obj.signed.all()]
+        signed.sort(key=lambda h: h != obj.mined_tx_hash)
+        links = [explorer_link(obj.network, h) for h in signed]
+        return format_html_join(mark_safe("<br>"), "{}", ((link,) for link in links)) or "—"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("signed")
+
+
+class PenaltyInline(StoryInline):
+    model = AllyPenalty
+    fields = ("created_at", "ally", "reason", "penalty_minutes", "penalty_until")
+
+
+class LateProofInline(StoryInline):
+    model = LateProof
+    fields = ("received_at", "ally", "order_status", "proof_sha256")
 
 
 @admin.register(Order)
@@ -49,12 +128,27 @@ class OrderAdmin(BigTableAdmin):
     search_by = {"order": ["id"], "tx": ["deposit_tx_hash", "release_tx_hash"]}
     list_select_related = ("user", "ally")
     ordering = ("-created_at",)
-    readonly_fields = [f.name for f in Order._meta.fields]
-    inlines = [LogInline]
+    readonly_fields = [*(f.name for f in Order._meta.fields), "receipt"]
+    # The whole story in one place: what was paid in, held, sent out, decided and said.
+    inlines = [
+        DepositInline,
+        EscrowInline,
+        TransferInline,
+        RefundJobInline,
+        PenaltyInline,
+        LateProofInline,
+        LogInline,
+    ]
     actions = ("penalize_no_payment",)
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="receipt")
+    def receipt(self, obj):
+        if not obj.proof_file:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("orders:proof", args=[obj.pk]), "open")
 
     @admin.action(description="Penalize the ally: did not pay the QR (NO_PAYMENT)")
     def penalize_no_payment(self, request, queryset):

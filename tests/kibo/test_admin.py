@@ -59,6 +59,29 @@ def test_an_order_page_shows_its_audit_trail(admin_client):
     assert "PAYMENT_RECEIVED" in response.content.decode()
 
 
+def test_an_order_page_tells_its_whole_story(admin_client, django_assert_max_num_queries):
+    from orders.services import order_complete, orders_expire_due
+    from tests.factories import expire_timer, make_taken_order, png_upload
+
+    # given an order whose ally stalled (escrow, penalty, refund job and transfer, trail)
+    stalled = make_taken_order()
+    expire_timer(stalled)
+    orders_expire_due()
+    # and one completed with a receipt
+    done = make_taken_order()
+    order_complete(order_id=done.pk, ally=done.ally, proof=png_upload())
+
+    with django_assert_max_num_queries(25):
+        page = admin_client.get(f"/admin/orders/order/{stalled.pk}/change/").content.decode()
+
+    for part in ("Escrow account", "Transfer", "Refund job", "Ally penalt", "Deposit", "Log"):
+        assert part in page, part
+    assert "No subió el comprobante a tiempo" in page and "ORDER_EXPIRED" in page
+    assert "REFUND" in page and "PENDING" in page
+    receipt = admin_client.get(f"/admin/orders/order/{done.pk}/change/").content.decode()
+    assert f'href="/orders/{done.pk}/proof/"' in receipt and "RELEASE" in receipt
+
+
 def test_the_audit_log_is_read_only_in_the_admin(admin_client):
     make_order()
     response = admin_client.get("/admin/audit/log/")
