@@ -19,7 +19,8 @@ class AllyPenaltyAdmin(admin.ModelAdmin):
     # The board caches each ally's standing: staff's edits show on the next poll.
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        renew_generations(standing_generation(obj.ally_id))
+        allies = {obj.ally_id, form.initial.get("ally")} - {None}
+        renew_generations(*(standing_generation(ally) for ally in allies))
 
     def delete_model(self, request, obj):
         super().delete_model(request, obj)
@@ -72,10 +73,10 @@ class AllyApplicationAdmin(admin.ModelAdmin):
             verb = "approved" if approve else "rejected"
             self.message_user(request, f"{done} application(s) {verb}.", messages.SUCCESS)
 
-    @admin.action(description="Approve: the wallet becomes a verified ally")
+    @admin.action(description="Approve: the wallet becomes a verified ally", permissions=["change"])
     def approve(self, request, queryset):
         self._decide(request, queryset, approve=True)
 
-    @admin.action(description="Reject")
+    @admin.action(description="Reject", permissions=["change"])
     def reject(self, request, queryset):
         self._decide(request, queryset, approve=False)

@@ -65,7 +65,7 @@ def _penalized(penalty: AllyPenalty, *, order, staff: User | None = None) -> dic
         "until": penalty.penalty_until.isoformat(),
     }
     if staff is not None:
-        metadata["staff"] = staff.get_username()
+        metadata["staff"] = staff.username or staff.wallet_address
     return {
         "action": Action.ALLY_PENALIZED,
         "order": order,

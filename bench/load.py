@@ -166,7 +166,7 @@ def _locust(base: str, plan: dict, *, title: str, seconds: int, access_log: Path
                     "--users",
                     str(users),
                     "--spawn-rate",
-                    str(max(1, users // ramp)),
+                    f"{users / ramp:g}",  # everyone within the ramp
                     "--run-time",
                     f"{ramp + seconds}s",
                     "--reset-stats",  # the figures are of the steady state, once all came

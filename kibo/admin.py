@@ -117,7 +117,7 @@ class BlockedWalletAdmin(admin.ModelAdmin):
         block = wallet_block(wallet=obj.wallet_address, reason=obj.reason, staff=request.user)
         obj.pk, obj.created_at, obj.blocked_by = block.pk, block.created_at, block.blocked_by
 
-    @admin.action(description="Unblock the selected wallets")
+    @admin.action(description="Unblock the selected wallets", permissions=["change"])
     def unblock(self, request, queryset):
         for block in queryset.filter(unblocked_at__isnull=True):
             wallet_unblock(block_id=block.pk, staff=request.user)

@@ -88,7 +88,8 @@ def renew_generations(*names: str) -> None:
         cache.set_many({_generation_key(name): uuid.uuid4().hex for name in names}, None)
 
     renew()
-    transaction.on_commit(renew)
+    # robust: the change is committed already; a failing cache must not stop what follows
+    transaction.on_commit(renew, robust=True)
 
 
 # --- fragments -----------------------------------------------------------------------------

@@ -78,7 +78,11 @@ def wallet_block(*, wallet: str, reason: str, staff: User) -> BlockedWallet:
     log_action(
         action=Action.WALLET_BLOCKED,
         actor_wallet=staff.wallet_address,
-        metadata={"wallet": wallet, "reason": reason, "staff": staff.get_username()},
+        metadata={
+            "wallet": wallet,
+            "reason": reason,
+            "staff": staff.username or staff.wallet_address,
+        },
     )
     return block
 
@@ -94,7 +98,7 @@ def wallet_unblock(*, block_id, staff: User) -> BlockedWallet:
     log_action(
         action=Action.WALLET_UNBLOCKED,
         actor_wallet=staff.wallet_address,
-        metadata={"wallet": block.wallet_address, "staff": staff.get_username()},
+        metadata={"wallet": block.wallet_address, "staff": staff.username or staff.wallet_address},
     )
     return block
 

@@ -14,7 +14,7 @@ from escrow.networks import is_enabled, network_spec
 from kibo.admin_tools import BigTableAdmin, SearchTerm
 from kibo.models import User
 from kibo.selectors import get_config_int
-from orders.models import LateProof, Order
+from orders.models import LateProof, Order, OrderStatus
 from orders.proofs import receipt_response
 from orders.selectors import admin_metrics
 
@@ -101,10 +101,16 @@ class PenaltyInline(StoryInline):
     model = AllyPenalty
     fields = ("created_at", "ally", "reason", "penalty_minutes", "penalty_until")
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("ally")
+
 
 class LateProofInline(StoryInline):
     model = LateProof
     fields = ("received_at", "ally", "order_status", "proof_sha256")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("ally")
 
 
 @admin.register(Order)
@@ -150,11 +156,20 @@ class OrderAdmin(BigTableAdmin):
             return "—"
         return format_html('<a href="{}">{}</a>', reverse("orders:proof", args=[obj.pk]), "open")
 
-    @admin.action(description="Penalize the ally: did not pay the QR (NO_PAYMENT)")
+    @admin.action(
+        description="Penalize the ally: did not pay the QR (NO_PAYMENT)", permissions=["change"]
+    )
     def penalize_no_payment(self, request, queryset):
         """For an ally who took an order and did not pay its QR; once per order, audited
         with the staff member, as long as the other penalties (ALLY_PENALTY_MINUTES)."""
-        taken = list(queryset.filter(ally__isnull=False).select_related("ally"))
+        taken = list(
+            queryset.filter(ally__isnull=False)
+            .exclude(status=OrderStatus.COMPLETED)  # a false receipt is a dispute's matter
+            .select_related("ally")
+        )
+        already = AllyPenalty.objects.filter(
+            order__in=taken, reason=AllyPenalty.Reason.NO_PAYMENT
+        ).count()
         minutes = get_config_int("ALLY_PENALTY_MINUTES")
         for order in taken:
             ally_penalize(
@@ -164,13 +179,17 @@ class OrderAdmin(BigTableAdmin):
                 minutes=minutes,
                 staff=request.user,
             )
-        if taken:
+        if len(taken) > already:
             self.message_user(
-                request, f"{len(taken)} order(s): their allies are penalized.", messages.SUCCESS
+                request, f"{len(taken) - already} ally penalty(ies) recorded.", messages.SUCCESS
             )
+        if already:
+            self.message_user(request, f"{already} had been recorded before.", messages.INFO)
         if len(taken) < queryset.count():
             self.message_user(
-                request, "Orders no ally took have no one to penalize.", messages.WARNING
+                request,
+                "Orders nobody took, or completed ones, were left alone.",
+                messages.WARNING,
             )
 
     def has_delete_permission(self, request, obj=None):

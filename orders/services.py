@@ -275,8 +275,10 @@ def order_complete(*, order_id, ally: User, proof) -> Order:
     """The ally who took the order uploads the bank receipt: the QR is paid.
 
     A receipt that comes after the order's timer ran out changes nothing: it is kept for
-    staff to review (LateProof) and the ally is told so.
+    staff to review (LateProof) and the ally is told so. A blocked wallet is refused (the
+    order then runs out and its payer is refunded).
     """
+    wallet_refuse_if_blocked(wallet=ally.wallet_address, attempt="upload a receipt")
     receipt = read_receipt(proof)
     name = default_storage.save(receipt.storage_name(), ContentFile(receipt.content))
     try:

@@ -105,11 +105,16 @@ def test_a_payer_with_an_order_in_progress_is_approved_once_it_is_finished():
 
 def test_staff_penalize_an_ally_who_did_not_pay_the_qr_from_the_admin(admin_client, admin_user):
     from orders.models import Order
-    from tests.factories import make_paid_order, make_taken_order
+    from orders.services import order_complete
+    from tests.factories import make_paid_order, make_taken_order, png_upload
 
-    # given an order an ally took and one nobody took
-    taken, waiting = make_taken_order(), make_paid_order()
-    selected = {"action": "penalize_no_payment", "_selected_action": [taken.pk, waiting.pk]}
+    # given an order an ally took, one nobody took and one completed
+    taken, waiting, done = make_taken_order(), make_paid_order(), make_taken_order()
+    order_complete(order_id=done.pk, ally=done.ally, proof=png_upload())
+    selected = {
+        "action": "penalize_no_payment",
+        "_selected_action": [taken.pk, waiting.pk, done.pk],
+    }
 
     # when staff run the action, twice
     admin_client.post("/admin/orders/order/", selected)
@@ -120,6 +125,6 @@ def test_staff_penalize_an_ally_who_did_not_pay_the_qr_from_the_admin(admin_clie
     assert (penalty.ally, penalty.order_id, penalty.reason) == (taken.ally, taken.pk, "NO_PAYMENT")
     entry = Log.objects.get(action=Action.ALLY_PENALIZED)
     assert entry.actor_wallet == admin_user.wallet_address
-    assert entry.metadata["staff"] == admin_user.get_username()
+    assert entry.metadata["staff"] == admin_user.username
     assert entry.metadata["reason"] == "NO_PAYMENT" and entry.order_id == taken.pk
     assert Order.objects.get(pk=waiting.pk).ally is None

@@ -87,6 +87,21 @@ def test_a_blocked_ally_cannot_take_an_order(admin_user):
     assert order.status == "AVAILABLE" and attempts(ally.wallet_address) == ["take an order"]
 
 
+def test_a_blocked_ally_cannot_complete_the_order_in_hand(admin_user):
+    from orders.services import order_complete
+    from tests.factories import make_taken_order, png_upload
+
+    order = make_taken_order()
+    wallet_block(wallet=order.ally.wallet_address, reason="fake receipts", staff=admin_user)
+
+    with pytest.raises(WalletBlocked):
+        order_complete(order_id=order.pk, ally=order.ally, proof=png_upload())
+
+    order.refresh_from_db()
+    assert order.status == "TAKEN" and not order.proof_file
+    assert attempts(order.ally.wallet_address) == ["upload a receipt"]
+
+
 def test_staff_block_and_unblock_from_the_admin_audited(admin_client, admin_user):
     wallet = Account.create().address
 
@@ -116,4 +131,4 @@ def test_staff_block_and_unblock_from_the_admin_audited(admin_client, admin_user
         (Action.WALLET_BLOCKED, wallet),
         (Action.WALLET_UNBLOCKED, wallet),
     ]
-    assert all(log.metadata["staff"] == admin_user.get_username() for log in trail)
+    assert all(log.metadata["staff"] == admin_user.username for log in trail)
