@@ -27,6 +27,7 @@ class Action(models.TextChoices):
     WALLET_BLOCKED = "WALLET_BLOCKED"
     WALLET_UNBLOCKED = "WALLET_UNBLOCKED"
     BLOCKED_ATTEMPT = "BLOCKED_ATTEMPT"
+    RELEASE_UNHELD = "RELEASE_UNHELD"
 
 
 class Log(models.Model):

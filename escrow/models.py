@@ -178,6 +178,7 @@ class Transfer(models.Model):
         RETURN = "RETURN", "Return an uncredited deposit"
 
     class Status(models.TextChoices):
+        HELD = "HELD", "Held: the payer may still say the shop was not paid"
         PENDING = "PENDING", "Not signed yet"
         WAITING = "WAITING", "Waiting for funds in the escrow wallet"
         SIGNED = "SIGNED", "Signed and sent, waiting for the chain"
@@ -216,10 +217,17 @@ class Transfer(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    held_until = models.DateTimeField(
+        null=True, blank=True, help_text="While HELD: when it goes out by itself."
+    )
 
     class Meta:
         db_table = "transfers"
         constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="HELD") | Q(held_until__isnull=False),
+                name="transfers_held_until_when",
+            ),
             models.UniqueConstraint(
                 fields=["order", "purpose"],
                 condition=Q(purpose__in=["RELEASE", "REFUND"]),
@@ -257,6 +265,9 @@ class Transfer(models.Model):
             ),
         ]
         indexes = [
+            models.Index(
+                fields=["held_until"], name="idx_transfers_held", condition=Q(status="HELD")
+            ),
             models.Index(
                 fields=["created_at"],
                 name="idx_transfers_unfinished",

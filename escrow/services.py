@@ -8,6 +8,7 @@ from escrow.models import EscrowAccount, RefundJob, Transfer
 from escrow.networks import network_spec
 from escrow.transfers import TransferIntent, transfer_create, transfers_create
 from kibo.errors import Conflict
+from kibo.selectors import get_config_minutes
 
 
 @transaction.atomic
@@ -83,10 +84,13 @@ def _base_units(network: str, token: str, amount) -> int:
 
 @transaction.atomic
 def escrow_release_create(*, order, recipient: str) -> Transfer:
-    """Pay the ally of a completed order: the deposit minus Kibo's fee, rounded down."""
+    """Pay the ally of a completed order: the deposit minus Kibo's fee, rounded down. The
+    payout is HELD for RELEASE_HOLD_MINUTES, while the payer may still say the shop was not
+    paid (0: it goes out at once)."""
     escrow = EscrowAccount.objects.select_for_update().filter(order=order).first()
     if escrow is None:
         raise Conflict("This order has no locked deposit to release.")
+    hold = get_config_minutes("RELEASE_HOLD_MINUTES")
     return transfer_create(
         purpose=Transfer.Purpose.RELEASE,
         order=order,
@@ -94,6 +98,7 @@ def escrow_release_create(*, order, recipient: str) -> Transfer:
         token=escrow.token,
         recipient=recipient,
         amount_base=_base_units(escrow.network, escrow.token, order.payout_crypto),
+        held_until=timezone.now() + hold if hold else None,
     )
 
 

@@ -28,7 +28,7 @@ is picked up where it stopped.
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -58,6 +58,7 @@ class TransferIntent:
     amount_base: int
     order: object = None
     deposit: Deposit | None = None
+    held_until: datetime | None = None  # HELD until then (a release the payer may dispute)
 
 
 def transfers_create(intents: list[TransferIntent]) -> list:
@@ -79,28 +80,33 @@ def transfers_create(intents: list[TransferIntent]) -> list:
         [contracts[i.network, i.token] for i in intents],
         [i.recipient for i in intents],
         [str(i.amount_base) for i in intents],  # uint256 does not fit a bigint
+        [Transfer.Status.HELD if i.held_until else Transfer.Status.PENDING for i in intents],
+        [i.held_until for i in intents],
     ]
     with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO transfers (id, purpose, order_id, deposit_id, network, token,
                                    token_address, from_address, recipient, amount_base, status,
-                                   attempts, last_error, shortfall_coin, created_at, updated_at)
+                                   held_until, attempts, last_error, shortfall_coin, created_at,
+                                   updated_at)
             SELECT gen_random_uuid(), t.purpose, t.order_id, t.deposit_id, t.network, t.token,
-                   t.token_address, %s, t.recipient, t.amount_base, 'PENDING', 0, '', '',
-                   now(), now()
+                   t.token_address, %s, t.recipient, t.amount_base, t.status, t.held_until, 0,
+                   '', '', now(), now()
             FROM unnest(%s::text[], %s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[],
-                        %s::text[], %s::numeric[])
+                        %s::text[], %s::numeric[], %s::text[], %s::timestamptz[])
                  AS t (purpose, order_id, deposit_id, network, token, token_address, recipient,
-                       amount_base)
+                       amount_base, status, held_until)
             ON CONFLICT DO NOTHING
-            RETURNING id
+            RETURNING id, status
             """,
             [escrow_address(), *columns],
         )
-        created = [row[0] for row in cursor.fetchall()]
-    if created:
-        transaction.on_commit(lambda: _enqueue(created))
+        rows = cursor.fetchall()
+    created = [pk for pk, _ in rows]
+    ready = [pk for pk, status in rows if status == Transfer.Status.PENDING]
+    if ready:
+        transaction.on_commit(lambda: _enqueue(ready))
     return created
 
 
@@ -481,8 +487,41 @@ def transfer_retry(*, transfer_id) -> Transfer:
     return transfer
 
 
+@transaction.atomic
+def transfer_unhold(*, transfer_id, by: str, actor_wallet: str | None = None) -> Transfer:
+    """A held release may go out now: its hold ended (`by` "timer") or the payer said the
+    shop was paid (`by` "payer"). Anything not HELD is left as it is."""
+    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    if transfer.status != Transfer.Status.HELD:
+        return transfer
+    transfer.status, transfer.held_until = Transfer.Status.PENDING, None
+    transfer.save(update_fields=["status", "held_until", "updated_at"])
+    log_action(
+        action=Action.RELEASE_UNHELD,
+        order=transfer.order,
+        actor_wallet=actor_wallet,
+        metadata={"transfer": str(transfer.pk), "by": by},
+    )
+    transaction.on_commit(lambda: _enqueue([transfer.pk]))
+    return transfer
+
+
+def transfers_unhold_due(*, limit: int = 200) -> int:
+    """Let go of the held releases whose hold has ended; returns how many."""
+    due = list(
+        Transfer.objects.filter(status=Transfer.Status.HELD, held_until__lte=timezone.now())
+        .order_by("held_until")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for transfer_id in due:
+        transfer_unhold(transfer_id=transfer_id, by="timer")
+    return len(due)
+
+
 def transfers_process_unfinished(*, limit: int = 200) -> int:
-    """Beat's safety net: push every unfinished transfer on. Returns how many it looked at."""
+    """Beat's safety net: let go of the releases whose hold ended, then push every
+    unfinished transfer on. Returns how many it looked at."""
+    transfers_unhold_due(limit=limit)
     unfinished = list(
         Transfer.objects.filter(status__in=Transfer.UNFINISHED)
         .order_by("created_at")

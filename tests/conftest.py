@@ -19,6 +19,7 @@ from kibo.env import BASE_DIR
 SEED_MIGRATIONS = [
     importlib.import_module("kibo.migrations.0002_seed_system_config"),
     importlib.import_module("kibo.migrations.0003_treasury_addresses"),
+    importlib.import_module("kibo.migrations.0005_release_hold"),
     importlib.import_module("quotes.migrations.0002_local_rates_and_sources"),
     importlib.import_module("escrow.migrations.0005_reconcile_stuck_minutes"),
 ]
