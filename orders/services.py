@@ -27,7 +27,7 @@ from allies.services import allies_penalize
 from audit.models import Action
 from audit.services import log_action, log_actions
 from escrow.amounts import format_amounts
-from escrow.models import TX_HASH_RE
+from escrow.models import TX_HASH_RE, Transfer
 from escrow.networks import is_enabled
 from escrow.services import (
     escrow_account_lock,
@@ -36,6 +36,7 @@ from escrow.services import (
     refund_job_complete,
     refund_jobs_create,
 )
+from escrow.transfers import transfer_unhold
 from kibo.cache import renew_generations
 from kibo.models import User
 from kibo.selectors import get_config_int, get_config_minutes
@@ -412,6 +413,20 @@ def _expire_all(
             for order in orders
         ]
     )
+
+
+def order_confirm_paid(*, order_id, user: User) -> Order:
+    """The payer says the shop got paid: the ally's held payout goes out now. Saying it
+    again, or after the hold ended, changes nothing."""
+    order = Order.objects.filter(pk=_parse_order_id(order_id), user=user).first()
+    if order is None:
+        raise OrderNotFound()
+    if order.status != OrderStatus.COMPLETED:
+        raise IllegalTransition(_("Only a paid QR can be confirmed."))
+    release = order.transfers.filter(purpose=Transfer.Purpose.RELEASE).first()
+    if release is not None:
+        transfer_unhold(transfer_id=release.pk, by="payer", actor_wallet=user.wallet_address)
+    return order
 
 
 @transaction.atomic

@@ -24,6 +24,7 @@ from web3.exceptions import Web3RPCError
 
 from escrow.chain import ChainUnavailable
 from escrow.deposits import deposit_verify
+from escrow.models import Transfer
 from escrow.networks import UnknownNetwork, configured_networks, is_enabled, network_spec
 from escrow.selectors import payment_request
 from kibo.cache import render_fragments
@@ -34,7 +35,7 @@ from orders.proofs import receipt_response
 from orders.qr import PaymentQR, QRRejected, parse_qr
 from orders.quoting import order_quote, parse_amount_fiat
 from orders.selectors import order_visible_privately, user_order_summary
-from orders.services import order_cancel, order_create, parse_tx_hash
+from orders.services import order_cancel, order_confirm_paid, order_create, parse_tx_hash
 from quotes.models import Token
 
 HISTORY_PAGE_SIZE = 20
@@ -238,6 +239,13 @@ def _status_context(order: Order) -> dict:
         "refund": refund,
         "refund_url": refund_url,
         "can_cancel": order.status in (OrderStatus.PENDING_PAYMENT, OrderStatus.AVAILABLE),
+        "held_release": (
+            order.transfers.filter(
+                purpose=Transfer.Purpose.RELEASE, status=Transfer.Status.HELD
+            ).first()
+            if order.status == OrderStatus.COMPLETED
+            else None
+        ),
     }
 
 
@@ -264,6 +272,19 @@ def status(request, order_id):
     if _is_final(order):
         response.status_code = 286  # htmx stops polling
     return response
+
+
+@user_page
+@require_POST
+def confirm(request, order_id):
+    """The payer says the shop got paid: the ally's held payout goes out now."""
+    order = _owned_order(request, order_id)
+    try:
+        order_confirm_paid(order_id=order.pk, user=request.user)
+        messages.success(request, _("Thank you. The ally's payout is on its way."))
+    except DomainError as error:
+        messages.error(request, error.message)
+    return redirect("orders:detail", order_id=order.pk)
 
 
 @user_page

@@ -429,3 +429,32 @@ def test_a_completed_order_links_its_receipt(client, completed):
     client.force_login(completed.user)
     page = text(client.get(f"/orders/{completed.pk}/status/"))
     assert f'href="/orders/{completed.pk}/proof/"' in page
+
+
+def test_the_payer_says_the_shop_got_paid_and_the_held_payout_goes_out(client, payer):
+    from django.test import Client
+
+    from escrow.models import Transfer
+    from kibo.services import config_set
+    from tests.factories import make_taken_order
+
+    # given a completed order whose payout is held
+    config_set(key="RELEASE_HOLD_MINUTES", value="10")
+    order = make_taken_order(user=payer)
+    order_complete(order_id=order.pk, ally=order.ally, proof=png_upload())
+    page = text(client.get(f"/orders/{order.pk}/"))
+    assert "The shop got paid" in page and "payout goes out at" in page
+
+    # when someone else tries to confirm it, nothing happens
+    stranger = Client()
+    stranger.force_login(make_user())
+    assert stranger.post(f"/orders/{order.pk}/confirm/").status_code == 404
+    release = Transfer.objects.get(order=order, purpose=Transfer.Purpose.RELEASE)
+    assert release.status == Transfer.Status.HELD
+
+    # when the payer confirms, the payout goes out at once
+    response = client.post(f"/orders/{order.pk}/confirm/", follow=True)
+    assert "payout is on its way" in text(response)
+    release.refresh_from_db()
+    assert release.status == Transfer.Status.PENDING
+    assert "The shop got paid" not in text(client.get(f"/orders/{order.pk}/"))
