@@ -218,11 +218,13 @@ def _transfer_state(transfer: Transfer) -> str:
 
 def stuck_obligations(*, older_than: timedelta) -> list[StuckObligation]:
     """What Kibo owes and has not paid out: every FAILED or WAITING transfer, and, older than
-    `older_than`, each completed order whose payout is not confirmed and each expired order
-    still holding a deposit whose refund is not confirmed."""
+    `older_than`, each completed order whose payout is not confirmed (unless it is held and
+    its hold has not ended) and each expired order still holding a deposit whose refund is
+    not confirmed."""
     from orders.models import OrderStatus  # orders' models import escrow's
 
-    cutoff = timezone.now() - older_than
+    now = timezone.now()
+    cutoff = now - older_than
     held = (
         EscrowAccount.objects.filter(status=EscrowAccount.Status.LOCKED)
         .filter(
@@ -247,6 +249,8 @@ def stuck_obligations(*, older_than: timedelta) -> list[StuckObligation]:
         else:
             what = f"expired at {order.updated_at:%Y-%m-%d %H:%M} UTC holding {account}; the refund"
         transfer = owed.get(order.pk)
+        if transfer and transfer.status == Transfer.Status.HELD and transfer.held_until > now:
+            continue  # waiting for the payer on purpose
         state = (
             f"its {transfer.purpose.lower()} transfer is {_transfer_state(transfer)}"
             if transfer

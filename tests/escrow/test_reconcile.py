@@ -91,6 +91,21 @@ def test_a_completed_order_whose_payout_is_not_confirmed_in_time_is_stuck():
     assert "nothing owed is stuck" in reconcile_output()
 
 
+def test_a_payout_held_for_the_payer_is_not_stuck_until_its_hold_ends():
+    from kibo.services import config_set
+
+    # given a completed order whose payout is held longer than the stuck threshold
+    config_set(key="RELEASE_HOLD_MINUTES", value="60")
+    order, _, release = completed_order()
+    Order.objects.filter(pk=order.pk).update(completed_at=minutes_ago(31))
+    assert "nothing owed is stuck" in reconcile_output()
+
+    # when the hold has ended and the payout is still not confirmed, it is stuck
+    Transfer.objects.filter(pk=release.pk).update(held_until=timezone.now())
+    output, _ = reconcile_refusal()
+    assert "its release transfer is HELD" in output
+
+
 def test_an_expired_order_still_holding_its_deposit_is_stuck(client):
     wallet = funded_wallet()
     order = order_for(wallet)
