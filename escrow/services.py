@@ -72,12 +72,6 @@ def refund_jobs_create(*, orders) -> None:
     )
 
 
-def refund_job_create(*, order) -> RefundJob:
-    """Queue the return of one order's locked deposit (see refund_jobs_create)."""
-    refund_jobs_create(orders=[order])
-    return RefundJob.objects.get(order=order)
-
-
 def _base_units(network: str, token: str, amount) -> int:
     return to_base_units(amount, network_spec(network).token(token).decimals)
 

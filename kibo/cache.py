@@ -58,15 +58,26 @@ class Cached:
     compute: Callable[[], tuple[Any, int]]  # the value, and for how many seconds at most
 
 
+def _current_generations(names: set[str]) -> dict[str, str]:
+    """The current generation of each name, in one round trip; a new one where the cache
+    has none (first use, or the cache lost it)."""
+    keys = {_generation_key(name): name for name in names}
+    found = cache.get_many(keys)
+    for key in keys.keys() - found.keys():
+        cache.add(key, uuid.uuid4().hex, None)
+        found[key] = cache.get(key)
+    return {keys[key]: generation for key, generation in found.items()}
+
+
+def current_generation(name: str) -> str:
+    return _current_generations({name})[name]
+
+
 def read_through(*entries: Cached) -> list:
     """The entries' values, from the cache when there, else computed and kept: two round
     trips to the cache (the generations, then the values) however many entries."""
-    names = {_generation_key(entry.generation) for entry in entries}
-    generations = cache.get_many(names)
-    for name in names - generations.keys():  # first use, or the cache lost it
-        cache.add(name, uuid.uuid4().hex, None)
-        generations[name] = cache.get(name)
-    keys = [f"{e.key}@{generations[_generation_key(e.generation)]}" for e in entries]
+    generations = _current_generations({entry.generation for entry in entries})
+    keys = [f"{e.key}@{generations[e.generation]}" for e in entries]
     found = cache.get_many(keys)
     values = []
     for key, entry in zip(keys, entries, strict=True):

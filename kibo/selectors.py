@@ -1,10 +1,10 @@
 import time
-import uuid
 from datetime import timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
 
+from kibo.cache import current_generation
 from kibo.errors import ConfigMissing
 from kibo.models import BlockedWallet, SystemConfig
 
@@ -12,16 +12,12 @@ from kibo.models import BlockedWallet, SystemConfig
 # gives the config a new version when it commits, so no process can put back a value it read
 # before the commit: it would put it under the old version. The timeout bounds how long a
 # change made behind Django's back (raw SQL) can go unseen.
-CONFIG_VERSION_KEY = "system-config-version"
+CONFIG_GENERATION = "system-config"  # renewed by kibo.services.config_set
 CONFIG_CACHE_SECONDS = 60
 
 
 def _config_version() -> str:
-    version = cache.get(CONFIG_VERSION_KEY)
-    if version is None:  # first use, or evicted: a new version, so nothing older counts
-        cache.add(CONFIG_VERSION_KEY, uuid.uuid4().hex, timeout=None)
-        version = cache.get(CONFIG_VERSION_KEY)
-    return version
+    return current_generation(CONFIG_GENERATION)
 
 
 # A version's values never change, so each process also keeps the current version's values

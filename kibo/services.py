@@ -1,15 +1,13 @@
-import uuid
-
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.models import Action
 from audit.services import log_action
+from kibo.cache import renew_generations
 from kibo.errors import Conflict, DomainError, WalletBlocked
 from kibo.models import BlockedWallet, Country, SystemConfig, User, checksum_wallet
-from kibo.selectors import CONFIG_VERSION_KEY, is_wallet_blocked
+from kibo.selectors import CONFIG_GENERATION, is_wallet_blocked
 from kibo.siwe import SiweRejected
 
 
@@ -21,15 +19,8 @@ def config_set(*, key: str, value: str, description: str | None = None) -> Syste
     if description is not None:
         config.description = description
     config.save()
-    # A new version now, so this transaction reads its own change; and again on commit, so
-    # what other processes cached meanwhile (the old value) is never read again.
-    _new_config_version()
-    transaction.on_commit(_new_config_version)
+    renew_generations(CONFIG_GENERATION)
     return config
-
-
-def _new_config_version() -> None:
-    cache.set(CONFIG_VERSION_KEY, uuid.uuid4().hex, timeout=None)
 
 
 def user_sign_in(*, address: str) -> User:
