@@ -45,6 +45,8 @@ class AllyPenalty(models.Model):
         ]
         indexes = [
             models.Index(fields=["ally", "-penalty_until"], name="idx_ally_penalties_active"),
+            # Who is penalized now, across allies (the staff console).
+            models.Index(fields=["penalty_until"], name="idx_ally_penalties_until"),
         ]
 
     def __str__(self):

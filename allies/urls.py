@@ -12,4 +12,5 @@ urlpatterns = [
     path("orders/<uuid:order_id>/", views.work, name="work"),
     path("orders/<uuid:order_id>/take/", views.take, name="take"),
     path("orders/<uuid:order_id>/proof/", views.proof, name="proof"),
+    path("orders/<uuid:order_id>/answer/", views.answer, name="answer"),
 ]

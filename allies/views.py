@@ -27,12 +27,17 @@ from allies.selectors import (
     pending_application,
 )
 from allies.services import ally_apply
+from escrow.models import Transfer
 from kibo.cache import render_fragments
-from kibo.errors import DomainError, NotFound
+from kibo.charts import bar_chart
+from kibo.errors import DomainError, NotFound, refusal_status
 from kibo.models import Country, User
+from orders.disputes import PENALTY_DISPUTE_WINDOW, dispute_answer
 from orders.errors import OrderAlreadyTaken
-from orders.models import Order, OrderStatus
+from orders.forms import statement_fields
+from orders.models import Dispute, Order, OrderStatus
 from orders.qr import QRRejected, parse_qr
+from orders.selectors import order_disputes
 from orders.services import order_complete, order_take
 
 
@@ -194,25 +199,84 @@ def _assigned_order(request, order_id) -> Order:
     return order
 
 
-def _work_context(order: Order, *, error: str | None = None) -> dict:
+def _to_answer(disputes: list[Dispute]) -> Dispute | None:
+    """The payer's open dispute, while the ally has not given their side."""
+    return next(
+        (
+            d
+            for d in disputes
+            if d.kind == Dispute.Kind.NOT_PAID
+            and d.status == Dispute.Status.OPEN
+            and d.answered_at is None
+        ),
+        None,
+    )
+
+
+def _contestable(penalties: list, disputes: list[Dispute], *, now) -> object | None:
+    """The newest penalty about the order the ally may still contest (none while a dispute
+    about the order is open)."""
+    if any(d.status == Dispute.Status.OPEN for d in disputes):
+        return None
+    contested = {d.penalty_id for d in disputes}
+    return next(
+        (
+            p
+            for p in penalties
+            if p.pk not in contested and p.created_at > now - PENALTY_DISPUTE_WINDOW
+        ),
+        None,
+    )
+
+
+def _work_context(order: Order, **extra) -> dict:
     try:
         qr = parse_qr(order.qr_data, country=order.user.country)
     except QRRejected:
         qr = None
+    now = timezone.now()
+    disputes = order_disputes(order=order)
+    penalties = list(order.penalties.filter(ally=order.ally_id).order_by("-created_at"))
     return {
         "order": order,
         "qr": qr,
         "qr_svg": segno.make(order.qr_data, error="m").svg_data_uri(scale=8, border=4),
-        "working": order.status == OrderStatus.TAKEN and order.expires_at > timezone.now(),
-        "error": error,
+        "working": order.status == OrderStatus.TAKEN and order.expires_at > now,
+        "disputes": disputes,
+        "to_answer": _to_answer(disputes),
+        "penalties": penalties,
+        "contestable": _contestable(penalties, disputes, now=now),
+        "late_proofs": list(order.late_proofs.filter(ally=order.ally_id)),
+        "release": order.transfers.filter(purpose=Transfer.Purpose.RELEASE).first(),
+        **extra,
     }
+
+
+def work_page(request, order: Order, *, status: int = 200, **extra):
+    """The page of an order the ally took, with any message for a refused form."""
+    return render(request, "allies/work.html", _work_context(order, **extra), status=status)
 
 
 @ally_page
 @require_GET
 def work(request, order_id):
+    return work_page(request, _assigned_order(request, order_id))
+
+
+@ally_page
+@require_POST
+def answer(request, order_id):
+    """The ally's side of the payer's open dispute: a statement and up to three files."""
     order = _assigned_order(request, order_id)
-    return render(request, "allies/work.html", _work_context(order))
+    try:
+        dispute_answer(order_id=order.pk, ally=request.user, **statement_fields(request))
+    except NotFound:
+        raise Http404(_("No such order.")) from None
+    except DomainError as refused:
+        status = refusal_status(refused)
+        return work_page(request, order, answer_error=refused.message, status=status)
+    messages.success(request, _("Your side was sent. Our staff will review it."))
+    return redirect("allies:work", order_id=order.pk)
 
 
 @ally_page
@@ -236,9 +300,7 @@ def proof(request, order_id):
                 {"message": refused.message},
                 status=422,
             )
-        return render(
-            request, "allies/work.html", _work_context(order, error=refused.message), status=422
-        )
+        return work_page(request, order, error=refused.message, status=422)
     messages.success(request, _("Receipt received. Your payout is on its way to your wallet."))
     return _htmx_redirect(request, f"/ally/orders/{order.pk}/")
 
@@ -247,29 +309,6 @@ def proof(request, order_id):
 
 
 CHART_SECONDS = 24 * 60 * 60
-
-
-def _chart(days: list[tuple]) -> dict:
-    """Bars for a server-drawn SVG: one per day, scaled to the busiest day."""
-    top = max((count for _, count in days), default=0) or 1
-    width, height, gap = 20, 100, 4
-    bars = [
-        {
-            "day": day,
-            "count": count,
-            "x": index * (width + gap),
-            "height": round(height * count / top),
-            "y": height - round(height * count / top),
-        }
-        for index, (day, count) in enumerate(days)
-    ]
-    return {
-        "bars": bars,
-        "width": len(days) * (width + gap),
-        "height": height,
-        "bar_width": width,
-        "top": top,
-    }
 
 
 @ally_page
@@ -281,7 +320,7 @@ def stats(request):
     drawn = hashlib.sha256(repr(days).encode()).hexdigest()[:16]
     (chart,) = render_fragments(
         "allies/partials/_chart.html",
-        [(f"ally-chart:{get_language()}:{drawn}", {"chart": _chart(days)})],
+        [(f"ally-chart:{get_language()}:{drawn}", {"chart": bar_chart(days)})],
         CHART_SECONDS,
     )
     return render(

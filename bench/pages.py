@@ -304,6 +304,14 @@ def main() -> int:
             in_process[who] = browser
             cookies[who] = {"sessionid": browser.cookies["sessionid"].value}
         recent = Order.objects.filter(user=heavy).order_by("-created_at").first()
+        from orders.services import daily_stats_rollup
+
+        start = time.perf_counter()
+        rolled = daily_stats_rollup()  # what beat keeps up to date for the staff console
+        print(
+            f"  beat's first daily rollup: {rolled} days in {time.perf_counter() - start:.1f} s",
+            flush=True,
+        )
 
         port = _free_port()
         access_log = STATE_DIR / f"{NAME}-access.log"
@@ -322,6 +330,9 @@ def main() -> int:
                 Figure("admin orders, search by wallet", "staff", "", None, 100),
                 Figure("admin audit log (logs)", "staff", "/admin/audit/log/", None, 100),
                 Figure("admin metrics", "staff", "/admin/orders/order/metrics/", 500, 20),
+                Figure(
+                    "staff console (/admin/dashboard/)", "staff", "/admin/dashboard/", None, 100
+                ),
             ]
             pages[3].url = f"/orders/{recent.pk}/status/"
             pages[6].url = f"/admin/orders/order/?q={heavy.wallet_address}"

@@ -179,6 +179,8 @@ class Transfer(models.Model):
 
     class Status(models.TextChoices):
         HELD = "HELD", "Held: the payer may still say the shop was not paid"
+        FROZEN = "FROZEN", "Frozen: the payer disputes it; staff decide"
+        CANCELLED = "CANCELLED", "Cancelled before it was signed: the dispute was upheld"
         PENDING = "PENDING", "Not signed yet"
         WAITING = "WAITING", "Waiting for funds in the escrow wallet"
         SIGNED = "SIGNED", "Signed and sent, waiting for the chain"
@@ -349,3 +351,31 @@ class ScannedBlock(models.Model):
 
     def __str__(self):
         return f"{self.network} block {self.number}"
+
+
+class EscrowSnapshot(models.Model):
+    """The last reconciliation of one token on one network, taken by beat for the staff
+    console: what the escrow wallet holds on chain against what Kibo's records say."""
+
+    network = models.CharField(max_length=20, choices=Network.choices)
+    token = models.CharField(max_length=10)
+    decimals = models.PositiveSmallIntegerField()
+    block = models.PositiveBigIntegerField(help_text="The confirmed block it was read at.")
+    on_chain = models.DecimalField(**BASE_UNITS)
+    expected = models.DecimalField(**BASE_UNITS, help_text="What the records say it holds.")
+    locked = models.DecimalField(**BASE_UNITS, help_text="Deposits not yet paid out or refunded.")
+    ok = models.BooleanField(help_text="The balance matches the records.")
+    taken_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "escrow_snapshots"
+        constraints = [
+            models.UniqueConstraint(fields=["network", "token"], name="escrow_snapshot_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.token} on {self.network} at block {self.block}"
+
+    @property
+    def difference(self):
+        return self.on_chain - self.expected

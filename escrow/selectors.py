@@ -219,7 +219,8 @@ def _transfer_state(transfer: Transfer) -> str:
 def stuck_obligations(*, older_than: timedelta) -> list[StuckObligation]:
     """What Kibo owes and has not paid out: every FAILED or WAITING transfer, and, older than
     `older_than`, each completed order whose payout is not confirmed (unless it is held and
-    its hold has not ended) and each expired order still holding a deposit whose refund is
+    its hold has not ended, or frozen by a dispute staff have not decided; if staff upheld
+    the dispute, its refund) and each expired order still holding a deposit whose refund is
     not confirmed."""
     from orders.models import OrderStatus  # orders' models import escrow's
 
@@ -235,7 +236,7 @@ def stuck_obligations(*, older_than: timedelta) -> list[StuckObligation]:
         .order_by("order__updated_at")
     )
     owed = {
-        transfer.order_id: transfer
+        (transfer.order_id, transfer.purpose): transfer
         for transfer in Transfer.objects.filter(
             order__in=[account.order_id for account in held],
             purpose__in=[Transfer.Purpose.RELEASE, Transfer.Purpose.REFUND],
@@ -244,13 +245,19 @@ def stuck_obligations(*, older_than: timedelta) -> list[StuckObligation]:
     stuck = []
     for account in held:
         order = account.order
-        if order.status == OrderStatus.COMPLETED:
-            what = f"completed at {order.completed_at:%Y-%m-%d %H:%M} UTC; the ally's payout"
-        else:
-            what = f"expired at {order.updated_at:%Y-%m-%d %H:%M} UTC holding {account}; the refund"
-        transfer = owed.get(order.pk)
+        transfer = owed.get((order.pk, Transfer.Purpose.RELEASE))
         if transfer and transfer.status == Transfer.Status.HELD and transfer.held_until > now:
             continue  # waiting for the payer on purpose
+        if transfer and transfer.status == Transfer.Status.FROZEN:
+            continue  # waiting for staff to decide the payer's dispute
+        if order.status == OrderStatus.EXPIRED:
+            what = f"expired at {order.updated_at:%Y-%m-%d %H:%M} UTC holding {account}; the refund"
+            transfer = owed.get((order.pk, Transfer.Purpose.REFUND))
+        elif transfer and transfer.status == Transfer.Status.CANCELLED:
+            what = f"disputed by its payer, who is owed {account}; the refund"
+            transfer = owed.get((order.pk, Transfer.Purpose.REFUND))
+        else:
+            what = f"completed at {order.completed_at:%Y-%m-%d %H:%M} UTC; the ally's payout"
         state = (
             f"its {transfer.purpose.lower()} transfer is {_transfer_state(transfer)}"
             if transfer

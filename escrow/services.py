@@ -4,8 +4,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from escrow.amounts import to_base_units
-from escrow.models import EscrowAccount, RefundJob, Transfer
+from escrow.models import EscrowAccount, EscrowSnapshot, RefundJob, Transfer
 from escrow.networks import network_spec
+from escrow.selectors import reconcile
 from escrow.transfers import TransferIntent, transfer_create, transfers_create
 from kibo.errors import Conflict
 from kibo.selectors import get_config_minutes
@@ -117,6 +118,29 @@ def refund_job_complete(*, order, tx_hash: str) -> RefundJob:
         status=EscrowAccount.Status.REFUNDED, refunded_at=now
     )
     return job
+
+
+@transaction.atomic
+def escrow_snapshot_take() -> int:
+    """Reconcile the escrow on every configured network (escrow.selectors.reconcile) and
+    keep each token's line for the staff console; returns how many lines it kept."""
+    taken_at = timezone.now()
+    lines = reconcile()
+    for line in lines:
+        EscrowSnapshot.objects.update_or_create(
+            network=line.network,
+            token=line.token,
+            defaults={
+                "decimals": line.decimals,
+                "block": line.block,
+                "on_chain": line.on_chain,
+                "expected": line.expected,
+                "locked": line.locked,
+                "ok": line.ok,
+                "taken_at": taken_at,
+            },
+        )
+    return len(lines)
 
 
 def escrow_key_problem() -> str | None:

@@ -43,6 +43,7 @@ from escrow.failpoints import failpoint
 from escrow.models import Deposit, NonceCursor, RefundJob, SignedTransaction, Transfer
 from escrow.networks import network_spec
 from escrow.selectors import Funds, escrow_address, escrow_funds
+from kibo.errors import Conflict
 
 logger = logging.getLogger(__name__)
 
@@ -503,6 +504,35 @@ def transfer_unhold(*, transfer_id, by: str, actor_wallet: str | None = None) ->
         metadata={"transfer": str(transfer.pk), "by": by},
     )
     transaction.on_commit(lambda: _enqueue([transfer.pk]))
+    return transfer
+
+
+@transaction.atomic
+def transfer_freeze(*, transfer_id) -> Transfer:
+    """The payer disputes a held release: it stays where it is until staff decide. Only a
+    release still within its hold can be frozen, so nothing of it was ever signed."""
+    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    if transfer.status == Transfer.Status.FROZEN:
+        return transfer
+    if transfer.status != Transfer.Status.HELD or transfer.held_until <= timezone.now():
+        raise Conflict(f"transfer {transfer.pk} is {transfer.status}, not within its hold")
+    transfer.status, transfer.held_until = Transfer.Status.FROZEN, None
+    transfer.save(update_fields=["status", "held_until", "updated_at"])
+    return transfer
+
+
+@transaction.atomic
+def transfer_thaw(*, transfer_id, cancel: bool) -> Transfer:
+    """Staff decided a dispute about a frozen release: it goes out (`cancel` False), or it
+    is cancelled and never signed (True: the payer is refunded instead)."""
+    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    target = Transfer.Status.CANCELLED if cancel else Transfer.Status.PENDING
+    if transfer.status != Transfer.Status.FROZEN:
+        raise Conflict(f"transfer {transfer.pk} is {transfer.status}, not frozen")
+    transfer.status = target
+    transfer.save(update_fields=["status", "updated_at"])
+    if not cancel:
+        transaction.on_commit(lambda: _enqueue([transfer.pk]))
     return transfer
 
 

@@ -1,11 +1,25 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
 
 from kibo.models import BlockedWallet, SystemConfig, User, checksum_wallet
 from kibo.selectors import is_wallet_blocked
 from kibo.services import config_set, wallet_block, wallet_unblock
+
+
+class StaffLoginForm(AdminAuthenticationForm):
+    """Staff sign in with their username or their wallet (kibo.auth_backends)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = "Username or wallet address"
+
+
+admin.site.login_form = StaffLoginForm
+admin.site.site_header = admin.site.site_title = "Kibo staff"
+admin.site.index_template = "admin/kibo_index.html"  # links the staff console
 
 
 class UserForm(forms.ModelForm):

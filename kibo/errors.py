@@ -28,3 +28,9 @@ class WalletBlocked(DomainError):
 
 class ConfigMissing(DomainError):
     status_code = 500
+
+
+def refusal_status(error: DomainError) -> int:
+    """The HTTP status of a refused form: 422 for what the form itself said, the error's own
+    otherwise (409 when the order's state is in the way, 404, ...)."""
+    return 422 if error.status_code == 400 else error.status_code

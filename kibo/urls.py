@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from kibo import views
+from orders.admin import console
 
 urlpatterns = [
     path("", views.landing, name="landing"),
@@ -14,5 +15,6 @@ urlpatterns = [
     path("healthz/", views.healthz, name="healthz"),
     path("orders/", include("orders.urls")),
     path("ally/", include("allies.urls")),
+    path("admin/dashboard/", admin.site.admin_view(console), name="console"),
     path("admin/", admin.site.urls),
 ]

@@ -1,22 +1,36 @@
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import Q
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from allies.models import AllyPenalty
 from allies.services import ally_penalize
 from audit.models import Log
-from escrow.models import Deposit, EscrowAccount, RefundJob, Transfer
+from escrow.amounts import format_base_units
+from escrow.models import Deposit, EscrowAccount, EscrowSnapshot, RefundJob, Transfer
 from escrow.networks import is_enabled, network_spec
 from kibo.admin_tools import BigTableAdmin, SearchTerm
-from kibo.models import User
+from kibo.charts import bar_chart
+from kibo.errors import DomainError
+from kibo.models import Country, User
 from kibo.selectors import get_config_int
-from orders.models import LateProof, Order, OrderStatus
+from orders.disputes import dispute_decide, late_proof_decide
+from orders.models import Dispute, LateProof, Order, OrderStatus
 from orders.proofs import receipt_response
-from orders.selectors import admin_metrics
+from orders.selectors import (
+    TOTAL,
+    admin_metrics,
+    console_history,
+    console_now,
+    day_figures,
+    dispute_sla_cutoff,
+)
+from quotes.models import COUNTRY_FIAT, Fiat
 
 
 class StoryInline(admin.TabularInline):
@@ -105,9 +119,19 @@ class PenaltyInline(StoryInline):
         return super().get_queryset(request).select_related("ally")
 
 
+class DisputeInline(StoryInline):
+    model = Dispute
+    fields = ("opened_at", "kind", "status", "opened_by", "statement", "answer", "decision_note")
+    ordering = ("opened_at",)
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("opened_by")
+
+
 class LateProofInline(StoryInline):
     model = LateProof
-    fields = ("received_at", "ally", "order_status", "proof_sha256")
+    fields = ("received_at", "ally", "order_status", "proof_sha256", "decision", "decision_note")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("ally")
@@ -142,6 +166,7 @@ class OrderAdmin(BigTableAdmin):
         TransferInline,
         RefundJobInline,
         PenaltyInline,
+        DisputeInline,
         LateProofInline,
         LogInline,
     ]
@@ -219,15 +244,208 @@ class OrderAdmin(BigTableAdmin):
         return TemplateResponse(request, "admin/orders/metrics.html", context)
 
 
+def decide_with_note(modeladmin, request, queryset, *, question: str, submit: str, decide):
+    """An admin action that first asks for a note (an intermediate page), then calls
+    decide(obj, note) for each selected row. A refusal is reported for its row."""
+    note, error = request.POST.get("note", "").strip(), None
+    if request.POST.get("confirmed"):
+        if note:
+            decided = 0
+            for obj in queryset:
+                try:
+                    decide(obj, note)
+                    decided += 1
+                except DomainError as refused:
+                    modeladmin.message_user(request, f"{obj}: {refused.message}", messages.ERROR)
+            if decided:
+                modeladmin.message_user(request, f"{decided} decided.", messages.SUCCESS)
+            return None
+        error = "Write a note saying why."
+    opts = modeladmin.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": question,
+        "question": question,
+        "submit": submit,
+        "objects": list(queryset),
+        "note": note,
+        "error": error,
+        "action": request.POST.get("action", ""),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "back": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+        "opts": opts,
+    }
+    return TemplateResponse(request, "admin/orders/decide.html", context)
+
+
+def order_link(order_id):
+    url = reverse("admin:orders_order_change", args=[order_id])
+    return format_html('<a href="{}">{}</a>', url, order_id)
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Open longer than DISPUTE_SLA_HOURS")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(status=Dispute.Status.OPEN, opened_at__lt=dispute_sla_cutoff())
+        return queryset
+
+
+@admin.register(Dispute)
+class DisputeAdmin(admin.ModelAdmin):
+    """Disputes wait for staff: uphold or reject each, with a note (both sides see it)."""
+
+    list_display = ("opened_at", "kind", "status", "overdue", "order_id_link", "opened_by")
+    list_filter = ("status", OverdueFilter, "kind")
+    list_select_related = ("opened_by",)
+    search_fields = ("=order__id", "opened_by__wallet_address")
+    ordering = ("-opened_at",)
+    fields = (
+        "order_id_link",
+        "kind",
+        "status",
+        "overdue",
+        "opened_by",
+        "opened_at",
+        "statement",
+        "receipt",
+        "penalty",
+        "answer",
+        "answered_at",
+        "files",
+        "payout",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+    )
+    readonly_fields = fields
+    actions = ("uphold", "reject")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="order")
+    def order_id_link(self, obj):
+        return order_link(obj.order_id)
+
+    @admin.display(boolean=True)
+    def overdue(self, obj):
+        return obj.status == Dispute.Status.OPEN and obj.opened_at < dispute_sla_cutoff()
+
+    @admin.display(description="the ally's receipt")
+    def receipt(self, obj):
+        url = reverse("orders:proof", args=[obj.order_id])
+        return format_html('<a href="{}">{}</a>', url, "open")
+
+    @admin.display(description="evidence")
+    def files(self, obj):
+        links = [
+            (reverse("orders:evidence", args=[obj.order_id, f.pk]), f.submitted_by)
+            for f in obj.evidence.select_related("submitted_by")
+        ]
+        return format_html_join(mark_safe("<br>"), '<a href="{}">from {}</a>', links) or "—"
+
+    @admin.display(description="the ally's payout")
+    def payout(self, obj):
+        release = obj.order.transfers.filter(purpose=Transfer.Purpose.RELEASE).first()
+        return release.get_status_display() if release else "—"
+
+    @admin.action(
+        description="Uphold: the payer is refunded and the ally penalized (FAKE_PROOF); "
+        "an ally's penalty is lifted",
+        permissions=["change"],
+    )
+    def uphold(self, request, queryset):
+        return decide_with_note(
+            self,
+            request,
+            queryset,
+            question="Uphold these disputes?",
+            submit="Uphold",
+            decide=lambda d, note: dispute_decide(
+                dispute_id=d.pk, staff=request.user, uphold=True, note=note
+            ),
+        )
+
+    @admin.action(
+        description="Reject: the ally's payout goes out; an ally's penalty stands",
+        permissions=["change"],
+    )
+    def reject(self, request, queryset):
+        return decide_with_note(
+            self,
+            request,
+            queryset,
+            question="Reject these disputes?",
+            submit="Reject",
+            decide=lambda d, note: dispute_decide(
+                dispute_id=d.pk, staff=request.user, uphold=False, note=note
+            ),
+        )
+
+
 @admin.register(LateProof)
 class LateProofAdmin(admin.ModelAdmin):
     """Receipts that came after their order ran out: staff judge whether the QR was paid."""
 
-    list_display = ("received_at", "order", "ally", "order_status", "receipt")
+    list_display = ("received_at", "decision", "order", "ally", "order_status", "receipt")
+    list_filter = ("decision",)
     list_select_related = ("order", "ally")
     search_fields = ("=order__id", "ally__wallet_address", "proof_sha256")
-    readonly_fields = ("order", "ally", "receipt", "proof_sha256", "order_status", "received_at")
+    readonly_fields = (
+        "order",
+        "ally",
+        "receipt",
+        "proof_sha256",
+        "order_status",
+        "received_at",
+        "decision",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+    )
     exclude = ("proof_file",)
+    actions = ("ally_paid", "not_paid")
+
+    @admin.action(
+        description="The ally did pay: record that Kibo owes the payout (settled outside Kibo)",
+        permissions=["change"],
+    )
+    def ally_paid(self, request, queryset):
+        return decide_with_note(
+            self,
+            request,
+            queryset,
+            question="Record that these allies did pay the QR?",
+            submit="The ally paid",
+            decide=lambda late, note: late_proof_decide(
+                late_proof_id=late.pk, staff=request.user, ally_paid=True, note=note
+            ),
+        )
+
+    @admin.action(
+        description="Not paid: the receipt shows no payment; the ally is penalized (FAKE_PROOF)",
+        permissions=["change"],
+    )
+    def not_paid(self, request, queryset):
+        return decide_with_note(
+            self,
+            request,
+            queryset,
+            question="Record that these receipts show no payment and penalize the allies?",
+            submit="Not paid",
+            decide=lambda late, note: late_proof_decide(
+                late_proof_id=late.pk, staff=request.user, ally_paid=False, note=note
+            ),
+        )
 
     def has_add_permission(self, request):
         return False
@@ -253,3 +471,79 @@ class LateProofAdmin(admin.ModelAdmin):
         if late is None:
             raise Http404()
         return receipt_response(late.proof_file, filename=f"kibo-late-receipt-{late.order_id}")
+
+
+CONSOLE_POLL_SECONDS = 30
+COUNTRY_TABS = [("", "All countries"), *((c.value, c.label) for c in Country)]
+
+
+def _escrow_lines() -> list[dict]:
+    """The last escrow snapshot (beat), as staff read it: whole tokens, a mismatch marked."""
+    lines = []
+    for snap in EscrowSnapshot.objects.order_by("network", "token"):
+        on_chain, expected, difference, locked = format_base_units(
+            int(snap.on_chain),
+            int(snap.expected),
+            int(snap.difference),
+            int(snap.locked),
+            decimals=snap.decimals,
+            symbol=snap.token,
+        )
+        lines.append(
+            {
+                "snapshot": snap,
+                "on_chain": on_chain,
+                "expected": expected,
+                "difference": difference,
+                "locked": locked,
+            }
+        )
+    return lines
+
+
+def console(request):
+    """`/admin/dashboard/`: the business at a glance, per country or in total. The figures
+    part refreshes itself by HTMX; each figure is an indexed query, the daily rollup, or
+    beat's escrow snapshot."""
+    country = request.GET.get("country", "")
+    fiat = COUNTRY_FIAT.get(country, TOTAL)
+    today_all = day_figures(day=timezone.localdate())
+    today = today_all[fiat]
+    history = console_history(fiat=fiat, today=today)
+    if fiat == TOTAL:  # currencies do not add up; the dollar stablecoins do
+        volume = "Stablecoin volume (USDT + USDC)"
+        volumes = [(d.day, d.stablecoin_volume) for d in history]
+    else:
+        volume = f"Volume paid ({fiat})"
+        volumes = [(d.day, d.volume_fiat) for d in history]
+    charts = [
+        ("orders", "Orders", [(d.day, d.orders) for d in history]),
+        ("volume", volume, volumes),
+        ("success", "Success rate (%)", [(d.day, d.success_rate) for d in history]),
+    ]
+    context = {
+        **admin.site.each_context(request),
+        "title": "The business at a glance",
+        "tabs": COUNTRY_TABS,
+        "country": "" if fiat == TOTAL else country,
+        "fiat": fiat,
+        "today": today,
+        "fiat_volumes": (
+            {f: today_all[f].volume_fiat for f in Fiat.values} if fiat == TOTAL else {}
+        ),
+        "now": console_now()[fiat],
+        "escrow": _escrow_lines(),
+        "charts": [
+            {
+                "name": name,
+                "heading": f"{column}, last {len(history)} days",
+                "column": column,
+                "chart": bar_chart(points),
+            }
+            for name, column, points in charts
+        ],
+        "sla_hours": get_config_int("DISPUTE_SLA_HOURS"),
+        "poll_seconds": CONSOLE_POLL_SECONDS,
+    }
+    template = "admin/console/_figures.html" if request.htmx else "admin/console/index.html"
+    return TemplateResponse(request, template, context)

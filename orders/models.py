@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from escrow.models import TX_HASH_RE
 from escrow.networks import Network
@@ -167,6 +168,12 @@ class Order(models.Model):
         return self.status in OPEN_STATUSES
 
 
+class LateProofDecision(models.TextChoices):
+    PENDING = "PENDING", _("Waiting for our staff")
+    ALLY_PAID = "ALLY_PAID", _("The ally did pay the QR")
+    NOT_PAID = "NOT_PAID", _("The receipt does not show a payment")
+
+
 class LateProof(models.Model):
     """A receipt that arrived after its order's timer ran out: kept for staff to review.
 
@@ -184,10 +191,179 @@ class LateProof(models.Model):
         max_length=20, choices=OrderStatus.choices, help_text="The order's state when it came."
     )
     received_at = models.DateTimeField(auto_now_add=True)
+    decision = models.CharField(
+        max_length=10, choices=LateProofDecision.choices, default=LateProofDecision.PENDING
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    decision_note = models.TextField(blank=True)
 
     class Meta:
         db_table = "late_proofs"
         ordering = ["-received_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decision__in=["PENDING", "ALLY_PAID", "NOT_PAID"]),
+                name="late_proofs_decision_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(decision="PENDING")
+                | Q(decided_at__isnull=False, decided_by__isnull=False, decision_note__gt=""),
+                name="late_proofs_decided_by_staff_with_note",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                name="idx_late_proofs_pending",
+                condition=Q(decision="PENDING"),
+            ),
+        ]
 
     def __str__(self):
         return f"late receipt for {self.order_id} at {self.received_at:%Y-%m-%d %H:%M}"
+
+
+class Dispute(models.Model):
+    """A question only staff can answer about an order: was the shop paid (the payer asks,
+    while the ally's payout is held), or was a penalty fair (the ally asks, within a day).
+
+    While a payer's dispute is open the ally's payout is FROZEN. Staff uphold it (the payer
+    is refunded, the ally penalized) or reject it (the payout goes out).
+    """
+
+    class Kind(models.TextChoices):
+        NOT_PAID = "NOT_PAID", _("The shop was not paid")
+        PENALTY = "PENALTY", _("The ally contests a penalty")
+
+    class Status(models.TextChoices):
+        OPEN = "OPEN", _("Waiting for our staff")
+        UPHELD = "UPHELD", pgettext_lazy("a dispute", "Upheld")
+        REJECTED = "REJECTED", pgettext_lazy("a dispute", "Rejected")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="disputes")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    statement = models.TextField()
+    penalty = models.ForeignKey(
+        "allies.AllyPenalty",
+        on_delete=models.PROTECT,
+        related_name="disputes",
+        null=True,
+        blank=True,
+        help_text="The penalty an ally contests.",
+    )
+    answer = models.TextField(blank=True, help_text="The other side's account.")
+    answered_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    decision_note = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "disputes"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["NOT_PAID", "PENALTY"]), name="disputes_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["OPEN", "UPHELD", "REJECTED"]),
+                name="disputes_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="PENALTY", penalty__isnull=False)
+                | Q(kind="NOT_PAID", penalty__isnull=True),
+                name="disputes_penalty_when_contested",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="OPEN")
+                | Q(decided_at__isnull=False, decided_by__isnull=False, decision_note__gt=""),
+                name="disputes_decided_by_staff_with_note",
+            ),
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(status="OPEN"), name="disputes_one_open_per_order"
+            ),
+            # The payer asks once about an order; an ally contests a penalty once.
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(kind="NOT_PAID"), name="disputes_not_paid_once"
+            ),
+            models.UniqueConstraint(
+                fields=["penalty"],
+                condition=Q(penalty__isnull=False),
+                name="disputes_penalty_once",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["opened_at"], name="idx_disputes_open", condition=Q(status="OPEN")
+            ),
+            models.Index(fields=["-opened_at"], name="idx_disputes_opened"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.status}), order {self.order_id}"
+
+
+class DisputeEvidence(models.Model):
+    """A file either side adds to a dispute: checked and stored like a receipt, privately."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    dispute = models.ForeignKey(Dispute, on_delete=models.PROTECT, related_name="evidence")
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    file = models.FileField(upload_to="evidence/")
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "dispute_evidence"
+        verbose_name_plural = "dispute evidence"
+        ordering = ["created_at"]
+
+    def __str__(self):
+        return f"evidence for {self.dispute_id} from {self.submitted_by_id}"
+
+
+class DailyStats(models.Model):
+    """One day's orders in one currency, rolled up by beat once the day is over, so the
+    staff console draws thirty days without reading thirty days of orders.
+
+    The day is the local day (KIBO_TIME_ZONE) the orders were created on; their outcome is
+    the one they had when the day was rolled up (beat redoes the last two days).
+    """
+
+    day = models.DateField()
+    fiat_currency = models.CharField(max_length=3, choices=Fiat.choices)
+    orders = models.PositiveIntegerField(help_text="Orders created that day.")
+    completed = models.PositiveIntegerField()
+    failed = models.PositiveIntegerField(help_text="Expired or refunded.")
+    volume_fiat = models.DecimalField(
+        max_digits=16, decimal_places=2, help_text="The fiat paid for the completed orders."
+    )
+    volume_crypto = models.JSONField(
+        default=dict, help_text="Per token, the crypto the completed orders paid in."
+    )
+    timeouts = models.JSONField(
+        default=dict, help_text="Per state, the orders whose timer ran out in it that day."
+    )
+    median_paid_to_completed = models.DurationField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "daily_stats"
+        verbose_name_plural = "daily stats"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "fiat_currency"], name="daily_stats_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.fiat_currency}: {self.orders} orders"

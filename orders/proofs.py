@@ -1,5 +1,6 @@
-"""Bank receipts uploaded by allies: recognised by content (never by name or declared type),
-size-limited, images re-encoded without their metadata, stored under an unguessable name."""
+"""Bank receipts uploaded by allies, and the files either side adds to a dispute: recognised
+by content (never by name or declared type), size-limited, images re-encoded without their
+metadata, stored under an unguessable name."""
 
 import hashlib
 import io
@@ -39,7 +40,7 @@ class Receipt:
 def _reencoded(data: bytes) -> tuple[bytes, str, str]:
     """The picture re-saved upright with nothing but its pixels, its extension, and the
     SHA-256 of its pixels (the same receipt re-saved or with other metadata has the same)."""
-    refused = _("The receipt must be a PNG, JPEG or WebP image, or a PDF.")
+    refused = _("The file must be a PNG, JPEG or WebP image, or a PDF.")
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.verify()
@@ -49,9 +50,7 @@ def _reencoded(data: bytes) -> tuple[bytes, str, str]:
                 raise InvalidOrder(refused)
             width, height = image.size
             if width * height > settings.KIBO_PROOF_MAX_PIXELS:  # checked before decoding
-                raise InvalidOrder(
-                    _("The picture is too large; take a screenshot of the receipt instead.")
-                )
+                raise InvalidOrder(_("The picture is too large; send a screenshot instead."))
             upright = ImageOps.exif_transpose(image)  # EXIF orientation, applied then dropped
             if extension == "jpg" and upright.mode not in ("RGB", "L"):
                 upright = upright.convert("RGB")
@@ -72,14 +71,15 @@ def _is_pdf(data: bytes) -> bool:
 
 
 def read_receipt(upload) -> Receipt:
-    """Check an uploaded receipt; raises InvalidOrder with the reason when it can't be one."""
+    """Check an uploaded receipt (or evidence file); raises InvalidOrder with the reason
+    when it can't be one."""
     if upload.size > settings.KIBO_PROOF_MAX_BYTES:
         limit_mb = settings.KIBO_PROOF_MAX_BYTES // (1024 * 1024)
         raise InvalidOrder(
-            _("The receipt is too large; the limit is %(limit)s MB.") % {"limit": limit_mb}
+            _("The file is too large; the limit is %(limit)s MB.") % {"limit": limit_mb}
         )
     if upload.size == 0:
-        raise InvalidOrder(_("The receipt file is empty."))
+        raise InvalidOrder(_("The file is empty."))
     upload.seek(0)
     data = upload.read()
     digest = hashlib.sha256(data).hexdigest()
@@ -92,7 +92,7 @@ def read_receipt(upload) -> Receipt:
     named = NAMED_AS.get((getattr(upload, "name", "") or "").rsplit(".", 1)[-1].lower())
     if named is not None and named != extension:
         raise InvalidOrder(
-            _("This file is named .%(named)s but it is a %(kind)s. Upload the receipt itself.")
+            _("This file is named .%(named)s but it is a %(kind)s. Upload the original file.")
             % {"named": named, "kind": KIND_NAMES[extension]}
         )
     return Receipt(content=content, extension=extension, sha256=digest)

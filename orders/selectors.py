@@ -1,14 +1,27 @@
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Func, IntegerField, Q, QuerySet, Sum, Window
+from django.db.models import (
+    Aggregate,
+    Count,
+    F,
+    Func,
+    IntegerField,
+    Min,
+    Q,
+    QuerySet,
+    Sum,
+    Window,
+)
 from django.utils import timezone
 
 from audit.models import Action, Log
 from kibo.cache import Cached, read_through
 from kibo.models import User
-from orders.models import Order, OrderStatus
-from quotes.models import COUNTRY_FIAT
+from kibo.selectors import get_config_int
+from orders.models import DailyStats, Dispute, Order, OrderStatus
+from quotes.models import COUNTRY_FIAT, Fiat
 
 
 class SecondsRemaining(Func):
@@ -30,6 +43,18 @@ def order_visible_privately(*, user: User, order_id) -> Order | None:
     if not user.is_staff:
         orders = orders.filter(Q(user=user) | Q(ally=user))
     return orders.first()
+
+
+def order_disputes(*, order: Order) -> list[Dispute]:
+    """The order's disputes, newest first, with their files: what both sides are shown."""
+    return list(
+        order.disputes.select_related("penalty").prefetch_related("evidence").order_by("-opened_at")
+    )
+
+
+def dispute_sla_cutoff():
+    """An open dispute opened before this is overdue (DISPUTE_SLA_HOURS)."""
+    return timezone.now() - timedelta(hours=get_config_int("DISPUTE_SLA_HOURS"))
 
 
 def available_orders(*, ally: User) -> QuerySet[Order]:
@@ -169,3 +194,214 @@ def admin_metrics() -> AdminMetrics:
         .count(),
         timeouts_by_state=timeouts,
     )
+
+
+# --- the staff console -----------------------------------------------------------------------
+
+
+class Median(Aggregate):
+    """PostgreSQL's median of a column (an ordered-set aggregate)."""
+
+    function = "percentile_cont"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    allow_distinct = False
+
+
+@dataclass
+class DayFigures:
+    """One day's orders in one currency (or all), as the staff console shows them."""
+
+    day: date
+    orders: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    completed: int = 0
+    failed: int = 0  # expired or refunded
+    volume_fiat: Decimal = Decimal("0")
+    volume_crypto: dict[str, Decimal] = field(default_factory=dict)
+    timeouts: dict[str, int] = field(default_factory=dict)
+    median_paid_to_completed: timedelta | None = None
+
+    @property
+    def success_rate(self) -> Decimal | None:
+        """Completed of the orders that finished, in percent."""
+        finished = self.completed + self.failed
+        return (
+            (Decimal(100) * self.completed / finished).quantize(Decimal("0.1"))
+            if finished
+            else None
+        )
+
+    @property
+    def stablecoin_volume(self) -> Decimal:
+        return sum((self.volume_crypto.get(t, Decimal(0)) for t in ("USDT", "USDC")), Decimal(0))
+
+
+FAILED_STATUSES = (OrderStatus.EXPIRED, OrderStatus.REFUNDED)
+TOTAL = "ALL"  # the console's figures over every currency
+
+
+def local_day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = timezone.make_aware(datetime.combine(day, time.min))
+    return start, start + timedelta(days=1)
+
+
+def day_figures(*, day: date) -> dict[str, DayFigures]:
+    """The figures of the orders created on a local day, per currency and in total (TOTAL),
+    in three queries over that day's range of the created-at index (and, for the timeouts,
+    those orders' audit entries)."""
+    start, end = local_day_bounds(day)
+    figures = {fiat: DayFigures(day=day) for fiat in (*Fiat.values, TOTAL)}
+    created = Order.objects.filter(created_at__gte=start, created_at__lt=end)
+    rows = created.values_list("fiat_currency", "status", "crypto_token").annotate(
+        n=Count("pk"), fiat=Sum("amount_fiat"), crypto=Sum("amount_crypto")
+    )
+    for fiat, status, token, n, fiat_total, crypto_total in rows:
+        for f in (figures[fiat], figures[TOTAL]):
+            f.orders += n
+            f.by_status[status] = f.by_status.get(status, 0) + n
+            if status == OrderStatus.COMPLETED:
+                f.completed += n
+                f.volume_crypto[token] = f.volume_crypto.get(token, Decimal(0)) + crypto_total
+            elif status in FAILED_STATUSES:
+                f.failed += n
+        if status == OrderStatus.COMPLETED:
+            figures[fiat].volume_fiat += fiat_total
+    paid_to_completed = F("completed_at") - F("paid_at")
+    medians = created.filter(status=OrderStatus.COMPLETED).aggregate(
+        **{fiat: Median(paid_to_completed, filter=Q(fiat_currency=fiat)) for fiat in Fiat.values},
+        **{TOTAL: Median(paid_to_completed)},
+    )
+    for key, median in medians.items():
+        figures[key].median_paid_to_completed = median
+    timeouts = (
+        Log.objects.filter(
+            order__in=created.values("pk"), action=Action.ORDER_EXPIRED, metadata__reason="timeout"
+        )
+        .values_list("order__fiat_currency", "metadata__from")
+        .annotate(n=Count("pk"))
+    )
+    for fiat, state, n in timeouts:
+        for f in (figures[fiat], figures[TOTAL]):
+            f.timeouts[state] = f.timeouts.get(state, 0) + n
+    return figures
+
+
+def _from_rollup(row) -> DayFigures:
+    return DayFigures(
+        day=row.day,
+        orders=row.orders,
+        completed=row.completed,
+        failed=row.failed,
+        volume_fiat=row.volume_fiat,
+        volume_crypto={token: Decimal(v) for token, v in row.volume_crypto.items()},
+        timeouts=row.timeouts,
+        median_paid_to_completed=row.median_paid_to_completed,
+    )
+
+
+def console_history(*, fiat: str, today: DayFigures, days: int = 30) -> list[DayFigures]:
+    """The last `days` local days, oldest first: `today` (live, from day_figures) after the
+    days before it from beat's daily rollup, in one query. A day the rollup has not reached
+    shows as empty."""
+    today_figures, today = today, today.day
+    first = today - timedelta(days=days - 1)
+    rolled = DailyStats.objects.filter(day__gte=first, day__lt=today)
+    if fiat != TOTAL:
+        rolled = rolled.filter(fiat_currency=fiat)
+    by_day: dict[date, DayFigures] = {}
+    for row in rolled:
+        figures = _from_rollup(row)
+        if row.day in by_day:  # the total: add the currencies up
+            by_day[row.day] = _add(by_day[row.day], figures)
+        else:
+            by_day[row.day] = figures
+    by_day[today] = today_figures
+    return [
+        by_day.get(first + timedelta(days=n), DayFigures(day=first + timedelta(days=n)))
+        for n in range(days)
+    ]
+
+
+def _add(a: DayFigures, b: DayFigures) -> DayFigures:
+    """Two currencies' figures of a day together (a total has no fiat volume nor median)."""
+    tokens = {*a.volume_crypto, *b.volume_crypto}
+    states = {*a.timeouts, *b.timeouts}
+    return DayFigures(
+        day=a.day,
+        orders=a.orders + b.orders,
+        completed=a.completed + b.completed,
+        failed=a.failed + b.failed,
+        volume_crypto={t: a.volume_crypto.get(t, 0) + b.volume_crypto.get(t, 0) for t in tokens},
+        timeouts={s: a.timeouts.get(s, 0) + b.timeouts.get(s, 0) for s in states},
+    )
+
+
+@dataclass
+class NowFigures:
+    """What is going on right now in one currency (or all), for the staff console."""
+
+    working_allies: int = 0  # holding an order
+    penalized_allies: int = 0
+    open_disputes: int = 0
+    overdue_disputes: int = 0  # open longer than DISPUTE_SLA_HOURS
+    oldest_dispute_at: datetime | None = None
+    held_releases: int = 0  # payouts waiting for their payer
+    frozen_releases: int = 0  # payouts waiting for staff (a dispute)
+
+
+def console_now() -> dict[str, NowFigures]:
+    """Allies, disputes and held payouts now, per currency and in total (TOTAL): four
+    queries, each on a partial or range index (orders taken, penalties in force, open
+    disputes, held or frozen transfers)."""
+    from allies.models import AllyPenalty  # allies' models import orders'
+    from escrow.models import Transfer
+
+    now = {fiat: NowFigures() for fiat in (*Fiat.values, TOTAL)}
+
+    def add(fiat: str, **counts) -> None:
+        for figures in (now[fiat], now[TOTAL]):
+            for name, n in counts.items():
+                setattr(figures, name, getattr(figures, name) + n)
+
+    working = (
+        Order.objects.filter(status=OrderStatus.TAKEN)
+        .values_list("fiat_currency")
+        .annotate(n=Count("ally", distinct=True))
+    )
+    for fiat, n in working:
+        add(fiat, working_allies=n)
+    penalized = (
+        AllyPenalty.objects.filter(penalty_until__gt=timezone.now())
+        .values_list("ally__country")
+        .annotate(n=Count("ally", distinct=True))
+    )
+    for country, n in penalized:
+        add(COUNTRY_FIAT[country], penalized_allies=n)
+    disputes = (
+        Dispute.objects.filter(status=Dispute.Status.OPEN)
+        .values_list("order__fiat_currency")
+        .annotate(
+            n=Count("pk"),
+            overdue=Count("pk", filter=Q(opened_at__lt=dispute_sla_cutoff())),
+            oldest=Min("opened_at"),
+        )
+    )
+    for fiat, n, overdue, oldest in disputes:
+        add(fiat, open_disputes=n, overdue_disputes=overdue)
+        for figures in (now[fiat], now[TOTAL]):
+            if figures.oldest_dispute_at is None or oldest < figures.oldest_dispute_at:
+                figures.oldest_dispute_at = oldest
+    waiting = (
+        Transfer.objects.filter(
+            purpose=Transfer.Purpose.RELEASE,
+            status__in=[Transfer.Status.HELD, Transfer.Status.FROZEN],
+        )
+        .values_list("order__fiat_currency", "status")
+        .annotate(n=Count("pk"))
+    )
+    for fiat, status, n in waiting:
+        if status == Transfer.Status.HELD:
+            add(fiat, held_releases=n)
+        else:
+            add(fiat, frozen_releases=n)
+    return now

@@ -10,13 +10,13 @@ STATUS_CHANGED entry.
 import logging
 import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.db.models.functions import Least
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -50,11 +50,11 @@ from orders.errors import (
     OrderNotFound,
     Underpaid,
 )
-from orders.models import OPEN_STATUSES, LateProof, Order, OrderStatus
+from orders.models import OPEN_STATUSES, DailyStats, LateProof, Order, OrderStatus
 from orders.proofs import Receipt, read_receipt
 from orders.qr import parse_qr
 from orders.quoting import order_quote, parse_amount_fiat
-from orders.selectors import queue_generation
+from orders.selectors import day_figures, queue_generation
 from quotes.models import COUNTRY_FIAT, Fiat, Token
 from quotes.pricing import TOKEN_DECIMALS
 
@@ -424,6 +424,11 @@ def order_confirm_paid(*, order_id, user: User) -> Order:
     if order.status != OrderStatus.COMPLETED:
         raise IllegalTransition(_("Only a paid QR can be confirmed."))
     release = order.transfers.filter(purpose=Transfer.Purpose.RELEASE).first()
+    if release is not None and release.status in (
+        Transfer.Status.FROZEN,
+        Transfer.Status.CANCELLED,
+    ):
+        raise IllegalTransition(_("You disputed this order; our staff decide what happens."))
     if release is not None:
         transfer_unhold(transfer_id=release.pk, by="payer", actor_wallet=user.wallet_address)
     return order
@@ -493,13 +498,15 @@ def order_release_record(*, order_id, tx_hash: str) -> Order:
 
 @transaction.atomic
 def order_refund_record(*, order_id, tx_hash: str) -> Order:
-    """The refund transfer of an expired order is confirmed on chain."""
+    """The refund of an expired order, or of a completed one whose payer's dispute staff
+    upheld, is confirmed on chain."""
     tx_hash = parse_tx_hash(tx_hash)
     order = _lock_order(order_id)
     if order.status == OrderStatus.REFUNDED:
         return order
-    if order.status != OrderStatus.EXPIRED or not hasattr(order, "refund_job"):
-        raise IllegalTransition("Only an expired order with a deposit can be refunded.")
+    refundable = (OrderStatus.EXPIRED, OrderStatus.COMPLETED)
+    if order.status not in refundable or not hasattr(order, "refund_job"):
+        raise IllegalTransition("Only an order with a refund queued can be refunded.")
     refund_job_complete(order=order, tx_hash=tx_hash)
     _enter(order, OrderStatus.REFUNDED, now=timezone.now())
     log_action(
@@ -595,3 +602,37 @@ def _expire_one_by_one(pks: list[uuid.UUID]) -> set[uuid.UUID]:
         if order is not None and order.status == OrderStatus.EXPIRED:
             done.add(pk)
     return done
+
+
+ROLLUP_DAYS_KEPT = 30  # what the staff console draws
+
+
+def daily_stats_rollup() -> int:
+    """Beat: roll up each finished local day since the last one rolled up (at least the
+    last two, whose outcomes can still change, e.g. through a dispute; at most the console's
+    thirty). Idempotent: a day rolled up again is overwritten. Returns the days written."""
+    today = timezone.localdate()
+    latest = DailyStats.objects.aggregate(latest=Max("day"))["latest"]
+    first = today - timedelta(days=ROLLUP_DAYS_KEPT)
+    if latest is not None:
+        first = max(first, min(latest, today - timedelta(days=2)))
+    days = [first + timedelta(days=n) for n in range((today - first).days)]
+    for day in days:
+        figures = day_figures(day=day)
+        with transaction.atomic():
+            for fiat in Fiat.values:
+                f = figures[fiat]
+                DailyStats.objects.update_or_create(
+                    day=day,
+                    fiat_currency=fiat,
+                    defaults={
+                        "orders": f.orders,
+                        "completed": f.completed,
+                        "failed": f.failed,
+                        "volume_fiat": f.volume_fiat,
+                        "volume_crypto": {t: str(v) for t, v in f.volume_crypto.items()},
+                        "timeouts": f.timeouts,
+                        "median_paid_to_completed": f.median_paid_to_completed,
+                    },
+                )
+    return len(days)

@@ -13,6 +13,8 @@ urlpatterns = [
     path("<uuid:order_id>/deposit/", views.deposit, name="deposit"),
     path("<uuid:order_id>/cancel/", views.cancel, name="cancel"),
     path("<uuid:order_id>/confirm/", views.confirm, name="confirm"),
+    path("<uuid:order_id>/dispute/", views.dispute, name="dispute"),
+    path("<uuid:order_id>/evidence/<uuid:evidence_id>/", views.evidence, name="evidence"),
     path("<uuid:order_id>/proof/", views.proof, name="proof"),
     path("<uuid:order_id>/qr.png", views.qr_png, name="qr_png"),
 ]

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -22,19 +23,22 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from PIL import Image, UnidentifiedImageError
 from web3.exceptions import Web3RPCError
 
+from allies.views import work_page
 from escrow.chain import ChainUnavailable
 from escrow.deposits import deposit_verify
 from escrow.models import Transfer
 from escrow.networks import UnknownNetwork, configured_networks, is_enabled, network_spec
 from escrow.selectors import payment_request
 from kibo.cache import render_fragments
-from kibo.errors import DomainError
+from kibo.errors import DomainError, NotFound, refusal_status
 from kibo.models import Country, User
-from orders.models import OPEN_STATUSES, Order, OrderStatus
+from orders.disputes import dispute_open
+from orders.forms import statement_fields
+from orders.models import OPEN_STATUSES, Dispute, DisputeEvidence, Order, OrderStatus
 from orders.proofs import receipt_response
 from orders.qr import PaymentQR, QRRejected, parse_qr
 from orders.quoting import order_quote, parse_amount_fiat
-from orders.selectors import order_visible_privately, user_order_summary
+from orders.selectors import order_disputes, order_visible_privately, user_order_summary
 from orders.services import order_cancel, order_confirm_paid, order_create, parse_tx_hash
 from quotes.models import Token
 
@@ -218,34 +222,39 @@ def _create(request):
     return redirect("orders:detail", order_id=order.pk)
 
 
-FINAL = {OrderStatus.COMPLETED, OrderStatus.REFUNDED}
-
-
-def _is_final(order: Order) -> bool:
-    """Nothing more will happen: paid out, refunded, or expired before any payment."""
-    return order.status in FINAL or (
+def _is_final(order: Order, dispute: Dispute | None) -> bool:
+    """Nothing more will happen that the payer waits for: paid (and not waiting for staff
+    or a refund), refunded, or expired before any payment."""
+    if order.status == OrderStatus.COMPLETED:
+        return dispute is None or dispute.status == Dispute.Status.REJECTED
+    return order.status == OrderStatus.REFUNDED or (
         order.status == OrderStatus.EXPIRED and not hasattr(order, "escrow")
     )
 
 
-def _status_context(order: Order) -> dict:
+def _status_context(order: Order, **extra) -> dict:
     refund = getattr(order, "refund_job", None)
     refund_url = None
     if refund is not None and refund.tx_hash and is_enabled(order.network):
         refund_url = network_spec(order.network).explorer_tx_url(refund.tx_hash)
+    disputes = order_disputes(order=order)
+    dispute = next((d for d in disputes if d.kind == Dispute.Kind.NOT_PAID), None)
+    held = None
+    if order.status == OrderStatus.COMPLETED and dispute is None:
+        held = order.transfers.filter(
+            purpose=Transfer.Purpose.RELEASE,
+            status=Transfer.Status.HELD,
+            held_until__gt=timezone.now(),
+        ).first()
     return {
         "order": order,
-        "final": _is_final(order),
+        "final": _is_final(order, dispute),
         "refund": refund,
         "refund_url": refund_url,
         "can_cancel": order.status in (OrderStatus.PENDING_PAYMENT, OrderStatus.AVAILABLE),
-        "held_release": (
-            order.transfers.filter(
-                purpose=Transfer.Purpose.RELEASE, status=Transfer.Status.HELD
-            ).first()
-            if order.status == OrderStatus.COMPLETED
-            else None
-        ),
+        "held_release": held,
+        "dispute": dispute,
+        **extra,
     }
 
 
@@ -268,8 +277,9 @@ def detail(request, order_id):
 def status(request, order_id):
     """The status panel the detail page polls; 286 once nothing more will change."""
     order = _owned_order(request, order_id)
-    response = render(request, "orders/partials/_status.html", _status_context(order))
-    if _is_final(order):
+    context = _status_context(order)
+    response = render(request, "orders/partials/_status.html", context)
+    if context["final"]:
         response.status_code = 286  # htmx stops polling
     return response
 
@@ -284,6 +294,42 @@ def confirm(request, order_id):
         messages.success(request, _("Thank you. The ally's payout is on its way."))
     except DomainError as error:
         messages.error(request, error.message)
+    return redirect("orders:detail", order_id=order.pk)
+
+
+@require_POST
+def dispute(request, order_id):
+    """The payer says the shop was not paid (during the hold), or the ally contests a
+    penalty about the order: a statement and up to three files."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    order = (
+        Order.objects.select_related("user", "ally", "escrow", "refund_job")
+        .filter(Q(user=request.user) | Q(ally=request.user), pk=order_id)
+        .first()
+    )
+    if order is None:
+        raise Http404(_("No such order."))
+    try:
+        dispute_open(order_id=order.pk, user=request.user, **statement_fields(request))
+    except NotFound:
+        raise Http404(_("No such order.")) from None
+    except DomainError as refused:
+        status = refusal_status(refused)
+        if order.ally_id == request.user.pk:
+            return work_page(request, order, dispute_error=refused.message, status=status)
+        return render(
+            request,
+            "orders/detail.html",
+            _status_context(order, dispute_error=refused.message),
+            status=status,
+        )
+    if order.ally_id == request.user.pk:
+        messages.success(request, _("Your case was sent. Our staff will review it."))
+        return redirect("allies:work", order_id=order.pk)
+    messages.success(
+        request, _("Your dispute was sent. The ally's payout stays frozen until our staff decide.")
+    )
     return redirect("orders:detail", order_id=order.pk)
 
 
@@ -367,3 +413,15 @@ def proof(request, order_id):
     if not order.proof_file:
         raise Http404(_("No such order."))
     return receipt_response(order.proof_file, filename=f"kibo-receipt-{order.pk}")
+
+
+@require_GET
+def evidence(request, order_id, evidence_id):
+    """A file added to one of the order's disputes, for its payer, its ally and staff."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    order = _private_order(request, order_id)
+    found = DisputeEvidence.objects.filter(pk=evidence_id, dispute__order=order).first()
+    if found is None:
+        raise Http404(_("No such file."))
+    return receipt_response(found.file, filename=f"kibo-evidence-{found.pk}")

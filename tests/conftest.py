@@ -20,6 +20,8 @@ SEED_MIGRATIONS = [
     importlib.import_module("kibo.migrations.0002_seed_system_config"),
     importlib.import_module("kibo.migrations.0003_treasury_addresses"),
     importlib.import_module("kibo.migrations.0005_release_hold"),
+    importlib.import_module("kibo.migrations.0006_release_hold_ten_minutes"),
+    importlib.import_module("orders.migrations.0006_dispute_config"),
     importlib.import_module("quotes.migrations.0002_local_rates_and_sources"),
     importlib.import_module("escrow.migrations.0005_reconcile_stuck_minutes"),
 ]

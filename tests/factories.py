@@ -13,7 +13,7 @@ from PIL import Image
 from kibo.models import User
 from orders.models import Order
 from orders.qr import crc16_ccitt_false
-from orders.services import order_create, order_mark_paid, order_take
+from orders.services import order_complete, order_create, order_mark_paid, order_take
 from quotes.models import Quote
 from quotes.services import quote_record
 
@@ -121,3 +121,9 @@ def png_upload(name: str = "receipt.png") -> SimpleUploadedFile:
 def expire_timer(order: Order) -> None:
     """Make the order's current timer run out, as if its minutes had passed."""
     Order.objects.filter(pk=order.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def make_completed_order(*, ally: User | None = None, **kwargs) -> Order:
+    """An order its ally completed with a receipt; the payout waits (held) to be sent."""
+    order = make_taken_order(ally=ally, **kwargs)
+    return order_complete(order_id=order.pk, ally=order.ally, proof=png_upload())

@@ -16,6 +16,7 @@ ROWS = [
     "admin orders, search by wallet",
     "admin audit log (logs)",
     "admin metrics",
+    "staff console (/admin/dashboard/)",
     "penalty check (is_ally_penalized)",
     "expiry sweep with nothing due",
 ]
@@ -52,6 +53,7 @@ def test_the_benchmark_runs_small_and_prints_its_table():
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "filled in" in run.stdout and "10,000 orders" in run.stdout
+    assert "beat's first daily rollup: 30 days" in run.stdout
     for row in ROWS:
         line = next((x for x in run.stdout.splitlines() if x.startswith(row)), None)
         assert line is not None, f"no row {row!r} in:\n{run.stdout}"

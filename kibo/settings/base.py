@@ -169,12 +169,25 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 
 ORDER_SWEEP_SECONDS = env.float("KIBO_ORDER_SWEEP_SECONDS", default=5.0)
+# The staff console: beat rolls up finished days, and reconciles the escrow for it.
+KIBO_ROLLUP_SECONDS = env.int("KIBO_ROLLUP_SECONDS", default=600)
+KIBO_ESCROW_SNAPSHOT_SECONDS = env.int("KIBO_ESCROW_SNAPSHOT_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE = {
     "expire-due-orders": {
         "task": "orders.tasks.expire_due_orders",
         "schedule": ORDER_SWEEP_SECONDS,
         # A sweep that waited longer than its period is replaced by the next one.
         "options": {"expires": ORDER_SWEEP_SECONDS},
+    },
+    "roll-up-daily-stats": {
+        "task": "orders.tasks.roll_up_daily_stats",
+        "schedule": KIBO_ROLLUP_SECONDS,
+        "options": {"expires": KIBO_ROLLUP_SECONDS},
+    },
+    "snapshot-escrow": {
+        "task": "escrow.tasks.snapshot_escrow",
+        "schedule": KIBO_ESCROW_SNAPSHOT_SECONDS,
+        "options": {"expires": KIBO_ESCROW_SNAPSHOT_SECONDS},
     },
 }
 

@@ -25,3 +25,13 @@ def crypto(value) -> str:
 @register.filter
 def short_address(value: str) -> str:
     return f"{value[:6]}…{value[-4:]}" if value and len(value) > 12 else value
+
+
+@register.filter
+def minutes_seconds(value) -> str:
+    """A duration as staff read it: "3 min 20 s", "45 s"; "—" for none."""
+    if value is None:
+        return "—"
+    seconds = round(value.total_seconds())
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"

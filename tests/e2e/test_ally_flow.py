@@ -140,6 +140,12 @@ def test_an_ally_takes_pays_and_proves_and_is_paid_the_payout_on_chain(
     expect(payer_page.get_by_role("link", name="See the receipt")).to_be_visible()
     shoot(payer_page, "payer-completed")
 
+    # the payout is held until the payer, who checked with the shop, says it got paid
+    assert balance("USDT", ally_address) == ally_usdt
+    payer_page.get_by_role("button", name="The shop got paid").click()
+    expect(payer_page.get_by_text("The ally's payout is on its way.")).to_be_visible()
+    accessible(payer_page)
+
     # and the ally's wallet holds exactly the payout more
     order.refresh_from_db()
     payout = to_base_units(order.payout_crypto, 6)

@@ -6,6 +6,8 @@ from escrow.amounts import to_base_units
 from escrow.chain import transaction_known
 from escrow.models import SignedTransaction, Transfer
 from escrow.tasks import process_transfer
+from orders.disputes import dispute_decide, dispute_open
+from orders.models import Order, OrderStatus
 from tests.chainkit import balance
 from tests.conftest import wait_for
 from tests.escrow.test_transfers import completed_order, token_transfers_to
@@ -59,3 +61,33 @@ def test_the_same_transfer_delivered_twice_at_once_pays_once(celery_worker):
     assert wait_for(lambda: confirmed(release), seconds=60)
     assert token_transfers_to(ally.wallet_address) == 1
     assert SignedTransaction.objects.filter(transfer=release).count() == 1
+
+
+@pytest.mark.parametrize("failpoint", ["transfer-after-store", "transfer-after-broadcast"])
+def test_a_worker_killed_while_a_dispute_is_upheld_refunds_the_payer_once(
+    celery_worker, celery_beat, admin_user, failpoint
+):
+    # given a payer who disputes a completed order, and a worker that will die mid-refund
+    order, ally, release = completed_order(confirm=False)
+    payer = order.user.wallet_address
+    dispute = dispute_open(order_id=order.pk, user=order.user, statement="Nothing arrived.")
+    before, received_before = balance("USDT", payer), token_transfers_to(payer)
+    doomed = celery_worker(failpoint=failpoint)
+
+    # when staff uphold the dispute, the worker takes the refund and dies at the failpoint
+    dispute_decide(dispute_id=dispute.pk, staff=admin_user, uphold=True, note="No record.")
+    doomed.wait(timeout=60)
+    assert doomed.returncode != 0
+
+    # then a healthy worker and beat refund the payer, once, and never pay the ally
+    celery_worker()
+    celery_beat()
+    assert wait_for(
+        lambda: Order.objects.get(pk=order.pk).status == OrderStatus.REFUNDED, seconds=60
+    )
+    assert balance("USDT", payer) - before == to_base_units(order.amount_crypto, 6)
+    assert token_transfers_to(payer) == received_before + 1
+    refund = Transfer.objects.get(order=order, purpose=Transfer.Purpose.REFUND)
+    assert SignedTransaction.objects.filter(transfer=refund).count() == 1
+    assert not SignedTransaction.objects.filter(transfer=release).exists()
+    assert token_transfers_to(ally.wallet_address) == 0

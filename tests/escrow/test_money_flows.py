@@ -4,11 +4,12 @@ from html import unescape
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from escrow.amounts import to_base_units
 from escrow.models import Deposit, EscrowAccount, RefundJob, Transfer
 from escrow.selectors import escrow_address
-from escrow.transfers import transfer_process
+from escrow.transfers import transfer_process, transfers_unhold_due
 from orders.models import Order, OrderStatus
 from orders.services import order_cancel, order_complete, order_expire, order_take
 from tests.chainkit import balance, confirmed, funded_wallet, send
@@ -89,6 +90,9 @@ def test_completing_pays_the_ally_exactly_the_payout_once(pace, client):
 
     order_complete(order_id=order.pk, ally=ally, proof=png_upload())
     release = Transfer.objects.get(order=order, purpose=Transfer.Purpose.RELEASE)
+    assert release.status == Transfer.Status.HELD
+    Transfer.objects.filter(pk=release.pk).update(held_until=timezone.now())  # the hold ends
+    transfers_unhold_due()
     settle(release)
     settle(release)
 

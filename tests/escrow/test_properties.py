@@ -2,6 +2,7 @@
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -10,17 +11,36 @@ from escrow.chain import IncomingTransfer, balance_of, head_block, receipt
 from escrow.deposits import deposit_record
 from escrow.models import Transfer
 from escrow.selectors import escrow_address, reconcile
-from escrow.transfers import _transfer_sign, transfers_process_unfinished
+from escrow.transfers import _transfer_sign, transfers_process_unfinished, transfers_unhold_due
 from kibo.errors import DomainError
+from orders.disputes import dispute_decide, dispute_open
 from orders.models import OPEN_STATUSES, Order, OrderStatus
-from orders.services import order_complete, order_create, order_expire, order_take
+from orders.services import (
+    order_complete,
+    order_confirm_paid,
+    order_create,
+    order_expire,
+    order_take,
+)
 from tests.chainkit import balance, confirmed, funded_wallet, rpc, send, token
 from tests.conftest import wait_for
 from tests.factories import QR, expire_timer, make_ally, make_quote, make_user, png_upload
 
 TOKENS = ("USDT", "USDC", "ETH")
-# "advance" moves the oldest open order one step: pay it, take it, or complete it.
-ACTIONS = ("create", "advance", "advance", "overpay", "underpay", "expire", "crash", "settle")
+# "advance" moves the oldest open order one step: pay it, take it, or complete it. "judge"
+# ends the hold of a completed order's payout: its payer confirms, the hold runs out, or the
+# payer disputes it and staff uphold or reject the dispute.
+ACTIONS = (
+    "create",
+    "advance",
+    "advance",
+    "overpay",
+    "underpay",
+    "expire",
+    "crash",
+    "settle",
+    "judge",
+)
 
 
 class Rollback(Exception):
@@ -36,6 +56,7 @@ class World:
         self.wallets = [funded_wallet() for _ in TOKENS]
         self.users = [make_user(address=w.address) for w in self.wallets]
         self.allies = [make_ally() for _ in range(2)]
+        self.staff = make_user(is_staff=True)
         self.ally_start = {
             (a.wallet_address, s): balance(s, a.wallet_address) for a in self.allies for s in TOKENS
         }
@@ -67,6 +88,25 @@ class World:
                 break
         elif action == "settle":
             transfers_process_unfinished()
+        elif action == "judge":
+            self.judge(i)
+
+    def judge(self, i: int) -> None:
+        held = Transfer.objects.filter(status=Transfer.Status.HELD).select_related("order__user")
+        release = held.order_by("created_at").first()
+        if release is None:
+            return
+        order = release.order
+        if i % 4 == 0:
+            order_confirm_paid(order_id=order.pk, user=order.user)
+        elif i % 4 == 1:
+            Transfer.objects.filter(pk=release.pk).update(held_until=timezone.now())
+            transfers_unhold_due()
+        else:
+            dispute = dispute_open(order_id=order.pk, user=order.user, statement="Not paid.")
+            dispute_decide(
+                dispute_id=dispute.pk, staff=self.staff, uphold=i % 4 == 2, note="Decided."
+            )
 
     def advance(self, i: int) -> None:
         movable = Order.objects.filter(status__in=OPEN_STATUSES).order_by("-status", "created_at")
@@ -105,11 +145,18 @@ class World:
         )
 
     def check(self) -> None:
-        # no double payout: one release or one refund per order, never both
+        # no double payout: one release or one refund per order, never both (a release
+        # cancelled before it was signed, for an upheld dispute, pays nothing)
         for order in Order.objects.all():
-            purposes = list(order.transfers.values_list("purpose", flat=True))
+            purposes = list(
+                order.transfers.exclude(status=Transfer.Status.CANCELLED).values_list(
+                    "purpose", flat=True
+                )
+            )
             assert sorted(set(purposes)) == sorted(purposes), purposes
             assert not {"RELEASE", "REFUND"} <= set(purposes)
+            cancelled = order.transfers.filter(status=Transfer.Status.CANCELLED)
+            assert not cancelled.filter(signed__isnull=False).exists()
         # each ally got exactly the payouts of the releases mined to them, as of one block
         block = head_block("local")
         for ally in self.allies:
@@ -144,8 +191,11 @@ def mined_by(transfer: Transfer, block: int) -> bool:
 
 
 def all_settled() -> bool:
+    """Time passes: every hold ends, and every transfer goes out."""
+    Transfer.objects.filter(status=Transfer.Status.HELD).update(held_until=timezone.now())
     transfers_process_unfinished()
-    return not Transfer.objects.exclude(status=Transfer.Status.CONFIRMED).exists()
+    final = (Transfer.Status.CONFIRMED, Transfer.Status.CANCELLED)
+    return not Transfer.objects.exclude(status__in=final).exists()
 
 
 def run_lifecycle(steps) -> None:
@@ -180,6 +230,8 @@ HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 @given(steps=STEPS)
 @example(steps=[("create", 0), ("advance", 0), ("advance", 0), ("advance", 0), ("settle", 0)])
 @example(steps=[("create", 2), ("advance", 0), ("expire", 2), ("crash", 0), ("settle", 0)])
+@example(steps=[("create", 0), *[("advance", 0)] * 3, ("judge", 2), ("crash", 0), ("settle", 0)])
+@example(steps=[("create", 1), *[("advance", 1)] * 3, ("judge", 3), ("settle", 0)])
 @example(
     steps=[
         ("create", 1),

@@ -12,7 +12,7 @@ from escrow.models import Deposit, Transfer
 from escrow.selectors import escrow_address, reconcile
 from escrow.transfers import transfer_process, transfers_process_unfinished
 from orders.models import Order
-from orders.services import order_cancel, order_complete, order_take
+from orders.services import order_cancel, order_complete, order_confirm_paid, order_take
 from tests.chainkit import ETHER, funded_wallet, token, w3
 from tests.escrow.test_money_flows import due_base, order_for, pay
 from tests.escrow.test_transfers import completed_order
@@ -40,6 +40,7 @@ def test_escrow_reconciles_after_payouts_refunds_and_returns(client):
     ally = make_ally()
     order_take(order_id=paid_out.pk, ally=ally)
     order_complete(order_id=paid_out.pk, ally=ally, proof=png_upload())
+    order_confirm_paid(order_id=paid_out.pk, user=paid_out.user)
     order_cancel(order_id=refunded.pk, user=refunded.user)
 
     # when every transfer has gone out, then the books match the chain
@@ -96,7 +97,7 @@ def test_a_payout_held_for_the_payer_is_not_stuck_until_its_hold_ends():
 
     # given a completed order whose payout is held longer than the stuck threshold
     config_set(key="RELEASE_HOLD_MINUTES", value="60")
-    order, _, release = completed_order()
+    order, _, release = completed_order(confirm=False)
     Order.objects.filter(pk=order.pk).update(completed_at=minutes_ago(31))
     assert "nothing owed is stuck" in reconcile_output()
 

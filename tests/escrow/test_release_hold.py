@@ -32,7 +32,7 @@ def unheld(transfer) -> list[dict]:
 
 def test_a_held_release_is_never_signed_until_its_hold_ends(hold):
     # given a completed order, its payout held for ten minutes
-    order, ally, release = completed_order()
+    order, ally, release = completed_order(confirm=False)
     assert release.status == Transfer.Status.HELD
     assert timezone.now() + timedelta(minutes=9) < release.held_until
     before = balance("USDT", ally.wallet_address)
@@ -54,7 +54,7 @@ def test_a_held_release_is_never_signed_until_its_hold_ends(hold):
 
 
 def test_the_payer_confirming_lets_the_release_go_at_once_once(hold):
-    order, _, release = completed_order()
+    order, _, release = completed_order(confirm=False)
 
     transfer_unhold(transfer_id=release.pk, by="payer", actor_wallet=order.user.wallet_address)
     transfer_unhold(transfer_id=release.pk, by="payer", actor_wallet=order.user.wallet_address)
@@ -66,5 +66,6 @@ def test_the_payer_confirming_lets_the_release_go_at_once_once(hold):
 
 
 def test_without_a_hold_the_release_goes_out_at_once():
-    _, _, release = completed_order()
+    config_set(key="RELEASE_HOLD_MINUTES", value="0")
+    _, _, release = completed_order(confirm=False)
     assert release.status == Transfer.Status.PENDING and release.held_until is None

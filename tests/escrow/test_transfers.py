@@ -10,7 +10,7 @@ from escrow.deposits import deposit_verify
 from escrow.models import SignedTransaction, Transfer
 from escrow.selectors import escrow_address
 from escrow.transfers import transfer_process, transfer_retry
-from orders.services import order_complete, order_take
+from orders.services import order_complete, order_confirm_paid, order_take
 from tests.chainkit import balance, confirmed, funded_wallet, mine, rpc, send, set_token_balance
 from tests.escrow.test_money_flows import due_base, order_for
 from tests.factories import make_ally, png_upload
@@ -18,8 +18,9 @@ from tests.factories import make_ally, png_upload
 pytestmark = pytest.mark.usefixtures("chain")
 
 
-def completed_order(*, symbol="USDT"):
-    """A paid (on chain) and completed order whose RELEASE transfer waits to be sent."""
+def completed_order(*, symbol="USDT", confirm=True):
+    """A paid (on chain) and completed order whose RELEASE transfer waits to be sent: the
+    payer said the shop got paid (`confirm`), or the payout is still held."""
     wallet = funded_wallet()
     order = order_for(wallet, token=symbol)
     tx = send(wallet, to=escrow_address(), symbol=symbol, amount_base=due_base(order))
@@ -28,6 +29,8 @@ def completed_order(*, symbol="USDT"):
     ally = make_ally()
     order_take(order_id=order.pk, ally=ally)
     order = order_complete(order_id=order.pk, ally=ally, proof=png_upload())
+    if confirm:
+        order_confirm_paid(order_id=order.pk, user=order.user)
     release = Transfer.objects.get(order=order, purpose=Transfer.Purpose.RELEASE)
     return order, ally, release
 

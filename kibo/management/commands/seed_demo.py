@@ -1,21 +1,27 @@
 """Demo data for `make run`: a staff account, a user for the person trying Kibo, two allies,
-fresh quotes, and one order a second demo user has paid with test tokens on the local chain,
-so the order board has something on it from the start."""
+fresh quotes, one order a second demo user has paid with test tokens on the local chain, so
+the order board has something on it from the start, and one that user disputes, for staff
+to decide in the admin."""
 
+import io
 import secrets
 from decimal import Decimal
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from PIL import Image
 
 from escrow import chain
 from escrow.amounts import to_base_units
+from escrow.deposits import deposit_verify
 from escrow.networks import network_spec
 from kibo.models import Country, User
 from kibo.selectors import get_config
 from kibo.services import config_set
-from orders.models import OPEN_STATUSES, Order
-from orders.services import order_create, orders_expire_due
+from orders.disputes import dispute_answer, dispute_open
+from orders.models import OPEN_STATUSES, Dispute, Order
+from orders.services import order_complete, order_create, order_take, orders_expire_due
 from quotes.models import LocalRate
 from quotes.services import quotes_refresh
 
@@ -54,7 +60,7 @@ DEMO_QR = (  # a café's dynamic EMVCo QR for 25.00 BOB
 class Command(BaseCommand):
     help = "Load (or refresh) the demo data; prints the staff sign-in."
 
-    def pay_demo_order(self, order) -> None:
+    def pay_demo_order(self, order) -> str:
         token = network_spec("local").token(order.crypto_token)
         amount = to_base_units(order.amount_crypto, token.decimals, round_up=True)
         paid = chain.pay_from(
@@ -65,6 +71,40 @@ class Command(BaseCommand):
             amount_base=amount,
         )
         self.stdout.write(f"Demo order {order.pk} paid on the local chain: {paid}")
+        return paid
+
+    def demo_order(self, shopper: User) -> Order:
+        """The shopper asks to pay the café's QR (25.00 BOB) in USDT."""
+        return order_create(
+            user=shopper,
+            qr_data=DEMO_QR,
+            amount_fiat=Decimal("25.00"),
+            fiat_currency="BOB",
+            crypto_token="USDT",
+            network="local",
+        )
+
+    def dispute_demo_order(self, shopper: User, ally: User) -> None:
+        """An order the Bolivian ally paid (says the receipt) and the shopper disputes: the
+        payout is frozen until staff decide it in the admin (Disputes)."""
+        order = self.demo_order(shopper)
+        deposit_verify(order=order, tx_hash=self.pay_demo_order(order))
+        order_take(order_id=order.pk, ally=ally)
+        receipt = io.BytesIO()
+        Image.new("RGB", (360, 640), "white").save(receipt, format="PNG")
+        order_complete(
+            order_id=order.pk,
+            ally=ally,
+            proof=SimpleUploadedFile("comprobante.png", receipt.getvalue()),
+        )
+        dispute_open(
+            order_id=order.pk,
+            user=shopper,
+            statement="La cafetería dice que no le llegó el dinero.",
+        )
+        dispute_answer(
+            order_id=order.pk, ally=ally, statement="Pagué el QR desde mi banco a las 10:02."
+        )
 
     def fund_demo_wallet(self, wallet: str) -> None:
         """Top the wallet up to the demo's test USDT and USDC (anvil funds its ETH)."""
@@ -109,16 +149,13 @@ class Command(BaseCommand):
         quotes_refresh(force=True)
 
         orders_expire_due()  # whatever ran out while Kibo was stopped
+        if not Dispute.objects.filter(opened_by=shopper, status=Dispute.Status.OPEN).exists():
+            self.fund_demo_wallet(DEMO_SHOPPER)
+            ally = User.objects.get(wallet_address=DEMO_ALLIES[Country.BOLIVIA])
+            self.dispute_demo_order(shopper, ally)
         if not Order.objects.filter(user=shopper, status__in=OPEN_STATUSES).exists():
             self.fund_demo_wallet(DEMO_SHOPPER)
-            order = order_create(
-                user=shopper,
-                qr_data=DEMO_QR,
-                amount_fiat=Decimal("25.00"),
-                fiat_currency="BOB",
-                crypto_token="USDT",
-                network="local",
-            )
+            order = self.demo_order(shopper)
             # Once the order exists for good, the shopper pays it from their wallet and the
             # deposit watcher credits the payment.
             transaction.on_commit(lambda: self.pay_demo_order(order))
