@@ -11,7 +11,7 @@ from audit.services import log_action, log_actions
 from kibo.cache import renew_generations
 from kibo.errors import Conflict, DomainError, NotFound
 from kibo.models import Country, User
-from kibo.services import wallet_refuse_if_blocked
+from kibo.services import wallet_refuse_if_blocked, wallet_refuse_if_still_blocked
 from orders.models import OPEN_STATUSES
 
 
@@ -87,6 +87,7 @@ def ally_apply(*, user: User, country: str, display_name: str, bank: str) -> All
 @transaction.atomic
 def _ally_apply(*, user: User, country: str, display_name: str, bank: str) -> AllyApplication:
     user = User.objects.select_for_update().get(pk=user.pk)
+    wallet_refuse_if_still_blocked(wallet=user.wallet_address)
     display_name, bank = (display_name or "").strip(), (bank or "").strip()
     if user.is_staff:
         raise DomainError(_("Staff accounts can't become allies."))

@@ -59,13 +59,26 @@ def user_country_set(*, user: User, country: str) -> User:
 
 @transaction.atomic
 def wallet_block(*, wallet: str, reason: str, staff: User) -> BlockedWallet:
-    """Staff block a wallet, saying why; audited with the staff member."""
+    """Staff block a wallet, saying why; audited with the staff member.
+
+    Its sessions end, and its orders no ally has taken yet are cancelled (a deposit goes
+    back to it). Its user row is locked first, as every service that refuses a blocked
+    wallet does before it looks again: nothing slips between the block and the look.
+    """
+    # The order services import this module: imported here, where an order is cancelled.
+    from orders.services import orders_cancel_of_blocked
+
     wallet, reason = checksum_wallet(wallet), (reason or "").strip()
     if not reason:
         raise DomainError(_("Say why the wallet is blocked."))
+    person = User.objects.select_for_update().filter(wallet_address=wallet).first()
     if is_wallet_blocked(wallet=wallet):
         raise Conflict(_("This wallet is blocked already."))
     block = BlockedWallet.objects.create(wallet_address=wallet, reason=reason, blocked_by=staff)
+    if person is not None and not person.is_staff:
+        person.set_unusable_password()  # a new session hash: every session of it ends
+        person.save(update_fields=["password"])
+        orders_cancel_of_blocked(user=person, staff=staff)
     log_action(
         action=Action.WALLET_BLOCKED,
         actor_wallet=staff.wallet_address,
@@ -92,6 +105,14 @@ def wallet_unblock(*, block_id, staff: User) -> BlockedWallet:
         metadata={"wallet": block.wallet_address, "staff": staff.username or staff.wallet_address},
     )
     return block
+
+
+def wallet_refuse_if_still_blocked(*, wallet: str) -> None:
+    """Inside a transaction that has locked the wallet's user row: raise WalletBlocked if a
+    block committed after wallet_refuse_if_blocked looked. (Such an attempt, a moment's race,
+    is refused with its transaction, and so not recorded.)"""
+    if is_wallet_blocked(wallet=wallet):
+        raise WalletBlocked()
 
 
 def wallet_refuse_if_blocked(*, wallet: str, attempt: str) -> None:

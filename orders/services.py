@@ -40,7 +40,7 @@ from escrow.transfers import transfer_unhold
 from kibo.cache import renew_generations
 from kibo.models import User
 from kibo.selectors import get_config_int, get_config_minutes
-from kibo.services import wallet_refuse_if_blocked
+from kibo.services import wallet_refuse_if_blocked, wallet_refuse_if_still_blocked
 from orders.errors import (
     AllyNotEligible,
     IllegalTransition,
@@ -165,6 +165,7 @@ def _order_create(
     quote, price = quoted.quote, quoted.price
 
     _lock_user(user.pk)  # one user's concurrent requests queue here
+    wallet_refuse_if_still_blocked(wallet=user.wallet_address)
     if Order.objects.filter(user=user, status__in=OPEN_STATUSES).exists():
         raise OpenOrderExists()
     try:
@@ -251,6 +252,7 @@ def order_take(*, order_id, ally: User) -> Order:
 def _order_take(*, order_id, ally: User) -> Order:
     now = timezone.now()
     ally = _lock_user(ally.pk)
+    wallet_refuse_if_still_blocked(wallet=ally.wallet_address)
     order = _lock_order(order_id)
     if order.status == OrderStatus.TAKEN and order.ally_id == ally.pk:
         return order
@@ -325,6 +327,7 @@ def _order_complete(*, order_id, ally: User, receipt: Receipt, proof_name: str) 
     now = timezone.now()
     owner_id = Order.objects.filter(pk=_parse_order_id(order_id)).values_list("user_id", flat=True)
     _lock_users(ally.pk, *owner_id)
+    wallet_refuse_if_still_blocked(wallet=ally.wallet_address)
     order = _lock_order(order_id)
     if order.ally_id != ally.pk:
         raise OrderNotFound()
@@ -448,6 +451,19 @@ def order_cancel(*, order_id, user: User) -> Order:
         raise IllegalTransition(_("This QR has already been paid."))
     _expire(order, now=timezone.now(), reason="cancelled", actor_wallet=user.wallet_address)
     return order
+
+
+@transaction.atomic
+def orders_cancel_of_blocked(*, user: User, staff: User) -> int:
+    """Staff blocked the payer: the orders no ally has taken yet are cancelled (a deposit
+    goes back). One an ally is paying goes on. The caller holds the user's lock."""
+    orders = list(
+        Order.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(user=user, status__in=(OrderStatus.PENDING_PAYMENT, OrderStatus.AVAILABLE))
+    )
+    _expire_all(orders, now=timezone.now(), reason="blocked", actor_wallet=staff.wallet_address)
+    return len(orders)
 
 
 @transaction.atomic

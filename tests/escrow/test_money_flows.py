@@ -393,11 +393,13 @@ def test_a_payment_from_a_blocked_wallet_is_returned_to_it(client, admin_user):
     from audit.models import Action, Log
     from kibo.services import wallet_block
 
-    # given an order whose payer staff block before the payment
+    # given an order whose payer staff block before the payment (which cancels the order)
     wallet = funded_wallet()
     order = order_for(wallet)
     start = balance("USDT", wallet.address)
     wallet_block(wallet=wallet.address, reason="stolen funds", staff=admin_user)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.EXPIRED
 
     # when the payment arrives and is reported
     _, response = pay(client, order, wallet)
@@ -407,7 +409,7 @@ def test_a_payment_from_a_blocked_wallet_is_returned_to_it(client, admin_user):
     assert "a wallet Kibo's staff blocked" in text(response)
     assert "being returned to the wallet that sent it" in text(response)
     order.refresh_from_db()
-    assert order.status == OrderStatus.PENDING_PAYMENT
+    assert order.status == OrderStatus.EXPIRED and not hasattr(order, "escrow")
     deposit = Deposit.objects.get()
     assert deposit.outcome == Deposit.Outcome.RETURNED
     assert Log.objects.filter(action=Action.DEPOSIT_REJECTED, actor_wallet=wallet.address).exists()

@@ -1,19 +1,26 @@
 """A wallet staff block can't sign in, pay a QR, apply as an ally or take an order; every
 attempt is recorded, and lifting the block gives the wallet back its use."""
 
-from html import unescape
-
 import pytest
 from django.test import Client
 from eth_account import Account
 
+from allies.services import ally_apply
 from audit.models import Action, Log
+from escrow.models import Transfer
 from kibo.errors import WalletBlocked
 from kibo.models import BlockedWallet, User
 from kibo.services import wallet_block, wallet_unblock
-from orders.models import Order
+from orders.models import Order, OrderStatus
 from orders.services import order_take
-from tests.factories import QR, make_ally, make_paid_order, make_quote, make_user
+from tests.factories import (
+    make_ally,
+    make_order,
+    make_paid_order,
+    make_quote,
+    make_taken_order,
+    make_user,
+)
 from tests.kibo.test_auth import sign_in
 
 pytestmark = pytest.mark.django_db
@@ -41,39 +48,73 @@ def test_a_blocked_wallet_cannot_sign_in_until_unblocked(client, admin_user):
     assert sign_in(client, account).status_code == 200
 
 
+def test_blocking_a_signed_in_wallet_ends_its_sessions(admin_user):
+    user = make_user()
+    browser = Client(HTTP_ACCEPT_LANGUAGE="es")
+    browser.force_login(user)
+    assert browser.get("/orders/").status_code == 200
+
+    wallet_block(wallet=user.wallet_address, reason="chargebacks", staff=admin_user)
+
+    response = browser.get("/orders/")
+    assert response.status_code == 302 and response["Location"].startswith("/auth/")
+
+
 def test_a_blocked_user_cannot_pay_a_qr(admin_user):
     user = make_user()
     make_quote()
-    browser = Client(HTTP_ACCEPT_LANGUAGE="es")
-    browser.force_login(user)
     wallet_block(wallet=user.wallet_address, reason="chargebacks", staff=admin_user)
 
-    response = browser.post(
-        "/orders/",
-        {
-            "qr_text": QR,
-            "amount_fiat": "100.00",
-            "fiat_currency": "BOB",
-            "crypto_token": "USDT",
-            "network": "local",
-        },
-    )
+    with pytest.raises(WalletBlocked, match="blocked"):
+        make_order(user=user)
 
-    assert response.status_code == 403
-    assert "El equipo de Kibo bloqueó esta billetera." in unescape(response.content.decode())
     assert not Order.objects.exists() and attempts(user.wallet_address) == ["pay a QR"]
 
 
-def test_a_blocked_wallet_cannot_apply_as_an_ally(client, admin_user):
+def test_a_blocked_wallet_cannot_apply_as_an_ally(admin_user):
     user = make_user()
-    client.force_login(user)
     wallet_block(wallet=user.wallet_address, reason="fake receipts", staff=admin_user)
 
-    response = client.post("/ally/apply/", {"country": "BO", "display_name": "Ana", "bank": "BNB"})
+    with pytest.raises(WalletBlocked):
+        ally_apply(user=user, country="BO", display_name="Ana", bank="BNB")
 
-    assert response.status_code == 422 and "blocked" in unescape(response.content.decode())
     assert not user.ally_applications.exists()
     assert attempts(user.wallet_address) == ["apply as an ally"]
+
+
+def test_blocking_a_payer_cancels_the_orders_no_ally_has_taken(admin_user):
+    # given a payer with a paid order on the board, and one an ally is paying
+    payer = make_user()
+    waiting = make_paid_order(user=payer)
+    other = make_taken_order()
+
+    # when staff block the payer (and the payer of the taken order)
+    wallet_block(wallet=payer.wallet_address, reason="stolen funds", staff=admin_user)
+    wallet_block(wallet=other.user.wallet_address, reason="stolen funds", staff=admin_user)
+
+    # then the paid order leaves the board and its deposit goes back; the taken one goes on
+    waiting.refresh_from_db()
+    other.refresh_from_db()
+    assert waiting.status == OrderStatus.EXPIRED and waiting.refund_job
+    assert Transfer.objects.get(order=waiting).purpose == Transfer.Purpose.REFUND
+    assert other.status == OrderStatus.TAKEN
+    expired = Log.objects.get(order=waiting, action=Action.ORDER_EXPIRED)
+    assert expired.metadata["reason"] == "blocked"
+    assert expired.actor_wallet == admin_user.wallet_address
+
+
+def test_a_block_that_lands_after_the_first_look_is_still_refused(admin_user):
+    from orders.services import _order_take
+
+    # given an ally who passed the first look, then was blocked before taking the lock
+    ally, order = make_ally(), make_paid_order()
+    wallet_block(wallet=ally.wallet_address, reason="fake receipts", staff=admin_user)
+
+    with pytest.raises(WalletBlocked):
+        _order_take(order_id=order.pk, ally=ally)
+
+    order.refresh_from_db()
+    assert order.status == "AVAILABLE"
 
 
 def test_a_blocked_ally_cannot_take_an_order(admin_user):
