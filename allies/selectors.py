@@ -10,7 +10,7 @@ from django.utils import timezone
 from allies.models import AllyApplication, AllyPenalty
 from kibo.cache import Cached, read_through
 from kibo.models import User
-from orders.models import Order, OrderStatus
+from orders.models import Dispute, Order, OrderStatus
 from orders.selectors import waiting_queue_cached
 
 
@@ -162,6 +162,7 @@ class BoardState:
     penalty: AllyPenalty | None
     working: Order | None
     waiting_approval: bool
+    disputed: object | None = None  # an order whose payer disputes it, unanswered (its id)
 
     @property
     def can_take(self) -> bool:
@@ -173,6 +174,7 @@ class BoardState:
         parts.append(f"penalty:{self.penalty.pk if self.penalty else ''}")
         parts.append(f"working:{self.working.pk if self.working else ''}")
         parts.append(f"waiting:{self.waiting_approval}")
+        parts.append(f"disputed:{self.disputed or ''}")
         return "|".join(parts)
 
 
@@ -182,6 +184,7 @@ class Standing:
 
     penalty: AllyPenalty | None
     working: Order | None  # the order in hand (its pk only)
+    disputed: object | None = None  # the id of an order whose payer disputes it, unanswered
 
 
 STANDING_SECONDS = 60  # at most; until the penalty ends when that is sooner
@@ -192,15 +195,24 @@ def standing_generation(ally_id) -> str:
 
 
 def ally_standing_cached(*, ally: User) -> Cached:
-    """The ally's penalty and order in hand, which the board shows on every poll. Cached
-    under the ally's generation, which the services renew when they take, finish, expire or
-    penalize; it lapses when the penalty ends."""
+    """The ally's penalty, order in hand and a dispute waiting for their side, which the
+    board shows on every poll. Cached under the ally's generation, which the services renew
+    when they take, finish, expire, penalize, or open, answer or decide a payer's dispute;
+    it lapses when the penalty ends."""
 
     def compute() -> tuple[Standing, int]:
         now = timezone.now()
         standing = Standing(
             penalty=active_penalty(ally=ally, at=now),
             working=Order.objects.filter(ally=ally, status=OrderStatus.TAKEN).only("pk").first(),
+            disputed=Dispute.objects.filter(
+                status=Dispute.Status.OPEN,
+                kind=Dispute.Kind.NOT_PAID,
+                answered_at__isnull=True,
+                order__ally=ally,
+            )
+            .values_list("order_id", flat=True)
+            .first(),
         )
         seconds = STANDING_SECONDS
         if standing.penalty is not None:
@@ -227,6 +239,7 @@ def ally_board_state(*, ally: User) -> BoardState:
         penalty=standing.penalty,
         working=standing.working,
         waiting_approval=not ally.verified,
+        disputed=standing.disputed,
     )
 
 

@@ -270,6 +270,12 @@ class Transfer(models.Model):
             models.Index(
                 fields=["held_until"], name="idx_transfers_held", condition=Q(status="HELD")
             ),
+            # Payouts waiting for their payer or for staff (the staff console counts them).
+            models.Index(
+                fields=["order"],
+                name="idx_transfers_held_or_frozen",
+                condition=Q(status__in=["HELD", "FROZEN"]),
+            ),
             models.Index(
                 fields=["created_at"],
                 name="idx_transfers_unfinished",

@@ -39,7 +39,7 @@ from kibo.selectors import get_config_decimal, get_config_int
 from orders.errors import IllegalTransition, InvalidOrder, OrderNotFound
 from orders.models import Dispute, DisputeEvidence, LateProof, LateProofDecision, OrderStatus
 from orders.proofs import read_receipt
-from orders.services import _lock_order, _lock_users, _parse_order_id
+from orders.services import _lock_order, _lock_users
 
 PENALTY_DISPUTE_WINDOW = timedelta(hours=24)
 STATEMENT_MAX_CHARS = 2000
@@ -133,6 +133,7 @@ def _payer_disputes(order, *, user: User, statement: str) -> Dispute:
             _("It is too late to dispute: the ally's payout has already gone out.")
         )
     transfer_freeze(transfer_id=release.pk)
+    renew_generations(standing_generation(order.ally_id))  # the ally's board says so
     return Dispute.objects.create(
         order=order, kind=Dispute.Kind.NOT_PAID, opened_by=user, statement=statement
     )
@@ -188,6 +189,7 @@ def _dispute_answer(*, order_id, ally: User, statement: str, stored) -> Dispute:
         raise Conflict(_("You already gave your side of this dispute."))
     dispute.answer, dispute.answered_at = statement, timezone.now()
     dispute.save(update_fields=["answer", "answered_at"])
+    renew_generations(standing_generation(ally.pk))
     _attach(dispute, ally, stored)
     log_action(
         action=Action.DISPUTE_ANSWERED,
@@ -234,6 +236,7 @@ def dispute_decide(*, dispute_id, staff: User, uphold: bool, note: str) -> Dispu
     if dispute.status != Dispute.Status.OPEN:
         raise Conflict("This dispute was decided already, the other way.")
     if dispute.kind == Dispute.Kind.NOT_PAID:
+        renew_generations(standing_generation(order.ally_id))
         release = Transfer.objects.select_for_update().get(
             order=order, purpose=Transfer.Purpose.RELEASE
         )
@@ -298,11 +301,13 @@ def late_proof_decide(*, late_proof_id, staff: User, ally_paid: bool, note: str)
     operator to settle outside Kibo. It shows no payment: the ally is penalized for a false
     receipt. The ally sees the decision on the order's page."""
     note = _staff_note(staff, note)
-    late = LateProof.objects.filter(pk=_parse_order_id(late_proof_id)).first()
-    if late is None:
+    ally_id = LateProof.objects.filter(pk=late_proof_id).values_list("ally_id", flat=True).first()
+    if ally_id is None:
         raise NotFound("No such late receipt.")
-    _lock_users(late.ally_id)
-    late = LateProof.objects.select_for_update().select_related("order", "ally").get(pk=late.pk)
+    _lock_users(ally_id)
+    late = (
+        LateProof.objects.select_for_update().select_related("order", "ally").get(pk=late_proof_id)
+    )
     decision = LateProofDecision.ALLY_PAID if ally_paid else LateProofDecision.NOT_PAID
     if late.decision == decision:
         return late

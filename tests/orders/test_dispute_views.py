@@ -131,6 +131,9 @@ def test_the_ally_sees_the_dispute_and_answers_it_once():
     order = make_completed_order()
     dispute_open(order_id=order.pk, user=order.user, statement="Nothing arrived.")
     ally = signed_in(order.ally)
+    board = text(ally.get("/ally/"))
+    assert "A payer says the shop was not paid" in board
+    assert f'href="/ally/orders/{order.pk}/">Give your side' in board
 
     page = text(ally.get(f"/ally/orders/{order.pk}/"))
     assert "The payer says the shop was not paid" in page and "Nothing arrived." in page
@@ -143,6 +146,7 @@ def test_the_ally_sees_the_dispute_and_answers_it_once():
     assert response.status_code == 302
     page = text(ally.get(f"/ally/orders/{order.pk}/"))
     assert "I paid at 10:02." in page and "Send my side" not in page
+    assert "A payer says the shop was not paid" not in text(ally.get("/ally/"))
 
     again = ally.post(f"/ally/orders/{order.pk}/answer/", dispute_form("Again."))
     assert again.status_code == 409 and "already gave your side" in text(again)
