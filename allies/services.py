@@ -11,19 +11,26 @@ from audit.services import log_action, log_actions
 from kibo.cache import renew_generations
 from kibo.errors import Conflict, DomainError, NotFound
 from kibo.models import Country, User
+from kibo.selectors import get_config_int
 from kibo.services import wallet_refuse_if_blocked, wallet_refuse_if_still_blocked
-from orders.models import OPEN_STATUSES
+from orders.models import OPEN_STATUSES, OrderStatus
 
 
 @transaction.atomic
 def ally_penalize(
-    *, ally: User, order, reason: str, minutes: int, staff: User | None = None
+    *,
+    ally: User,
+    order,
+    reason: str,
+    minutes: int,
+    staff: User | None = None,
+    note: str = "",
 ) -> AllyPenalty:
     """Bar an ally from taking orders for `minutes`; once per (order, reason) for an order.
-    `staff` is who decided it, when a person did (recorded in the audit entry)."""
+    `staff` is who decided it, when a person did, and `note` why (both in the audit entry)."""
     if order is not None:
         return allies_penalize(
-            stalled=[(ally, order)], reason=reason, minutes=minutes, staff=staff
+            stalled=[(ally, order)], reason=reason, minutes=minutes, staff=staff, note=note
         )[0]
     penalty = AllyPenalty.objects.create(
         ally=ally,
@@ -31,14 +38,19 @@ def ally_penalize(
         penalty_minutes=minutes,
         penalty_until=timezone.now() + timedelta(minutes=minutes),
     )
-    log_actions([_penalized(penalty, order=None, staff=staff)])
+    log_actions([_penalized(penalty, order=None, staff=staff, note=note)])
     renew_generations(standing_generation(ally.pk))
     return penalty
 
 
 @transaction.atomic
 def allies_penalize(
-    *, stalled: list[tuple[User, object]], reason: str, minutes: int, staff: User | None = None
+    *,
+    stalled: list[tuple[User, object]],
+    reason: str,
+    minutes: int,
+    staff: User | None = None,
+    note: str = "",
 ):
     """Penalize each (ally, order) pair once for `reason`; returns a penalty per pair."""
     until = timezone.now() + timedelta(minutes=minutes)
@@ -53,11 +65,11 @@ def allies_penalize(
     }
     AllyPenalty.objects.bulk_create(new.values())
     renew_generations(*{standing_generation(p.ally_id) for p in new.values()})
-    log_actions([_penalized(p, order=p.order, staff=staff) for p in new.values()])
+    log_actions([_penalized(p, order=p.order, staff=staff, note=note) for p in new.values()])
     return [existing.get(order.pk) or new[order.pk] for _, order in stalled]
 
 
-def _penalized(penalty: AllyPenalty, *, order, staff: User | None = None) -> dict:
+def _penalized(penalty: AllyPenalty, *, order, staff: User | None = None, note: str = "") -> dict:
     metadata = {
         "ally": penalty.ally.wallet_address,
         "reason": penalty.reason,
@@ -66,12 +78,31 @@ def _penalized(penalty: AllyPenalty, *, order, staff: User | None = None) -> dic
     }
     if staff is not None:
         metadata["staff"] = staff.username or staff.wallet_address
+    if note:
+        metadata["note"] = note
     return {
         "action": Action.ALLY_PENALIZED,
         "order": order,
         "actor_wallet": staff.wallet_address if staff is not None else None,
         "metadata": metadata,
     }
+
+
+def ally_penalize_no_payment(*, order, staff: User, note: str) -> AllyPenalty:
+    """Staff: the ally who took the order did not pay its QR. As long as the other penalties
+    (ALLY_PENALTY_MINUTES), once per order, audited with the staff member and their note."""
+    if order.ally_id is None:
+        raise DomainError("Nobody took this order.")
+    if order.status == OrderStatus.COMPLETED:
+        raise DomainError("It was completed with a receipt: a false receipt is a dispute's matter.")
+    return ally_penalize(
+        ally=order.ally,
+        order=order,
+        reason=AllyPenalty.Reason.NO_PAYMENT,
+        minutes=get_config_int("ALLY_PENALTY_MINUTES"),
+        staff=staff,
+        note=note,
+    )
 
 
 def ally_apply(*, user: User, country: str, display_name: str, bank: str) -> AllyApplication:

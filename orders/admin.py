@@ -9,7 +9,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from allies.models import AllyPenalty
-from allies.services import ally_penalize
+from allies.services import ally_penalize_no_payment
 from audit.models import Log
 from escrow.amounts import format_base_units
 from escrow.models import Deposit, EscrowAccount, EscrowSnapshot, RefundJob, Transfer
@@ -20,7 +20,7 @@ from kibo.errors import DomainError
 from kibo.models import Country, User
 from kibo.selectors import get_config_int
 from orders.disputes import dispute_decide, late_proof_decide
-from orders.models import Dispute, LateProof, Order, OrderStatus
+from orders.models import Dispute, LateProof, Order
 from orders.proofs import receipt_response
 from orders.selectors import (
     TOTAL,
@@ -185,37 +185,17 @@ class OrderAdmin(BigTableAdmin):
         description="Penalize the ally: did not pay the QR (NO_PAYMENT)", permissions=["change"]
     )
     def penalize_no_payment(self, request, queryset):
-        """For an ally who took an order and did not pay its QR; once per order, audited
-        with the staff member, as long as the other penalties (ALLY_PENALTY_MINUTES)."""
-        taken = list(
-            queryset.filter(ally__isnull=False)
-            .exclude(status=OrderStatus.COMPLETED)  # a false receipt is a dispute's matter
-            .select_related("ally")
+        """For an ally who took an order and did not pay its QR: asks for a note first."""
+        return decide_with_note(
+            self,
+            request,
+            queryset.select_related("ally"),
+            question="Penalize the allies of these orders for not paying the QR (NO_PAYMENT)?",
+            submit="Penalize",
+            decide=lambda order, note: ally_penalize_no_payment(
+                order=order, staff=request.user, note=note
+            ),
         )
-        already = AllyPenalty.objects.filter(
-            order__in=taken, reason=AllyPenalty.Reason.NO_PAYMENT
-        ).count()
-        minutes = get_config_int("ALLY_PENALTY_MINUTES")
-        for order in taken:
-            ally_penalize(
-                ally=order.ally,
-                order=order,
-                reason=AllyPenalty.Reason.NO_PAYMENT,
-                minutes=minutes,
-                staff=request.user,
-            )
-        if len(taken) > already:
-            self.message_user(
-                request, f"{len(taken) - already} ally penalty(ies) recorded.", messages.SUCCESS
-            )
-        if already:
-            self.message_user(request, f"{already} had been recorded before.", messages.INFO)
-        if len(taken) < queryset.count():
-            self.message_user(
-                request,
-                "Orders nobody took, or completed ones, were left alone.",
-                messages.WARNING,
-            )
 
     def has_delete_permission(self, request, obj=None):
         return False

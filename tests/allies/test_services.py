@@ -116,9 +116,15 @@ def test_staff_penalize_an_ally_who_did_not_pay_the_qr_from_the_admin(admin_clie
         "_selected_action": [taken.pk, waiting.pk, done.pk],
     }
 
-    # when staff run the action, twice
-    admin_client.post("/admin/orders/order/", selected)
-    admin_client.post("/admin/orders/order/", selected)
+    # when staff run the action, it first asks why
+    asked = admin_client.post("/admin/orders/order/", selected)
+    assert "not paying the QR (NO_PAYMENT)?" in asked.content.decode()
+    assert not AllyPenalty.objects.exists()
+
+    # when they confirm with a note, twice
+    confirmed = {**selected, "confirmed": "yes", "note": "The shop never got the money."}
+    answer = admin_client.post("/admin/orders/order/", confirmed, follow=True).content.decode()
+    admin_client.post("/admin/orders/order/", confirmed)
 
     # then the ally has one NO_PAYMENT penalty for that order, audited with the staff member
     penalty = AllyPenalty.objects.get()
@@ -127,4 +133,7 @@ def test_staff_penalize_an_ally_who_did_not_pay_the_qr_from_the_admin(admin_clie
     assert entry.actor_wallet == admin_user.wallet_address
     assert entry.metadata["staff"] == admin_user.username
     assert entry.metadata["reason"] == "NO_PAYMENT" and entry.order_id == taken.pk
+    assert entry.metadata["note"] == "The shop never got the money."
+    # and the orders nobody took, or that were completed, are left alone, saying why
+    assert "Nobody took this order." in answer and "a dispute&#x27;s matter" in answer
     assert Order.objects.get(pk=waiting.pk).ally is None
