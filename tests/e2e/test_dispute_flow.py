@@ -66,6 +66,20 @@ def test_the_payer_disputes_staff_uphold_the_payer_is_refunded_and_the_ally_pena
     release = Transfer.objects.get(order=order, purpose=Transfer.Purpose.RELEASE)
     assert release.status == Transfer.Status.FROZEN
 
+    # the ally's board says so; the ally gives their side from the order's page
+    ally_page.goto(live_server.url + "/ally/")
+    ally_page.get_by_role("link", name="Give your side").click()
+    ally_page.wait_for_url(f"**/ally/orders/{order.pk}/")
+    expect(ally_page.get_by_text("Your payout is frozen")).to_be_visible()
+    ally_page.get_by_label("Your side").fill("I paid it from my bank at 10:02.")
+    ally_page.set_input_files("#answer-evidence", receipt)
+    accessible(ally_page)
+    shoot(ally_page, "ally-answers")
+    ally_page.get_by_role("button", name="Send my side").click()
+    expect(ally_page.get_by_text("Your side was sent.")).to_be_visible()
+    expect(ally_page.get_by_text("I paid it from my bank at 10:02.")).to_be_visible()
+    accessible(ally_page)
+
     # staff read it in the admin and uphold it, with a note
     staff_page, _ = page_for(wallet())
     staff_page.goto(live_server.url + "/admin/login/?next=/admin/dashboard/")
@@ -95,6 +109,7 @@ def test_the_payer_disputes_staff_uphold_the_payer_is_refunded_and_the_ally_pena
     # the payer's page shows the refund, without a reload, once it is confirmed on chain
     expect(status).to_have_attribute("data-status", "REFUNDED", timeout=45_000)
     expect(payer_page.locator("#status")).to_contain_text("The café's bank shows no payment.")
+    expect(payer_page.locator("#status")).to_contain_text("I paid it from my bank at 10:02.")
     accessible(payer_page)
     fits_a_phone(payer_page)
     shoot(payer_page, "payer-refunded")
