@@ -356,6 +356,9 @@ class DailyStats(models.Model):
         default=dict, help_text="Per state, the orders whose timer ran out in it that day."
     )
     median_paid_to_completed = models.DurationField(null=True, blank=True)
+    active_allies = models.PositiveIntegerField(
+        default=0, help_text="Allies who took one of its orders."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -220,6 +220,7 @@ class DayFigures:
     volume_crypto: dict[str, Decimal] = field(default_factory=dict)
     timeouts: dict[str, int] = field(default_factory=dict)
     median_paid_to_completed: timedelta | None = None
+    active_allies: int = 0  # allies who took one of the day's orders
 
     @property
     def success_rate(self) -> Decimal | None:
@@ -247,7 +248,7 @@ def local_day_bounds(day: date) -> tuple[datetime, datetime]:
 
 def day_figures(*, day: date) -> dict[str, DayFigures]:
     """The figures of the orders created on a local day, per currency and in total (TOTAL),
-    in three queries over that day's range of the created-at index (and, for the timeouts,
+    in four queries over that day's range of the created-at index (and, for the timeouts,
     those orders' audit entries)."""
     start, end = local_day_bounds(day)
     figures = {fiat: DayFigures(day=day) for fiat in (*Fiat.values, TOTAL)}
@@ -266,6 +267,14 @@ def day_figures(*, day: date) -> dict[str, DayFigures]:
                 f.failed += n
         if status == OrderStatus.COMPLETED:
             figures[fiat].volume_fiat += fiat_total
+    allies = (
+        created.filter(ally__isnull=False)
+        .values_list("fiat_currency")
+        .annotate(n=Count("ally", distinct=True))
+    )
+    for fiat, n in allies:  # an ally works in one currency: the total is the sum
+        figures[fiat].active_allies = n
+        figures[TOTAL].active_allies += n
     paid_to_completed = F("completed_at") - F("paid_at")
     medians = created.filter(status=OrderStatus.COMPLETED).aggregate(
         **{fiat: Median(paid_to_completed, filter=Q(fiat_currency=fiat)) for fiat in Fiat.values},
@@ -296,6 +305,7 @@ def _from_rollup(row) -> DayFigures:
         volume_crypto={token: Decimal(v) for token, v in row.volume_crypto.items()},
         timeouts=row.timeouts,
         median_paid_to_completed=row.median_paid_to_completed,
+        active_allies=row.active_allies,
     )
 
 
@@ -333,6 +343,7 @@ def _add(a: DayFigures, b: DayFigures) -> DayFigures:
         failed=a.failed + b.failed,
         volume_crypto={t: a.volume_crypto.get(t, 0) + b.volume_crypto.get(t, 0) for t in tokens},
         timeouts={s: a.timeouts.get(s, 0) + b.timeouts.get(s, 0) for s in states},
+        active_allies=a.active_allies + b.active_allies,
     )
 
 

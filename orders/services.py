@@ -649,6 +649,7 @@ def daily_stats_rollup() -> int:
                         "volume_crypto": {t: str(v) for t, v in f.volume_crypto.items()},
                         "timeouts": f.timeouts,
                         "median_paid_to_completed": f.median_paid_to_completed,
+                        "active_allies": f.active_allies,
                     },
                 )
     return len(days)

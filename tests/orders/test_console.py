@@ -69,6 +69,7 @@ def test_a_days_figures_are_the_hand_computed_ones():
     assert bob.volume_crypto == {"USDT": paid[0].amount_crypto, "USDC": paid[1].amount_crypto}
     assert bob.median_paid_to_completed == timedelta(seconds=120)
     assert bob.timeouts == {"AVAILABLE": 1}
+    assert bob.active_allies == 2 and mxn.active_allies == 1 and total.active_allies == 3
     assert mxn.orders == 1 and mxn.success_rate == Decimal("100.0")
     assert mxn.median_paid_to_completed == timedelta(seconds=600)
     assert figures["ARS"].orders == 0 and figures["ARS"].success_rate is None
@@ -98,6 +99,7 @@ def test_beat_rolls_up_finished_days_once_and_the_history_reads_them():
     assert (row.orders, row.completed, row.failed) == (4, 2, 1)
     assert row.volume_fiat == Decimal("150.00") and row.timeouts == {"AVAILABLE": 1}
     assert row.median_paid_to_completed == timedelta(seconds=120)
+    assert row.active_allies == 2
     # and the console's thirty days end with today, live, after the rolled-up days
     today = day_figures(day=timezone.localdate())
     history = console_history(fiat=TOTAL, today=today[TOTAL])
