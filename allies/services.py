@@ -13,7 +13,7 @@ from kibo.errors import Conflict, DomainError, NotFound
 from kibo.models import Country, User
 from kibo.selectors import get_config_int
 from kibo.services import wallet_refuse_if_blocked, wallet_refuse_if_still_blocked
-from orders.models import OPEN_STATUSES, OrderStatus
+from orders.models import OPEN_STATUSES, Order, OrderStatus
 
 
 @transaction.atomic
@@ -88,12 +88,17 @@ def _penalized(penalty: AllyPenalty, *, order, staff: User | None = None, note: 
     }
 
 
+@transaction.atomic
 def ally_penalize_no_payment(*, order, staff: User, note: str) -> AllyPenalty:
     """Staff: the ally who took the order did not pay its QR. As long as the other penalties
-    (ALLY_PENALTY_MINUTES), once per order, audited with the staff member and their note."""
+    (ALLY_PENALTY_MINUTES), once per order, audited with the staff member and their note.
+    Not for an order completed with a receipt: a false receipt is a dispute's matter."""
     if order.ally_id is None:
         raise DomainError("Nobody took this order.")
-    if order.status == OrderStatus.COMPLETED:
+    # The ally's row, then the order's, as every order transition locks them.
+    list(User.objects.select_for_update().filter(pk=order.ally_id).values("pk"))
+    order = Order.objects.select_for_update(of=("self",)).select_related("ally").get(pk=order.pk)
+    if order.status == OrderStatus.COMPLETED or order.proof_file:
         raise DomainError("It was completed with a receipt: a false receipt is a dispute's matter.")
     return ally_penalize(
         ally=order.ally,

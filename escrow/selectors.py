@@ -156,9 +156,10 @@ def _mined_unsettled(network: str, *, block: int) -> tuple[dict[str, int], int]:
     return amounts, gas
 
 
-def reconcile() -> list[Reconciliation]:
-    """Escrow's on-chain balance per network and token against the ledger of records:
-    every deposit in, minus every transfer out (and, for the gas coin, the gas paid).
+def reconcile(*, networks: Iterable[NetworkSpec] | None = None) -> list[Reconciliation]:
+    """Escrow's on-chain balance per network (every configured one unless `networks`) and
+    token against the ledger of records: every deposit in, minus every transfer out (and, for
+    the gas coin, the gas paid).
 
     Everything is read at each network's confirmed block (the head less the confirmations
     it requires, where deposits and transfers are recorded), so neither a payment arriving
@@ -166,7 +167,7 @@ def reconcile() -> list[Reconciliation]:
     """
     wallet = escrow_address()
     lines = []
-    for spec in configured_networks():
+    for spec in configured_networks() if networks is None else networks:
         block = max(0, chain.head_block(spec.name) - (spec.confirmations - 1))
         tokens = {t.symbol: t for t in spec.tokens.values()}
         tokens.setdefault(spec.gas_coin.symbol, spec.gas_coin)

@@ -4,7 +4,6 @@ from django.db.models import Q
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -25,6 +24,7 @@ from orders.proofs import receipt_response
 from orders.selectors import (
     TOTAL,
     admin_metrics,
+    business_today,
     console_history,
     console_now,
     day_figures,
@@ -487,7 +487,7 @@ def console(request):
     beat's escrow snapshot."""
     country = request.GET.get("country", "")
     fiat = COUNTRY_FIAT.get(country, TOTAL)
-    today_all = day_figures(day=timezone.localdate())
+    today_all = day_figures(day=business_today())
     today = today_all[fiat]
     history = console_history(fiat=fiat, today=today)
     if fiat == TOTAL:  # currencies do not add up; the dollar stablecoins do

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -85,7 +85,9 @@ def _attach(dispute: Dispute, user: User, stored) -> None:
 
 def dispute_open(*, order_id, user: User, statement: str, files=()) -> Dispute:
     """The order's payer says the shop was not paid (while the payout is held), or its ally
-    contests a penalty about it (within a day). One open dispute per order."""
+    contests a penalty about it (within a day). One open dispute of each kind per order:
+    an ally's appeal never holds up the payer, whose hold runs out; while the payer's is
+    open, the ally gives their side there."""
     statement = _statement(statement)
     return _with_evidence(
         files,
@@ -119,19 +121,26 @@ def _payer_disputes(order, *, user: User, statement: str) -> Dispute:
         raise IllegalTransition(_("Only a paid QR can be disputed."))
     if order.disputes.filter(kind=Dispute.Kind.NOT_PAID).exists():
         raise Conflict(_("You already disputed this order."))
-    release = (
-        Transfer.objects.select_for_update()
-        .filter(order=order, purpose=Transfer.Purpose.RELEASE)
-        .first()
+    too_late = IllegalTransition(
+        _("It is too late to dispute: the ally's payout has already gone out.")
     )
+    # The payout is locked without waiting: settling a payout locks it before its order,
+    # the other way round from here, so whoever holds it means the hold is over.
+    try:
+        with transaction.atomic():
+            release = (
+                Transfer.objects.select_for_update(nowait=True)
+                .filter(order=order, purpose=Transfer.Purpose.RELEASE)
+                .first()
+            )
+    except OperationalError:
+        raise too_late from None
     if (
         release is None
         or release.status != Transfer.Status.HELD
         or release.held_until <= timezone.now()
     ):
-        raise IllegalTransition(
-            _("It is too late to dispute: the ally's payout has already gone out.")
-        )
+        raise too_late
     transfer_freeze(transfer_id=release.pk)
     renew_generations(standing_generation(order.ally_id))  # the ally's board says so
     return Dispute.objects.create(
@@ -151,8 +160,10 @@ def _ally_contests(order, *, ally: User, statement: str) -> Dispute:
         raise IllegalTransition(_("There is no penalty about this order to contest."))
     if penalty.created_at <= timezone.now() - PENALTY_DISPUTE_WINDOW:
         raise IllegalTransition(_("A penalty can be contested within 24 hours of it."))
-    if order.disputes.filter(status=Dispute.Status.OPEN).exists():
+    if order.disputes.filter(status=Dispute.Status.OPEN, kind=Dispute.Kind.NOT_PAID).exists():
         raise Conflict(_("A dispute about this order is already open; give your side there."))
+    if order.disputes.filter(status=Dispute.Status.OPEN, kind=Dispute.Kind.PENALTY).exists():
+        raise Conflict(_("You already contested a penalty about this order."))
     return Dispute.objects.create(
         order=order,
         kind=Dispute.Kind.PENALTY,

@@ -288,8 +288,12 @@ class Dispute(models.Model):
                 | Q(decided_at__isnull=False, decided_by__isnull=False, decision_note__gt=""),
                 name="disputes_decided_by_staff_with_note",
             ),
+            # One open question of each kind per order: an ally's appeal of a penalty never
+            # holds up the payer's dispute, whose hold runs out.
             models.UniqueConstraint(
-                fields=["order"], condition=Q(status="OPEN"), name="disputes_one_open_per_order"
+                fields=["order", "kind"],
+                condition=Q(status="OPEN"),
+                name="disputes_one_open_per_order_and_kind",
             ),
             # The payer asks once about an order; an ally contests a penalty once.
             models.UniqueConstraint(
@@ -304,6 +308,12 @@ class Dispute(models.Model):
         indexes = [
             models.Index(
                 fields=["opened_at"], name="idx_disputes_open", condition=Q(status="OPEN")
+            ),
+            # Which days the daily rollup must redo (orders.services.daily_stats_rollup).
+            models.Index(
+                fields=["decided_at"],
+                name="idx_disputes_decided",
+                condition=Q(decided_at__isnull=False),
             ),
             models.Index(fields=["-opened_at"], name="idx_disputes_opened"),
         ]

@@ -241,8 +241,15 @@ FAILED_STATUSES = (OrderStatus.EXPIRED, OrderStatus.REFUNDED)
 TOTAL = "ALL"  # the console's figures over every currency
 
 
+def business_today() -> date:
+    """Today in KIBO_TIME_ZONE, the day of the console and the rollup, whichever time zone
+    the request that asks has switched to (a staff member's country's)."""
+    return timezone.localdate(timezone=timezone.get_default_timezone())
+
+
 def local_day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = timezone.make_aware(datetime.combine(day, time.min))
+    """A KIBO_TIME_ZONE day, from midnight to midnight."""
+    start = timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())
     return start, start + timedelta(days=1)
 
 

@@ -50,11 +50,11 @@ from orders.errors import (
     OrderNotFound,
     Underpaid,
 )
-from orders.models import OPEN_STATUSES, DailyStats, LateProof, Order, OrderStatus
+from orders.models import OPEN_STATUSES, DailyStats, Dispute, LateProof, Order, OrderStatus
 from orders.proofs import Receipt, read_receipt
 from orders.qr import parse_qr
 from orders.quoting import order_quote, parse_amount_fiat
-from orders.selectors import day_figures, queue_generation
+from orders.selectors import business_today, day_figures, queue_generation
 from quotes.models import COUNTRY_FIAT, Fiat, Token
 from quotes.pricing import TOKEN_DECIMALS
 
@@ -624,15 +624,25 @@ ROLLUP_DAYS_KEPT = 30  # what the staff console draws
 
 
 def daily_stats_rollup() -> int:
-    """Beat: roll up each finished local day since the last one rolled up (at least the
-    last two, whose outcomes can still change, e.g. through a dispute; at most the console's
-    thirty). Idempotent: a day rolled up again is overwritten. Returns the days written."""
-    today = timezone.localdate()
-    latest = DailyStats.objects.aggregate(latest=Max("day"))["latest"]
+    """Beat: roll up each finished local day since the last one rolled up (at least the last
+    two, whose orders may have expired after midnight; at most the console's thirty), and
+    again the days of orders whose dispute staff decided since (a refund can come days
+    later). Idempotent: a day rolled up again is overwritten. Returns the days written."""
+    today = business_today()
+    last = DailyStats.objects.aggregate(day=Max("day"), at=Max("updated_at"))
     first = today - timedelta(days=ROLLUP_DAYS_KEPT)
-    if latest is not None:
-        first = max(first, min(latest, today - timedelta(days=2)))
-    days = [first + timedelta(days=n) for n in range((today - first).days)]
+    days = set()
+    if last["day"] is not None:
+        first = max(first, min(last["day"], today - timedelta(days=2)))
+        # an hour's margin: a refund is confirmed a little after its dispute is decided
+        decided = Dispute.objects.filter(decided_at__gte=last["at"] - timedelta(hours=1))
+        tz = timezone.get_default_timezone()
+        days = {
+            timezone.localtime(created, tz).date()
+            for created in decided.values_list("order__created_at", flat=True)
+        }
+    days |= {first + timedelta(days=n) for n in range((today - first).days)}
+    days = sorted(d for d in days if today - timedelta(days=ROLLUP_DAYS_KEPT) <= d < today)
     for day in days:
         figures = day_figures(day=day)
         with transaction.atomic():

@@ -171,7 +171,8 @@ CELERY_TIMEZONE = "UTC"
 ORDER_SWEEP_SECONDS = env.float("KIBO_ORDER_SWEEP_SECONDS", default=5.0)
 # The staff console: beat rolls up finished days, and reconciles the escrow for it.
 KIBO_ROLLUP_SECONDS = env.int("KIBO_ROLLUP_SECONDS", default=600)
-KIBO_ESCROW_SNAPSHOT_SECONDS = env.int("KIBO_ESCROW_SNAPSHOT_SECONDS", default=60)
+# Reconciling sums every deposit and transfer: every five minutes, not on each page.
+KIBO_ESCROW_SNAPSHOT_SECONDS = env.int("KIBO_ESCROW_SNAPSHOT_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE = {
     "expire-due-orders": {
         "task": "orders.tasks.expire_due_orders",

@@ -220,3 +220,38 @@ def test_beat_reconciles_the_escrow_on_chain_for_the_console():
     escrow_snapshot_take()
     usdc = EscrowSnapshot.objects.get(network="local", token="USDC")
     assert not usdc.ok and usdc.difference == 1
+
+
+def test_the_console_day_is_kibos_whatever_zone_the_staff_member_is_in():
+    from zoneinfo import ZoneInfo
+
+    from orders.selectors import business_today, local_day_bounds
+
+    kibo = timezone.get_default_timezone()
+    with timezone.override(ZoneInfo("Pacific/Kiritimati")):  # UTC+14: another date, mostly
+        assert business_today() == timezone.localdate(timezone=kibo)
+        start, end = local_day_bounds(business_today())
+    assert timezone.localtime(start, kibo).hour == 0 and end - start == timedelta(days=1)
+
+
+def test_a_dispute_decided_days_later_is_rolled_up_again(admin_user):
+    from orders.disputes import dispute_decide
+    from orders.services import order_refund_record
+    from tests.factories import tx_hash
+
+    # given an order completed and disputed five days ago, and the days rolled up since
+    order = make_completed_order()
+    dispute = dispute_open(order_id=order.pk, user=order.user, statement="Not paid.")
+    Order.objects.filter(pk=order.pk).update(created_at=timezone.now() - timedelta(days=5))
+    daily_stats_rollup()
+    day = timezone.localtime(timezone.now() - timedelta(days=5)).date()
+    assert DailyStats.objects.get(day=day, fiat_currency="BOB").completed == 1
+
+    # when staff uphold it today and the payer's refund is confirmed
+    dispute_decide(dispute_id=dispute.pk, staff=admin_user, uphold=True, note="Not paid.")
+    order_refund_record(order_id=order.pk, tx_hash=tx_hash())
+
+    # then the next rollup redoes that day
+    daily_stats_rollup()
+    row = DailyStats.objects.get(day=day, fiat_currency="BOB")
+    assert (row.completed, row.failed) == (0, 1)

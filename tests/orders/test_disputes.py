@@ -1,12 +1,15 @@
 """Disputes: the payer says the shop was not paid while the payout is held, the ally answers
 or contests a penalty, staff decide with a note; late receipts are decided the same way."""
 
+import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, transaction
 from django.utils import timezone
 
 from allies.models import AllyPenalty
@@ -426,3 +429,60 @@ def test_a_late_receipt_that_shows_no_payment_penalizes_the_ally(admin_user):
     late.refresh_from_db()
     assert late.decision == LateProofDecision.NOT_PAID
     assert AllyPenalty.objects.get(order=late.order, reason="FAKE_PROOF").penalty_minutes == 1440
+
+
+def test_an_allys_open_appeal_does_not_hold_up_the_payers_dispute(admin_user):
+    # given a completed order whose ally contests a penalty about it, while its payout is held
+    order = make_completed_order()
+    AllyPenalty.objects.create(
+        ally=order.ally,
+        order=order,
+        reason="NO_PAYMENT",
+        penalty_minutes=30,
+        penalty_until=timezone.now() + timedelta(minutes=30),
+    )
+    dispute_open(order_id=order.pk, user=order.ally, statement="I did pay.")
+
+    # when the payer says the shop was not paid, the payout freezes all the same
+    dispute = not_paid(order)
+
+    assert dispute.status == Dispute.Status.OPEN
+    assert release_of(order).status == Transfer.Status.FROZEN
+    assert Dispute.objects.filter(order=order, status=Dispute.Status.OPEN).count() == 2
+
+
+def test_staff_cannot_record_no_payment_for_an_order_completed_with_a_receipt(admin_user):
+    from allies.services import ally_penalize_no_payment
+
+    order = make_completed_order()
+    with pytest.raises(DomainError, match="dispute's matter"):
+        ally_penalize_no_payment(order=order, staff=admin_user, note="no")
+    assert not AllyPenalty.objects.filter(order=order).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dispute_does_not_wait_for_a_payout_another_process_holds():
+    """Settling locks a payout before its order; a dispute locks the order first, so it must
+    not wait for the payout (that would deadlock): whoever holds it, the hold is over."""
+    order = make_completed_order()
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_payout():
+        with transaction.atomic():
+            Transfer.objects.select_for_update().get(order=order, purpose="RELEASE")
+            locked.set()
+            release.wait(timeout=30)
+        connection.close()
+
+    holder = threading.Thread(target=hold_the_payout)
+    holder.start()
+    try:
+        assert locked.wait(timeout=10)
+        started = time.monotonic()
+        with pytest.raises(IllegalTransition, match="too late"):
+            not_paid(order)
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
+        holder.join()
+    assert release_of(order).status == Transfer.Status.HELD and not Dispute.objects.exists()
