@@ -380,16 +380,21 @@ def test_an_ally_without_a_penalty_has_nothing_to_contest():
         dispute_open(order_id=order.pk, user=order.ally, statement="why not")
 
 
-def test_while_the_payer_disputes_the_ally_answers_instead_of_opening_another(admin_user):
-    order = make_completed_order()
-    not_paid(order)
-    AllyPenalty.objects.create(
+def penalize_no_payment(order) -> AllyPenalty:
+    """A penalty of the order's ally about it, as staff record one (NO_PAYMENT, 30 minutes)."""
+    return AllyPenalty.objects.create(
         ally=order.ally,
         order=order,
         reason="NO_PAYMENT",
         penalty_minutes=30,
         penalty_until=timezone.now() + timedelta(minutes=30),
     )
+
+
+def test_while_the_payer_disputes_the_ally_answers_instead_of_opening_another(admin_user):
+    order = make_completed_order()
+    not_paid(order)
+    penalize_no_payment(order)
     with pytest.raises(Conflict, match="already open"):
         dispute_open(order_id=order.pk, user=order.ally, statement="no")
 
@@ -434,13 +439,7 @@ def test_a_late_receipt_that_shows_no_payment_penalizes_the_ally(admin_user):
 def test_an_allys_open_appeal_does_not_hold_up_the_payers_dispute(admin_user):
     # given a completed order whose ally contests a penalty about it, while its payout is held
     order = make_completed_order()
-    AllyPenalty.objects.create(
-        ally=order.ally,
-        order=order,
-        reason="NO_PAYMENT",
-        penalty_minutes=30,
-        penalty_until=timezone.now() + timedelta(minutes=30),
-    )
+    penalize_no_payment(order)
     dispute_open(order_id=order.pk, user=order.ally, statement="I did pay.")
 
     # when the payer says the shop was not paid, the payout freezes all the same
