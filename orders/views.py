@@ -38,7 +38,7 @@ from orders.models import OPEN_STATUSES, Dispute, DisputeEvidence, Order, OrderS
 from orders.proofs import receipt_response
 from orders.qr import PaymentQR, QRRejected, parse_qr
 from orders.quoting import order_quote, parse_amount_fiat
-from orders.selectors import order_disputes, order_visible_privately, user_order_summary
+from orders.selectors import order_visible_privately, user_order_summary
 from orders.services import order_cancel, order_confirm_paid, order_create, parse_tx_hash
 from quotes.models import Token
 
@@ -237,8 +237,11 @@ def _status_context(order: Order, **extra) -> dict:
     refund_url = None
     if refund is not None and refund.tx_hash and is_enabled(order.network):
         refund_url = network_spec(order.network).explorer_tx_url(refund.tx_hash)
-    disputes = order_disputes(order=order)
-    dispute = next((d for d in disputes if d.kind == Dispute.Kind.NOT_PAID), None)
+    dispute = None  # the payer's, which only a paid QR can have: not while the page polls
+    if order.status in (OrderStatus.COMPLETED, OrderStatus.REFUNDED):
+        dispute = (
+            order.disputes.filter(kind=Dispute.Kind.NOT_PAID).prefetch_related("evidence").first()
+        )
     held = None
     if order.status == OrderStatus.COMPLETED and dispute is None:
         held = order.transfers.filter(
