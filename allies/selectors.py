@@ -1,4 +1,5 @@
 import math
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -162,7 +163,7 @@ class BoardState:
     penalty: AllyPenalty | None
     working: Order | None
     waiting_approval: bool
-    disputed: object | None = None  # an order whose payer disputes it, unanswered (its id)
+    disputed: uuid.UUID | None = None  # an order whose payer disputes it, unanswered
 
     @property
     def can_take(self) -> bool:
@@ -184,7 +185,7 @@ class Standing:
 
     penalty: AllyPenalty | None
     working: Order | None  # the order in hand (its pk only)
-    disputed: object | None = None  # the id of an order whose payer disputes it, unanswered
+    disputed: uuid.UUID | None = None  # an order whose payer disputes it, unanswered
 
 
 STANDING_SECONDS = 60  # at most; until the penalty ends when that is sooner

@@ -77,7 +77,7 @@ def _penalized(penalty: AllyPenalty, *, order, staff: User | None = None, note: 
         "until": penalty.penalty_until.isoformat(),
     }
     if staff is not None:
-        metadata["staff"] = staff.username or staff.wallet_address
+        metadata["staff"] = str(staff)
     if note:
         metadata["note"] = note
     return {
@@ -184,7 +184,7 @@ def ally_application_decide(*, application_id, staff: User, approve: bool) -> Al
             "application": str(application.pk),
             "ally": user.wallet_address,
             "country": application.country,
-            "staff": staff.username or staff.wallet_address,
+            "staff": str(staff),
         },
     )
     return application

@@ -35,7 +35,7 @@ from kibo.models import Country, User
 from orders.disputes import PENALTY_DISPUTE_WINDOW, dispute_answer
 from orders.errors import OrderAlreadyTaken
 from orders.forms import statement_fields
-from orders.models import Dispute, Order, OrderStatus
+from orders.models import OPEN_STATUSES, Dispute, Order, OrderStatus
 from orders.qr import QRRejected, parse_qr
 from orders.selectors import order_disputes
 from orders.services import order_complete, order_take
@@ -247,7 +247,11 @@ def _work_context(order: Order, **extra) -> dict:
         "penalties": penalties,
         "contestable": _contestable(penalties, disputes, now=now),
         "late_proofs": list(order.late_proofs.filter(ally=order.ally_id)),
-        "release": order.transfers.filter(purpose=Transfer.Purpose.RELEASE).first(),
+        "release": (
+            None
+            if order.status in OPEN_STATUSES  # no payout before the receipt
+            else order.transfers.filter(purpose=Transfer.Purpose.RELEASE).first()
+        ),
         **extra,
     }
 

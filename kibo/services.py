@@ -85,7 +85,7 @@ def wallet_block(*, wallet: str, reason: str, staff: User) -> BlockedWallet:
         metadata={
             "wallet": wallet,
             "reason": reason,
-            "staff": staff.username or staff.wallet_address,
+            "staff": str(staff),
         },
     )
     return block
@@ -102,7 +102,7 @@ def wallet_unblock(*, block_id, staff: User) -> BlockedWallet:
     log_action(
         action=Action.WALLET_UNBLOCKED,
         actor_wallet=staff.wallet_address,
-        metadata={"wallet": block.wallet_address, "staff": staff.username or staff.wallet_address},
+        metadata={"wallet": block.wallet_address, "staff": str(staff)},
     )
     return block
 

@@ -46,6 +46,13 @@ class StoryInline(admin.TabularInline):
         return False
 
 
+def receipt_link(order):
+    """The order's receipt (served to staff by the payer's private route), if it has one."""
+    if not order.proof_file:
+        return "—"
+    return format_html('<a href="{}">{}</a>', reverse("orders:proof", args=[order.pk]), "open")
+
+
 def explorer_link(network: str, tx_hash: str | None):
     """The hash, linked to the network's explorer when it has one."""
     if not tx_hash:
@@ -177,9 +184,7 @@ class OrderAdmin(BigTableAdmin):
 
     @admin.display(description="receipt")
     def receipt(self, obj):
-        if not obj.proof_file:
-            return "—"
-        return format_html('<a href="{}">{}</a>', reverse("orders:proof", args=[obj.pk]), "open")
+        return receipt_link(obj)
 
     @admin.action(
         description="Penalize the ally: did not pay the QR (NO_PAYMENT)", permissions=["change"]
@@ -322,8 +327,7 @@ class DisputeAdmin(admin.ModelAdmin):
 
     @admin.display(description="the ally's receipt")
     def receipt(self, obj):
-        url = reverse("orders:proof", args=[obj.order_id])
-        return format_html('<a href="{}">{}</a>', url, "open")
+        return receipt_link(obj.order)  # none for a penalty over an order that ran out
 
     @admin.display(description="evidence")
     def files(self, obj):
@@ -502,7 +506,8 @@ def console(request):
         ("success", "Success rate (%)", [(d.day, d.success_rate) for d in history]),
     ]
     context = {
-        **admin.site.each_context(request),
+        # the admin's frame (its menu of every app) only for the page, not for each refresh
+        **({} if request.htmx else admin.site.each_context(request)),
         "title": "The business at a glance",
         "tabs": COUNTRY_TABS,
         "country": "" if fiat == TOTAL else country,

@@ -121,27 +121,19 @@ def _payer_disputes(order, *, user: User, statement: str) -> Dispute:
         raise IllegalTransition(_("Only a paid QR can be disputed."))
     if order.disputes.filter(kind=Dispute.Kind.NOT_PAID).exists():
         raise Conflict(_("You already disputed this order."))
-    too_late = IllegalTransition(
-        _("It is too late to dispute: the ally's payout has already gone out.")
-    )
     # The payout is locked without waiting: settling a payout locks it before its order,
-    # the other way round from here, so whoever holds it means the hold is over.
+    # the other way round from here, so whoever holds it means the hold is over. Freezing
+    # refuses (Conflict) a payout no longer within its hold.
     try:
-        with transaction.atomic():
-            release = (
-                Transfer.objects.select_for_update(nowait=True)
-                .filter(order=order, purpose=Transfer.Purpose.RELEASE)
-                .first()
+        with transaction.atomic():  # a savepoint: a refused lock leaves the rest usable
+            release = Transfer.objects.select_for_update(nowait=True).get(
+                order=order, purpose=Transfer.Purpose.RELEASE
             )
-    except OperationalError:
-        raise too_late from None
-    if (
-        release is None
-        or release.status != Transfer.Status.HELD
-        or release.held_until <= timezone.now()
-    ):
-        raise too_late
-    transfer_freeze(transfer_id=release.pk)
+            transfer_freeze(transfer_id=release.pk)
+    except (OperationalError, Conflict):
+        raise IllegalTransition(
+            _("It is too late to dispute: the ally's payout has already gone out.")
+        ) from None
     renew_generations(standing_generation(order.ally_id))  # the ally's board says so
     return Dispute.objects.create(
         order=order, kind=Dispute.Kind.NOT_PAID, opened_by=user, statement=statement
@@ -213,7 +205,7 @@ def _dispute_answer(*, order_id, ally: User, statement: str, stored) -> Dispute:
 
 def _staff_note(staff: User, note: str) -> str:
     if not staff.is_staff:
-        raise NotFound("No such dispute.")
+        raise NotFound("Only staff decide this.")
     note = (note or "").strip()
     if not note:
         raise DomainError("Write a note saying why: both sides and the audit trail keep it.")
@@ -248,12 +240,12 @@ def dispute_decide(*, dispute_id, staff: User, uphold: bool, note: str) -> Dispu
         raise Conflict("This dispute was decided already, the other way.")
     if dispute.kind == Dispute.Kind.NOT_PAID:
         renew_generations(standing_generation(order.ally_id))
-        release = Transfer.objects.select_for_update().get(
+        release = Transfer.objects.values_list("pk", flat=True).get(
             order=order, purpose=Transfer.Purpose.RELEASE
         )
-        transfer_thaw(transfer_id=release.pk, cancel=uphold)
+        transfer_thaw(transfer_id=release, cancel=uphold)  # it locks the payout
         if uphold:
-            _refund_payer(order, staff=staff)
+            _refund_payer(order, staff=staff, note=note)
     elif uphold:
         _lift_penalty(dispute.penalty_id)
     dispute.status, dispute.decided_at = decision, timezone.now()
@@ -267,23 +259,28 @@ def dispute_decide(*, dispute_id, staff: User, uphold: bool, note: str) -> Dispu
             "dispute": str(dispute.pk),
             "kind": dispute.kind,
             "note": note,
-            "staff": staff.username or staff.wallet_address,
+            "staff": str(staff),
         },
     )
     return dispute
 
 
-def _refund_payer(order, *, staff: User) -> None:
-    """The shop was not paid: the deposit goes back to the payer, and the ally who sent a
-    receipt for a payment that did not happen answers for it."""
-    refund_jobs_create(orders=[order])
+def _penalize_false_receipt(*, ally: User, order, staff: User, note: str) -> None:
     ally_penalize(
-        ally=order.ally,
+        ally=ally,
         order=order,
         reason=AllyPenalty.Reason.FAKE_PROOF,
         minutes=get_config_int("FAKE_PROOF_PENALTY_MINUTES"),
         staff=staff,
+        note=note,
     )
+
+
+def _refund_payer(order, *, staff: User, note: str) -> None:
+    """The shop was not paid: the deposit goes back to the payer, and the ally who sent a
+    receipt for a payment that did not happen answers for it."""
+    refund_jobs_create(orders=[order])
+    _penalize_false_receipt(ally=order.ally, order=order, staff=staff, note=note)
     # What completing the order gave both sides is taken back.
     User.objects.filter(pk=order.ally_id).update(
         successful_orders=Greatest(F("successful_orders") - 1, 0),
@@ -328,13 +325,7 @@ def late_proof_decide(*, late_proof_id, staff: User, ally_paid: bool, note: str)
     late.decided_by, late.decision_note = staff, note
     late.save(update_fields=["decision", "decided_at", "decided_by", "decision_note"])
     if not ally_paid:
-        ally_penalize(
-            ally=late.ally,
-            order=late.order,
-            reason=AllyPenalty.Reason.FAKE_PROOF,
-            minutes=get_config_int("FAKE_PROOF_PENALTY_MINUTES"),
-            staff=staff,
-        )
+        _penalize_false_receipt(ally=late.ally, order=late.order, staff=staff, note=note)
     log_action(
         action=Action.LATE_PROOF_DECIDED,
         order=late.order,
@@ -344,7 +335,7 @@ def late_proof_decide(*, late_proof_id, staff: User, ally_paid: bool, note: str)
             "decision": decision,
             "ally": late.ally.wallet_address,
             "note": note,
-            "staff": staff.username or staff.wallet_address,
+            "staff": str(staff),
         },
     )
     return late

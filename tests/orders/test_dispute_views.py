@@ -283,3 +283,16 @@ def test_staff_decide_a_late_receipt_in_the_admin(client, admin_user):
     assert "The receipt does not show a payment" in page and "Fake." in page
     order.refresh_from_db()
     assert order.status == OrderStatus.EXPIRED  # the order itself is not touched
+
+
+def test_staff_read_an_allys_appeal_about_an_order_without_a_receipt(client, admin_user):
+    order = make_taken_order()
+    expire_timer(order)
+    orders_expire_due()
+    appeal = dispute_open(order_id=order.pk, user=order.ally, statement="The bank was down.")
+    client.force_login(admin_user)
+
+    page = text(client.get(f"/admin/orders/dispute/{appeal.pk}/change/"))
+
+    assert "The bank was down." in page
+    assert f"/orders/{order.pk}/proof/" not in page  # no receipt to link: it ran out
