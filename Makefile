@@ -1,8 +1,11 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Settings load without services for the commands that never connect (makemigrations --check,
+# makemessages): the URLs are required, not used.
+NO_SERVICES := DATABASE_URL=postgres://unused@127.0.0.1:1/unused REDIS_URL=redis://127.0.0.1:1
 
-.PHONY: run test lint bench install contracts messages
+.PHONY: run test check system lint bench install contracts messages
 
 # The virtualenv is rebuilt whenever the declared dependencies change.
 $(VENV)/.installed: pyproject.toml
@@ -17,16 +20,32 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(VENV)/.installed node_modules/.installed
 
+# Debian's Chromium (the end-to-end tests) and gettext (the translation catalogue check),
+# installed with apt-get when the machine lacks them: as root, or through sudo.
+system:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v msgfmt >/dev/null || missing="$$missing gettext"; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  echo "Installing Debian packages:$$missing"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
 run: install
 	$(PY) -m kibo.launch
 
-test: install
-	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
-
-lint: install
+# The gates that need no service: lint, format, migrations in step with the models.
+check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(NO_SERVICES) $(PY) -W ignore::RuntimeWarning manage.py makemigrations --check --dry-run
+
+test: check system
+	$(PY) -m pytest
+
+lint: check
 
 # At a million orders (BENCH_ORDERS to change): fills its own database, then prints the table.
 bench: install
@@ -40,7 +59,6 @@ contracts: node_modules/.installed
 # After changing user-facing strings: update locale/es/.../django.po, translate the new
 # entries, then run this again to compile the .mo files (both are committed).
 messages: install
-	DATABASE_URL=postgres://unused@127.0.0.1/unused REDIS_URL=redis://127.0.0.1 \
-	  $(PY) manage.py makemessages -l es --no-location \
+	$(NO_SERVICES) $(PY) manage.py makemessages -l es --no-location \
 	  --ignore=.venv --ignore=node_modules --ignore=tests --ignore=bench
 	msgfmt --check -o locale/es/LC_MESSAGES/django.mo locale/es/LC_MESSAGES/django.po
