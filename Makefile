@@ -34,7 +34,7 @@ system:
 	fi
 
 run: install
-	$(PY) -m kibo.launch
+	$(PY) -m devtools.launch
 
 # The gates that need no service: lint, format, migrations in step with the models.
 check: install
@@ -52,9 +52,9 @@ bench: install
 	$(PY) -m bench.pages
 	$(PY) -m bench.lifecycle
 
-# Rebuild the committed ABI/bytecode of the test tokens from escrow/contracts/*.sol.
+# Rebuild the committed ABI/bytecode of the test tokens from devtools/contracts/*.sol.
 contracts: node_modules/.installed
-	node escrow/contracts/build.mjs
+	node devtools/contracts/build.mjs
 
 # After changing user-facing strings: update locale/es/.../django.po, translate the new
 # entries, then run this again to compile the .mo files (both are committed).

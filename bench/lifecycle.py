@@ -27,7 +27,7 @@ def timed(label: str, count: int, work) -> None:
 
 
 def main() -> None:
-    from kibo.embedded import STATE_DIR, embedded_services
+    from devtools.embedded import STATE_DIR, embedded_services
 
     shutil.rmtree(STATE_DIR / "bench-postgres", ignore_errors=True)
     os.environ["DJANGO_SETTINGS_MODULE"] = "kibo.settings.local"

@@ -51,7 +51,7 @@ def _payers(count: int, *, seed: int) -> list[list[str]]:
     from eth_account import Account
     from web3 import Web3
 
-    from escrow.chain import mint_local
+    from devtools.localchain import mint_local
     from escrow.networks import network_spec
     from kibo.models import Country, User
 
@@ -229,7 +229,7 @@ def run_load(
     board's capacity: a few allies polling back to back."""
     from django.utils import timezone
 
-    from kibo.management.commands.seed_demo import DEMO_QR
+    from devtools.management.commands.seed_demo import DEMO_QR
     from kibo.models import User
     from quotes.services import quote_record
 

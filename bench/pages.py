@@ -264,7 +264,7 @@ def print_load(base: str, access_log: Path) -> bool:
 
 
 def main() -> int:
-    from kibo.embedded import STATE_DIR, _free_port, embedded_services
+    from devtools.embedded import STATE_DIR, _free_port, embedded_services
 
     shutil.rmtree(STATE_DIR / f"{NAME}-postgres", ignore_errors=True)
     os.environ["DJANGO_SETTINGS_MODULE"] = "kibo.settings.local"

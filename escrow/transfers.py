@@ -37,9 +37,8 @@ from web3.exceptions import ContractLogicError, Web3RPCError
 
 from audit.models import Action
 from audit.services import log_action
-from escrow import chain
+from escrow import chain, checkpoints
 from escrow.amounts import format_base_units
-from escrow.failpoints import failpoint
 from escrow.models import Deposit, NonceCursor, RefundJob, SignedTransaction, Transfer
 from escrow.networks import network_spec
 from escrow.selectors import Funds, escrow_address, escrow_funds
@@ -131,9 +130,9 @@ def transfer_process(*, transfer_id) -> Transfer:
     transfer = _transfer_sign(transfer_id=transfer_id)
     if transfer.status != Transfer.Status.SIGNED:
         return transfer
-    failpoint("transfer-after-store")
+    checkpoints.reached("transfer-after-store")
     _transfer_broadcast(transfer)
-    failpoint("transfer-after-broadcast")
+    checkpoints.reached("transfer-after-broadcast")
     return _transfer_check(transfer_id=transfer_id)
 
 
@@ -289,7 +288,7 @@ def _transfer_sign(*, transfer_id) -> Transfer:
         )
 
     nonce = transfer.nonce if previous else _take_nonce(cursor)
-    failpoint("transfer-after-nonce")
+    checkpoints.reached("transfer-after-nonce")
     _sign_and_store(transfer, token=token, nonce=nonce, gas=gas, fees=fees)
     if transfer.status == Transfer.Status.WAITING:
         logger.info("transfer %s has its funds now and is signed", transfer.pk)

@@ -8,8 +8,9 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
+from devtools.localchain import mint_local
 from escrow.amounts import to_base_units
-from escrow.chain import ERC20_ABI, balance_of, mint_local
+from escrow.chain import ERC20_ABI, balance_of
 from escrow.networks import network_spec
 
 ETHER = 10**18

@@ -211,7 +211,7 @@ def s3_server():
     """A real S3 HTTP server on a loopback port (moto's server mode), for the whole session."""
     from moto.server import ThreadedMotoServer
 
-    from kibo.embedded import _free_port
+    from devtools.embedded import _free_port
 
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -4,6 +4,7 @@ from kibo.env import env
 
 from .base import *  # noqa: F403
 
+INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]  # noqa: F405
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 
 KIBO_ENABLED_NETWORKS = env.list("KIBO_ENABLED_NETWORKS", default=["local"])

@@ -4,6 +4,7 @@ from kibo.env import BASE_DIR, env
 
 from .base import *  # noqa: F403
 
+INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = BASE_DIR / ".kibo" / "test-media"
 CACHES["default"]["KEY_PREFIX"] = "kibo-test"  # noqa: F405

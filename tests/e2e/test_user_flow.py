@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from escrow.chain import mint_local
+from devtools.localchain import mint_local
 from kibo.models import User
 from orders.models import Order, OrderStatus
 from tests.chainkit import rpc, token

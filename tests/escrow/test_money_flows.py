@@ -157,10 +157,7 @@ def assert_rejected(response, message):
 
 
 def test_a_token_at_another_contract_with_the_same_symbol_is_rejected(client):
-    from escrow.chain import (
-        deploy_local_tokens,  # noqa: F401 (the fake is deployed below)
-        load_artifact,
-    )
+    from devtools.localchain import load_artifact
     from tests.chainkit import w3
 
     web3 = w3()

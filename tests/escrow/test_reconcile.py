@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from escrow.chain import load_artifact, mint_local
+from devtools.localchain import load_artifact, mint_local
 from escrow.deposits import deposits_watch
 from escrow.models import Deposit, Transfer
 from escrow.selectors import escrow_address, reconcile

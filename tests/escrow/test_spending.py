@@ -7,8 +7,8 @@ import os
 import pytest
 
 from audit.models import Action, Log
+from devtools.localchain import mint_local
 from escrow.amounts import to_base_units
-from escrow.chain import mint_local
 from escrow.deposits import deposit_verify
 from escrow.models import Deposit, SignedTransaction, Transfer
 from escrow.selectors import escrow_address, escrow_funds, reconcile

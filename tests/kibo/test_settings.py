@@ -15,11 +15,13 @@ GOOD = {
 }
 
 
-def load_production_settings(**overrides) -> subprocess.CompletedProcess:
+def load_production_settings(
+    code: str = "import django; django.setup(); print('started')", **overrides
+) -> subprocess.CompletedProcess:
     env = {**os.environ, **GOOD, **overrides}
     env = {key: value for key, value in env.items() if value is not None}
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        [sys.executable, "-c", code],
         cwd=BASE_DIR,
         env=env,
         capture_output=True,
@@ -32,6 +34,27 @@ def test_production_starts_with_safe_settings():
     result = load_production_settings()
     assert result.returncode == 0, result.stderr
     assert "started" in result.stdout
+
+
+def test_production_never_loads_the_development_tools():
+    # given production settings, every URL, admin and task module loaded
+    code = (
+        "import sys, django; django.setup(); import kibo.urls; from kibo.celery import app;"
+        " app.loader.import_default_modules();"
+        " from django.conf import settings;"
+        " print('devtools' in settings.INSTALLED_APPS,"
+        " sorted(m for m in sys.modules if m.split('.')[0] == 'devtools'))"
+    )
+    # when the process starts
+    result = load_production_settings(code)
+    # then nothing of devtools is installed or imported
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "[]"]
+
+
+def test_the_image_leaves_the_development_tools_out():
+    ignored = (BASE_DIR / ".dockerignore").read_text().split()
+    assert {"devtools", "tests", "bench"} <= set(ignored)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from allies.models import AllyPenalty
-from escrow.chain import mint_local
+from devtools.localchain import mint_local
 from escrow.models import EscrowSnapshot
 from escrow.selectors import escrow_address
 from escrow.services import escrow_snapshot_take

@@ -1,5 +1,6 @@
 """Crash points for the exactly-once tests: with KIBO_FAILPOINT=<name> in its environment, a
-process kills itself (SIGKILL, no cleanup) when it reaches that point. Unset in production."""
+process kills itself (SIGKILL, no cleanup) when escrow reaches the checkpoint of that name.
+Installed by the devtools app (development and test settings only)."""
 
 import os
 import signal

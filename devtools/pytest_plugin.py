@@ -6,13 +6,13 @@ from contextlib import ExitStack
 
 import pytest
 
+from devtools.embedded import embedded_services
+
 _services = ExitStack()
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config, parser, args):
-    from kibo.embedded import embedded_services
-
     # A terminated or hung-up run unwinds like Ctrl-C, so the servers below are stopped.
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.default_int_handler)

@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.request
 
-from kibo.embedded import STATE_DIR, embedded_services
+from devtools.embedded import STATE_DIR, embedded_services
 
 
 def _manage(*args: str) -> list[str]:

@@ -19,6 +19,7 @@ import warnings
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from devtools.localchain import deploy_local_tokens
 from kibo.env import BASE_DIR
 
 logger = logging.getLogger(__name__)
@@ -117,8 +118,6 @@ def _start_anvil(stack: ExitStack, state_file: Path | None) -> str:
 
 
 def _start_local_chain(stack: ExitStack, state_file: Path | None) -> None:
-    from escrow.chain import deploy_local_tokens
-
     rpc_url = _start_anvil(stack, state_file)
     os.environ["KIBO_RPC_URL_LOCAL"] = rpc_url
     for symbol, address in deploy_local_tokens(rpc_url).items():

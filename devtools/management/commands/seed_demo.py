@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from PIL import Image
 
+from devtools.localchain import mint_local, pay_from
 from escrow import chain
 from escrow.amounts import to_base_units
 from escrow.deposits import deposit_verify
@@ -63,7 +64,7 @@ class Command(BaseCommand):
     def pay_demo_order(self, order) -> str:
         token = network_spec("local").token(order.crypto_token)
         amount = to_base_units(order.amount_crypto, token.decimals, round_up=True)
-        paid = chain.pay_from(
+        paid = pay_from(
             "local",
             private_key=DEMO_SHOPPER_KEY,
             token=token,
@@ -113,7 +114,7 @@ class Command(BaseCommand):
             token = spec.token(symbol)
             held = chain.balance_of("local", token, wallet)
             if held < DEMO_TOKEN_BALANCE:
-                chain.mint_local(
+                mint_local(
                     spec.rpc_urls[0],
                     token_address=token.address,
                     to=wallet,

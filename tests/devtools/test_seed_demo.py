@@ -6,12 +6,7 @@ import pytest
 from django.core.management import call_command
 from eth_account import Account
 
-from escrow import chain
-from escrow.amounts import to_base_units
-from escrow.deposits import deposits_watch
-from escrow.models import Transfer
-from escrow.networks import network_spec
-from kibo.management.commands.seed_demo import (
+from devtools.management.commands.seed_demo import (
     DEMO_ALLIES,
     DEMO_ALLY_KEY,
     DEMO_QR,
@@ -20,6 +15,11 @@ from kibo.management.commands.seed_demo import (
     DEMO_USER,
     DEMO_USER_KEY,
 )
+from escrow import chain
+from escrow.amounts import to_base_units
+from escrow.deposits import deposits_watch
+from escrow.models import Transfer
+from escrow.networks import network_spec
 from kibo.models import User
 from orders.disputes import dispute_decide
 from orders.models import Dispute, Order, OrderStatus
