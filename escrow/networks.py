@@ -1,13 +1,18 @@
 """The EVM networks Kibo accepts deposits on, and the tokens it recognises there.
 
+`REGISTRY` is what each network is: its chain id, public RPC endpoint, how many
+confirmations make a transfer final, its explorer, and each token's contract. A deployment
+changes any of it from the environment, which the settings read into `settings.KIBO_NETWORKS`
+(`from_environment`): KIBO_CHAIN_ID_<NET>, KIBO_RPC_URL_<NET> (a comma-separated list, tried
+in order), KIBO_CONFIRMATIONS_<NET>, KIBO_EXPLORER_URL_<NET>, KIBO_TOKEN_<NET>_<SYMBOL>,
+where <NET> is the name in capitals with "_" for "-" (BASE_SEPOLIA).
+
 Tokens are recognised by contract address, never by symbol: a contract calling itself
-"USDT" at another address is not USDT. Every value can be overridden from the environment
-(settings.KIBO_NETWORKS), e.g. KIBO_RPC_URL_BASE, KIBO_CONFIRMATIONS_BASE,
-KIBO_TOKEN_BASE_USDC.
+"USDT" at another address is not USDT. A token without a contract address on a network is
+not accepted there.
 """
 
-import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.db import models
@@ -69,43 +74,120 @@ class NetworkSpec:
 
     @property
     def erc20_addresses(self) -> list[str]:
-        return [t.address for t in self.tokens.values() if not t.is_native]
+        return [t.address for t in self.tokens.values() if not t.is_native and t.address]
+
+
+def _erc20(symbol: str, decimals: int, address: str | None = None) -> TokenSpec:
+    return TokenSpec(symbol, ERC20, decimals, to_checksum_address(address) if address else None)
+
+
+def _native(symbol: str) -> TokenSpec:
+    return TokenSpec(symbol, NATIVE, 18)
+
+
+def _tokens(*tokens: TokenSpec) -> dict[str, TokenSpec]:
+    return {token.symbol: token for token in tokens}
+
+
+# On Mantle the gas coin is MNT and ETH is the bridged WETH token. The testnets' USDT and the
+# local chain's tokens have no fixed contract: the environment names them (`make run` and
+# the tests deploy the local ones).
+REGISTRY: dict[str, NetworkSpec] = {
+    spec.name: spec
+    for spec in (
+        NetworkSpec(
+            name="mantle",
+            chain_id=5000,
+            rpc_urls=("https://rpc.mantle.xyz",),
+            confirmations=3,
+            native_symbol="MNT",
+            explorer_url="https://explorer.mantle.xyz",
+            tokens=_tokens(
+                _erc20("USDT", 6, "0x201EBa5CC46D216Ce6DC03F6a759e8E766e956aE"),
+                _erc20("USDC", 6, "0x09Bc4E0D864854c6aFB6eB9A9cdF58aC190D0dF9"),
+                _erc20("ETH", 18, "0xdEAddEaDdeadDEadDEADDEAddEADDEAddead1111"),
+            ),
+        ),
+        NetworkSpec(
+            name="base",
+            chain_id=8453,
+            rpc_urls=("https://mainnet.base.org",),
+            confirmations=3,
+            explorer_url="https://basescan.org",
+            tokens=_tokens(
+                _erc20("USDT", 6, "0xfde4C96c8593536E31F229EA8f37b2ADa2699bb2"),
+                _erc20("USDC", 6, "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"),
+                _native("ETH"),
+            ),
+        ),
+        NetworkSpec(
+            name="mantle-sepolia",
+            chain_id=5003,
+            rpc_urls=("https://rpc.sepolia.mantle.xyz",),
+            confirmations=2,
+            native_symbol="MNT",
+            explorer_url="https://explorer.sepolia.mantle.xyz",
+            tokens=_tokens(_erc20("USDT", 6), _erc20("USDC", 6), _erc20("ETH", 18)),
+        ),
+        NetworkSpec(
+            name="base-sepolia",
+            chain_id=84532,
+            rpc_urls=("https://sepolia.base.org",),
+            confirmations=2,
+            explorer_url="https://sepolia.basescan.org",
+            tokens=_tokens(
+                _erc20("USDT", 6),
+                _erc20("USDC", 6, "0x036CbD53842c5426634e7929541eC2318f3dCF7e"),
+                _native("ETH"),
+            ),
+        ),
+        NetworkSpec(
+            name="local",
+            chain_id=31337,
+            rpc_urls=(),  # `make run` and the tests start anvil and say where
+            confirmations=1,
+            tokens=_tokens(_erc20("USDT", 6), _erc20("USDC", 6), _native("ETH")),
+        ),
+    )
+}
+
+
+def from_environment(env) -> dict[str, NetworkSpec]:
+    """The registry as this deployment configures it: each value the environment sets (a
+    django-environ Env) in place of the registry's, and the tokens left without a contract
+    address dropped."""
+    configured = {}
+    for name, spec in REGISTRY.items():
+        key = name.upper().replace("-", "_")
+        tokens = {}
+        for symbol, token in spec.tokens.items():
+            address = env(f"KIBO_TOKEN_{key}_{symbol}", default=token.address)
+            if token.is_native or address:
+                tokens[symbol] = replace(
+                    token, address=to_checksum_address(address) if address else None
+                )
+        configured[name] = replace(
+            spec,
+            chain_id=env.int(f"KIBO_CHAIN_ID_{key}", default=spec.chain_id),
+            rpc_urls=tuple(env.list(f"KIBO_RPC_URL_{key}", default=list(spec.rpc_urls))),
+            confirmations=env.int(f"KIBO_CONFIRMATIONS_{key}", default=spec.confirmations),
+            explorer_url=env(f"KIBO_EXPLORER_URL_{key}", default=spec.explorer_url) or None,
+            tokens=tokens,
+        )
+    return configured
 
 
 class UnknownNetwork(LookupError):
     pass
 
 
-@functools.lru_cache(maxsize=256)
-def _checksum(address: str) -> str:
-    """EIP-55 form, remembered: network_spec is read for every transfer row a sweep writes."""
-    return to_checksum_address(address)
-
-
 def network_spec(name: str) -> NetworkSpec:
-    """The configured network; raises UnknownNetwork when it has no RPC endpoint."""
-    raw = settings.KIBO_NETWORKS.get(name)
-    if raw is None or name not in settings.KIBO_ENABLED_NETWORKS or not raw["rpc_urls"]:
+    """The network as configured here; raises UnknownNetwork when this deployment does not
+    take payments on it (not enabled, or no RPC endpoint)."""
+    spec = settings.KIBO_NETWORKS.get(name)
+    if spec is None or name not in settings.KIBO_ENABLED_NETWORKS or not spec.rpc_urls:
         raise UnknownNetwork(f"The {name!r} network is not configured.")
-    tokens = {
-        symbol: TokenSpec(
-            symbol=symbol,
-            kind=token["kind"],
-            decimals=token["decimals"],
-            address=_checksum(token["address"]) if token.get("address") else None,
-        )
-        for symbol, token in raw["tokens"].items()
-        if token["kind"] == NATIVE or token.get("address")
-    }
-    return NetworkSpec(
-        name=name,
-        chain_id=raw["chain_id"],
-        rpc_urls=tuple(raw["rpc_urls"]),
-        confirmations=raw["confirmations"],
-        native_symbol=raw["native_symbol"],
-        tokens=tokens,
-        explorer_url=raw.get("explorer_url"),
-    )
+    return spec
 
 
 def is_enabled(name: str) -> bool:

@@ -1,4 +1,3 @@
-import copy
 import importlib
 import os
 import subprocess
@@ -15,6 +14,7 @@ from django.test import Client
 from django.utils import translation
 
 from kibo.env import BASE_DIR
+from tests.helpers.networks import change_local_network
 
 SEED_MIGRATIONS = [
     importlib.import_module("kibo.migrations.0002_seed_system_config"),
@@ -82,9 +82,7 @@ def pace(request, chain, settings, monkeypatch):
     if request.param == "instant":
         yield request.param
         return
-    networks = copy.deepcopy(settings.KIBO_NETWORKS)
-    networks["local"]["confirmations"] = MAINNET_CONFIRMATIONS
-    settings.KIBO_NETWORKS = networks
+    change_local_network(settings, confirmations=MAINNET_CONFIRMATIONS)
     monkeypatch.setenv("KIBO_CONFIRMATIONS_LOCAL", str(MAINNET_CONFIRMATIONS))
     from tests.chainkit import IntervalMiner
 

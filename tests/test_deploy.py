@@ -61,3 +61,13 @@ def test_every_setting_the_services_need_is_passed_by_compose():
         "KIBO_S3_BUCKET",
     }
     assert required <= set(environment)
+
+
+def test_every_periodic_task_beat_runs_is_a_task_the_worker_knows():
+    from django.conf import settings
+
+    from kibo.celery import app
+
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert scheduled and scheduled <= set(app.tasks)

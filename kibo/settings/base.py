@@ -1,5 +1,6 @@
 """Settings shared by every environment. Each knob comes from the environment (kibo.env)."""
 
+from escrow.networks import from_environment as networks_from_environment
 from kibo.env import BASE_DIR, env
 
 INSECURE_SECRET_KEY = "django-insecure-kibo-development-only"
@@ -168,30 +169,6 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 
-ORDER_SWEEP_SECONDS = env.float("KIBO_ORDER_SWEEP_SECONDS", default=5.0)
-# The staff console: beat rolls up finished days, and reconciles the escrow for it.
-KIBO_ROLLUP_SECONDS = env.int("KIBO_ROLLUP_SECONDS", default=600)
-# Reconciling sums every deposit and transfer: every five minutes, not on each page.
-KIBO_ESCROW_SNAPSHOT_SECONDS = env.int("KIBO_ESCROW_SNAPSHOT_SECONDS", default=300)
-CELERY_BEAT_SCHEDULE = {
-    "expire-due-orders": {
-        "task": "orders.tasks.expire_due_orders",
-        "schedule": ORDER_SWEEP_SECONDS,
-        # A sweep that waited longer than its period is replaced by the next one.
-        "options": {"expires": ORDER_SWEEP_SECONDS},
-    },
-    "roll-up-daily-stats": {
-        "task": "orders.tasks.roll_up_daily_stats",
-        "schedule": KIBO_ROLLUP_SECONDS,
-        "options": {"expires": KIBO_ROLLUP_SECONDS},
-    },
-    "snapshot-escrow": {
-        "task": "escrow.tasks.snapshot_escrow",
-        "schedule": KIBO_ESCROW_SNAPSHOT_SECONDS,
-        "options": {"expires": KIBO_ESCROW_SNAPSHOT_SECONDS},
-    },
-}
-
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -223,94 +200,9 @@ KIBO_LOGIN_ATTEMPTS_PER_MINUTE_WALLET = env.int("KIBO_LOGIN_ATTEMPTS_PER_MINUTE_
 DATA_UPLOAD_MAX_MEMORY_SIZE = KIBO_PROOF_MAX_BYTES + 1024 * 1024
 
 
-def _network(
-    name, chain_id, rpc_default, confirmations, tokens, native_symbol="ETH", explorer=None
-):
-    """One entry of the network registry, each value overridable from the environment."""
-    key = name.upper().replace("-", "_")
-    return {
-        "chain_id": env.int(f"KIBO_CHAIN_ID_{key}", default=chain_id),
-        "rpc_urls": env.list(f"KIBO_RPC_URL_{key}", default=[rpc_default] if rpc_default else []),
-        "confirmations": env.int(f"KIBO_CONFIRMATIONS_{key}", default=confirmations),
-        "native_symbol": native_symbol,
-        # Where people look a transaction up (…/tx/<hash>); none for the local chain.
-        "explorer_url": env(f"KIBO_EXPLORER_URL_{key}", default=explorer) or None,
-        "tokens": {
-            symbol: {
-                "kind": kind,
-                "decimals": decimals,
-                "address": env(f"KIBO_TOKEN_{key}_{symbol}", default=address),
-            }
-            for symbol, (kind, decimals, address) in tokens.items()
-        },
-    }
-
-
-# Token contracts per network. On Mantle the gas coin is MNT and ETH is the WETH token.
-_MAINNET_TOKENS = {
-    "mantle": {
-        "USDT": ("erc20", 6, "0x201EBa5CC46D216Ce6DC03F6a759e8E766e956aE"),
-        "USDC": ("erc20", 6, "0x09Bc4E0D864854c6aFB6eB9A9cdF58aC190D0dF9"),
-        "ETH": ("erc20", 18, "0xdEAddEaDdeadDEadDEADDEAddEADDEAddead1111"),
-    },
-    "base": {
-        "USDT": ("erc20", 6, "0xfde4C96c8593536E31F229EA8f37b2ADa2699bb2"),
-        "USDC": ("erc20", 6, "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"),
-        "ETH": ("native", 18, None),
-    },
-}
-_UNSET_TOKENS_ETH_ERC20 = {
-    "USDT": ("erc20", 6, None),
-    "USDC": ("erc20", 6, None),
-    "ETH": ("erc20", 18, None),
-}
-_UNSET_TOKENS_ETH_NATIVE = {
-    "USDT": ("erc20", 6, None),
-    "USDC": ("erc20", 6, None),
-    "ETH": ("native", 18, None),
-}
-
-KIBO_NETWORKS = {
-    "mantle": _network(
-        "mantle",
-        5000,
-        "https://rpc.mantle.xyz",
-        3,
-        _MAINNET_TOKENS["mantle"],
-        native_symbol="MNT",
-        explorer="https://explorer.mantle.xyz",
-    ),
-    "base": _network(
-        "base",
-        8453,
-        "https://mainnet.base.org",
-        3,
-        _MAINNET_TOKENS["base"],
-        explorer="https://basescan.org",
-    ),
-    "mantle-sepolia": _network(
-        "mantle-sepolia",
-        5003,
-        "https://rpc.sepolia.mantle.xyz",
-        2,
-        _UNSET_TOKENS_ETH_ERC20,
-        native_symbol="MNT",
-        explorer="https://explorer.sepolia.mantle.xyz",
-    ),
-    "base-sepolia": _network(
-        "base-sepolia",
-        84532,
-        "https://sepolia.base.org",
-        2,
-        {
-            **_UNSET_TOKENS_ETH_NATIVE,
-            "USDC": ("erc20", 6, "0x036CbD53842c5426634e7929541eC2318f3dCF7e"),
-        },
-        explorer="https://sepolia.basescan.org",
-    ),
-    # `make run` and the tests start anvil, deploy the test tokens and set their addresses.
-    "local": _network("local", 31337, None, 1, _UNSET_TOKENS_ETH_NATIVE),
-}
+# The network and token registry (escrow.networks), with what this deployment's environment
+# changes in it: RPC endpoints, confirmations, token contracts, explorers.
+KIBO_NETWORKS = networks_from_environment(env)
 
 # Market rates: where the providers live, and how often beat asks whether a pair is due
 # (SYSTEM_CONFIG's QUOTE_UPDATE_INTERVAL_SECONDS decides when it is).
@@ -318,11 +210,6 @@ KIBO_BINANCE_P2P_URL = env("KIBO_BINANCE_P2P_URL", default="https://p2p.binance.
 KIBO_COINGECKO_URL = env("KIBO_COINGECKO_URL", default="https://api.coingecko.com/api/v3")
 KIBO_QUOTE_HTTP_TIMEOUT = env.float("KIBO_QUOTE_HTTP_TIMEOUT", default=5.0)
 KIBO_QUOTE_TICK_SECONDS = env.float("KIBO_QUOTE_TICK_SECONDS", default=5.0)
-CELERY_BEAT_SCHEDULE["refresh-quotes"] = {
-    "task": "quotes.tasks.refresh_quotes",
-    "schedule": KIBO_QUOTE_TICK_SECONDS,
-    "options": {"expires": KIBO_QUOTE_TICK_SECONDS},
-}
 
 # The networks this deployment takes payments on; development and tests use only "local".
 KIBO_ENABLED_NETWORKS = env.list("KIBO_ENABLED_NETWORKS", default=["mantle", "base"])
@@ -337,13 +224,28 @@ KIBO_MAX_FEE_PER_GAS = env.int("KIBO_MAX_FEE_PER_GAS", default=200 * 10**9)
 # Blocks the deposit watcher reads per request.
 KIBO_WATCHER_MAX_BLOCKS = env.int("KIBO_WATCHER_MAX_BLOCKS", default=500)
 KIBO_CHAIN_SWEEP_SECONDS = env.float("KIBO_CHAIN_SWEEP_SECONDS", default=5.0)
-CELERY_BEAT_SCHEDULE["process-transfers"] = {
-    "task": "escrow.tasks.process_unfinished_transfers",
-    "schedule": KIBO_CHAIN_SWEEP_SECONDS,
-    "options": {"expires": KIBO_CHAIN_SWEEP_SECONDS},
-}
-CELERY_BEAT_SCHEDULE["watch-deposits"] = {
-    "task": "escrow.tasks.watch_deposits",
-    "schedule": KIBO_CHAIN_SWEEP_SECONDS,
-    "options": {"expires": KIBO_CHAIN_SWEEP_SECONDS},
+
+# --- beat: every periodic task, in one place -------------------------------------------------
+
+ORDER_SWEEP_SECONDS = env.float("KIBO_ORDER_SWEEP_SECONDS", default=5.0)
+# The staff console: beat rolls up finished days, and reconciles the escrow for it.
+KIBO_ROLLUP_SECONDS = env.int("KIBO_ROLLUP_SECONDS", default=600)
+# Reconciling sums every deposit and transfer: every five minutes, not on each page.
+KIBO_ESCROW_SNAPSHOT_SECONDS = env.int("KIBO_ESCROW_SNAPSHOT_SECONDS", default=300)
+
+
+def _every(seconds: float, task: str) -> dict:
+    """A periodic task; a run that waited longer than its period is dropped for the next."""
+    return {"task": task, "schedule": seconds, "options": {"expires": seconds}}
+
+
+CELERY_BEAT_SCHEDULE = {
+    "expire-due-orders": _every(ORDER_SWEEP_SECONDS, "orders.tasks.expire_due_orders"),
+    "roll-up-daily-stats": _every(KIBO_ROLLUP_SECONDS, "orders.tasks.roll_up_daily_stats"),
+    "refresh-quotes": _every(KIBO_QUOTE_TICK_SECONDS, "quotes.tasks.refresh_quotes"),
+    "process-transfers": _every(
+        KIBO_CHAIN_SWEEP_SECONDS, "escrow.tasks.process_unfinished_transfers"
+    ),
+    "watch-deposits": _every(KIBO_CHAIN_SWEEP_SECONDS, "escrow.tasks.watch_deposits"),
+    "snapshot-escrow": _every(KIBO_ESCROW_SNAPSHOT_SECONDS, "escrow.tasks.snapshot_escrow"),
 }

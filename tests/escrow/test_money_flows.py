@@ -15,6 +15,7 @@ from orders.services import order_cancel, order_complete, order_expire, order_ta
 from tests.chainkit import balance, confirmed, funded_wallet, send
 from tests.conftest import wait_for
 from tests.factories import expire_timer, make_ally, make_order, make_user, png_upload
+from tests.helpers.networks import change_local_network
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("chain")]
 
@@ -241,12 +242,9 @@ def test_reporting_someone_elses_payment_cannot_get_it_returned(client):
 
 
 def test_an_unreachable_network_is_a_clear_try_again(client, settings):
-    import copy
 
     order = make_order()
-    networks = copy.deepcopy(settings.KIBO_NETWORKS)
-    networks["local"]["rpc_urls"] = ["http://127.0.0.1:9"]
-    settings.KIBO_NETWORKS = networks
+    change_local_network(settings, rpc_urls=("http://127.0.0.1:9",))
     client.force_login(order.user)
     response = client.post(f"/orders/{order.pk}/deposit/", {"tx_hash": "0x" + "ab" * 32})
     assert response.status_code == 503 and "try again in a minute" in text(response)
@@ -361,14 +359,11 @@ def test_a_second_payment_for_a_paid_order_is_returned(pace, client):
 def test_an_unconfirmed_deposit_is_checked_again_in_the_background(
     client, settings, django_capture_on_commit_callbacks
 ):
-    import copy
 
     from escrow.tasks import check_deposit
     from tests.chainkit import mine
 
-    networks = copy.deepcopy(settings.KIBO_NETWORKS)
-    networks["local"]["confirmations"] = 3
-    settings.KIBO_NETWORKS = networks
+    change_local_network(settings, confirmations=3)
     wallet = funded_wallet()
     order = order_for(wallet)
 

@@ -1,6 +1,5 @@
 """What the escrow may spend: its balance less what signed transfers will still take from it."""
 
-import copy
 import logging
 import os
 
@@ -22,14 +21,13 @@ from tests.conftest import wait_for
 from tests.escrow.test_money_flows import due_base, order_for
 from tests.escrow.test_transfers import completed_order, token_transfers_to
 from tests.factories import expire_timer, tx_hash, wallet
+from tests.helpers.networks import change_local_network
 
 pytestmark = pytest.mark.usefixtures("chain")
 
 
 def with_confirmations(settings, confirmations: int) -> None:
-    networks = copy.deepcopy(settings.KIBO_NETWORKS)
-    networks["local"]["confirmations"] = confirmations
-    settings.KIBO_NETWORKS = networks
+    change_local_network(settings, confirmations=confirmations)
 
 
 @pytest.mark.django_db

@@ -1,4 +1,3 @@
-import copy
 import threading
 
 import pytest
@@ -14,6 +13,7 @@ from orders.services import order_complete, order_confirm_paid, order_take
 from tests.chainkit import balance, confirmed, funded_wallet, mine, rpc, send, set_token_balance
 from tests.escrow.test_money_flows import due_base, order_for
 from tests.factories import make_ally, png_upload
+from tests.helpers.networks import change_local_network
 
 pytestmark = pytest.mark.usefixtures("chain")
 
@@ -107,9 +107,7 @@ def test_two_workers_processing_one_transfer_at_once_send_it_once():
 def test_an_unreachable_node_leaves_the_transfer_waiting_until_it_answers(settings):
     _, _, release = completed_order(symbol="ETH")
     working = settings.KIBO_NETWORKS
-    broken = copy.deepcopy(working)
-    broken["local"]["rpc_urls"] = ["http://127.0.0.1:9"]  # nothing listens there
-    settings.KIBO_NETWORKS = broken
+    change_local_network(settings, rpc_urls=("http://127.0.0.1:9",))  # nothing listens there
 
     with pytest.raises(ChainUnavailable):
         transfer_process(transfer_id=release.pk)
@@ -123,9 +121,8 @@ def test_an_unreachable_node_leaves_the_transfer_waiting_until_it_answers(settin
 @pytest.mark.django_db
 def test_a_second_rpc_url_is_used_when_the_first_is_down(settings):
     _, _, release = completed_order()
-    networks = copy.deepcopy(settings.KIBO_NETWORKS)
-    networks["local"]["rpc_urls"] = ["http://127.0.0.1:9", *networks["local"]["rpc_urls"]]
-    settings.KIBO_NETWORKS = networks
+    working = settings.KIBO_NETWORKS["local"].rpc_urls
+    change_local_network(settings, rpc_urls=("http://127.0.0.1:9", *working))
     assert transfer_process(transfer_id=release.pk).status == Transfer.Status.CONFIRMED
 
 

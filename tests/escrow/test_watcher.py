@@ -1,5 +1,3 @@
-import copy
-
 import pytest
 
 from escrow.deposits import deposits_watch
@@ -8,6 +6,7 @@ from escrow.selectors import escrow_address
 from orders.models import OrderStatus
 from tests.chainkit import funded_wallet, mine, rpc, send
 from tests.escrow.test_money_flows import due_base, order_for
+from tests.helpers.networks import change_local_network
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("chain")]
 
@@ -15,9 +14,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("chain")]
 @pytest.fixture
 def confirmations(settings):
     def require(blocks: int):
-        networks = copy.deepcopy(settings.KIBO_NETWORKS)
-        networks["local"]["confirmations"] = blocks
-        settings.KIBO_NETWORKS = networks
+        change_local_network(settings, confirmations=blocks)
 
     return require
 

@@ -1,6 +1,7 @@
 import pytest
 
 from tests.factories import make_quote
+from tests.helpers.networks import change_local_network
 
 
 @pytest.mark.django_db
@@ -23,11 +24,7 @@ def test_the_landing_page_explains_kibo(client):
 
 @pytest.mark.django_db
 def test_healthz_names_a_chain_node_that_does_not_answer(client, settings):
-    import copy
-
-    networks = copy.deepcopy(settings.KIBO_NETWORKS)
-    networks["local"]["rpc_urls"] = ["http://127.0.0.1:9"]
-    settings.KIBO_NETWORKS = networks
+    change_local_network(settings, rpc_urls=("http://127.0.0.1:9",))
     body = client.get("/healthz/").json()
     assert body["status"] == "ok" and body["chain"] == {"local": None}
 
