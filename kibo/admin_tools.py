@@ -1,5 +1,5 @@
-"""Admin lists over tables of millions of rows: estimated counts, and searches that only
-ever use an index.
+"""What the admin pages share: lists over tables of millions of rows (estimated counts,
+searches that only ever use an index), and actions that ask staff for a note first.
 
 Staff search by what they have in hand: an order id (or its first 8+ characters), a wallet
 address, or a transaction hash. `search_term` says which of these a term is; each admin
@@ -11,13 +11,18 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Q, QuerySet
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.functional import cached_property
 from eth_utils import to_checksum_address
+
+from kibo.errors import DomainError
 
 EXACT_COUNT_UP_TO = 10_000
 
@@ -104,3 +109,37 @@ def _any(conditions) -> Q | None:
     for condition in conditions:
         combined = condition if combined is None else combined | condition
     return combined
+
+
+def decide_with_note(modeladmin, request, queryset, *, question: str, submit: str, decide):
+    """An admin action that first asks for a note (an intermediate page), then calls
+    decide(obj, note) for each selected row. A refusal is reported for its row."""
+    note, error = request.POST.get("note", "").strip(), None
+    if request.POST.get("confirmed"):
+        if note:
+            decided = 0
+            for obj in queryset:
+                try:
+                    decide(obj, note)
+                    decided += 1
+                except DomainError as refused:
+                    modeladmin.message_user(request, f"{obj}: {refused.message}", messages.ERROR)
+            if decided:
+                modeladmin.message_user(request, f"{decided} decided.", messages.SUCCESS)
+            return None
+        error = "Write a note saying why."
+    opts = modeladmin.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": question,
+        "question": question,
+        "submit": submit,
+        "objects": list(queryset),
+        "note": note,
+        "error": error,
+        "action": request.POST.get("action", ""),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "back": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+        "opts": opts,
+    }
+    return TemplateResponse(request, "admin/decide_with_note.html", context)

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from kibo import views
-from orders.admin import console
+from orders.console import console
 
 urlpatterns = [
     path("", views.landing, name="landing"),

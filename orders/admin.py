@@ -1,5 +1,4 @@
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
+from django.contrib import admin
 from django.db.models import Q
 from django.http import Http404
 from django.template.response import TemplateResponse
@@ -10,27 +9,14 @@ from django.utils.safestring import mark_safe
 from allies.models import AllyPenalty
 from allies.services import ally_penalize_no_payment
 from audit.models import Log
-from escrow.amounts import format_base_units
-from escrow.models import Deposit, EscrowAccount, EscrowSnapshot, RefundJob, Transfer
+from escrow.models import Deposit, EscrowAccount, RefundJob, Transfer
 from escrow.networks import is_enabled, network_spec
-from kibo.admin_tools import BigTableAdmin, SearchTerm
-from kibo.charts import bar_chart
-from kibo.errors import DomainError
-from kibo.models import Country, User
-from kibo.selectors import get_config_int
+from kibo.admin_tools import BigTableAdmin, SearchTerm, decide_with_note
+from kibo.models import User
 from orders.disputes import dispute_decide, late_proof_decide
 from orders.models import Dispute, LateProof, Order
 from orders.proofs import receipt_response
-from orders.selectors import (
-    TOTAL,
-    admin_metrics,
-    business_today,
-    console_history,
-    console_now,
-    day_figures,
-    dispute_sla_cutoff,
-)
-from quotes.models import COUNTRY_FIAT, Fiat
+from orders.selectors import admin_metrics, dispute_sla_cutoff
 
 
 class StoryInline(admin.TabularInline):
@@ -229,40 +215,6 @@ class OrderAdmin(BigTableAdmin):
         return TemplateResponse(request, "admin/orders/metrics.html", context)
 
 
-def decide_with_note(modeladmin, request, queryset, *, question: str, submit: str, decide):
-    """An admin action that first asks for a note (an intermediate page), then calls
-    decide(obj, note) for each selected row. A refusal is reported for its row."""
-    note, error = request.POST.get("note", "").strip(), None
-    if request.POST.get("confirmed"):
-        if note:
-            decided = 0
-            for obj in queryset:
-                try:
-                    decide(obj, note)
-                    decided += 1
-                except DomainError as refused:
-                    modeladmin.message_user(request, f"{obj}: {refused.message}", messages.ERROR)
-            if decided:
-                modeladmin.message_user(request, f"{decided} decided.", messages.SUCCESS)
-            return None
-        error = "Write a note saying why."
-    opts = modeladmin.model._meta
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": question,
-        "question": question,
-        "submit": submit,
-        "objects": list(queryset),
-        "note": note,
-        "error": error,
-        "action": request.POST.get("action", ""),
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "back": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
-        "opts": opts,
-    }
-    return TemplateResponse(request, "admin/orders/decide.html", context)
-
-
 def order_link(order_id):
     url = reverse("admin:orders_order_change", args=[order_id])
     return format_html('<a href="{}">{}</a>', url, order_id)
@@ -455,80 +407,3 @@ class LateProofAdmin(admin.ModelAdmin):
         if late is None:
             raise Http404()
         return receipt_response(late.proof_file, filename=f"kibo-late-receipt-{late.order_id}")
-
-
-CONSOLE_POLL_SECONDS = 30
-COUNTRY_TABS = [("", "All countries"), *((c.value, c.label) for c in Country)]
-
-
-def _escrow_lines() -> list[dict]:
-    """The last escrow snapshot (beat), as staff read it: whole tokens, a mismatch marked."""
-    lines = []
-    for snap in EscrowSnapshot.objects.order_by("network", "token"):
-        on_chain, expected, difference, locked = format_base_units(
-            int(snap.on_chain),
-            int(snap.expected),
-            int(snap.difference),
-            int(snap.locked),
-            decimals=snap.decimals,
-            symbol=snap.token,
-        )
-        lines.append(
-            {
-                "snapshot": snap,
-                "on_chain": on_chain,
-                "expected": expected,
-                "difference": difference,
-                "locked": locked,
-            }
-        )
-    return lines
-
-
-def console(request):
-    """`/admin/dashboard/`: the business at a glance, per country or in total. The figures
-    part refreshes itself by HTMX; each figure is an indexed query, the daily rollup, or
-    beat's escrow snapshot."""
-    country = request.GET.get("country", "")
-    fiat = COUNTRY_FIAT.get(country, TOTAL)
-    today_all = day_figures(day=business_today())
-    today = today_all[fiat]
-    history = console_history(fiat=fiat, today=today)
-    if fiat == TOTAL:  # currencies do not add up; the dollar stablecoins do
-        volume = "Stablecoin volume (USDT + USDC)"
-        volumes = [(d.day, d.stablecoin_volume) for d in history]
-    else:
-        volume = f"Volume paid ({fiat})"
-        volumes = [(d.day, d.volume_fiat) for d in history]
-    charts = [
-        ("orders", "Orders", [(d.day, d.orders) for d in history]),
-        ("volume", volume, volumes),
-        ("success", "Success rate (%)", [(d.day, d.success_rate) for d in history]),
-    ]
-    context = {
-        # the admin's frame (its menu of every app) only for the page, not for each refresh
-        **({} if request.htmx else admin.site.each_context(request)),
-        "title": "The business at a glance",
-        "tabs": COUNTRY_TABS,
-        "country": "" if fiat == TOTAL else country,
-        "fiat": fiat,
-        "today": today,
-        "fiat_volumes": (
-            {f: today_all[f].volume_fiat for f in Fiat.values} if fiat == TOTAL else {}
-        ),
-        "now": console_now()[fiat],
-        "escrow": _escrow_lines(),
-        "charts": [
-            {
-                "name": name,
-                "heading": f"{column}, last {len(history)} days",
-                "column": column,
-                "chart": bar_chart(points),
-            }
-            for name, column, points in charts
-        ],
-        "sla_hours": get_config_int("DISPUTE_SLA_HOURS"),
-        "poll_seconds": CONSOLE_POLL_SECONDS,
-    }
-    template = "admin/console/_figures.html" if request.htmx else "admin/console/index.html"
-    return TemplateResponse(request, template, context)
