@@ -11,7 +11,7 @@ What it makes, for `orders` = 1,000,000 (the other sizes scale with it):
   Argentina; one heavy user with 200 orders;
 - quotes every 30 s for a week for each of the 9 pairs, the newest active;
 - 995,000 finished orders over 12 months (85 % completed, 6 % refunded, 9 % expired
-  unpaid), with their escrow accounts, deposits, payout and refund transfers, refund jobs
+  unpaid), with their escrow accounts, deposits, payout and refund transfers,
   and about 4 audit rows each; 5,000 open orders of the last minutes (1,500 waiting for
   payment, 2,000 on the boards, 1,500 taken), one per user and one taken per ally;
 - one penalty for every 50 expired orders an ally held, a few of them still running.
@@ -44,7 +44,6 @@ BULK_TABLES = (
     "escrow_accounts",
     "deposits",
     "transfers",
-    "refund_jobs",
     "logs",
     "ally_penalties",
 )
@@ -228,7 +227,7 @@ def _orders(cursor) -> None:
 
 
 def _money(cursor) -> None:
-    """Escrow accounts, deposits, transfers and refund jobs of every paid order."""
+    """Escrow accounts, deposits and transfers (payouts, refunds) of every paid order."""
     cursor.execute(
         """
         INSERT INTO escrow_accounts (id, amount, token, network, deposit_tx_hash, status,
@@ -274,14 +273,6 @@ def _money(cursor) -> None:
         FROM bench_plan p JOIN orders o ON o.id = p.id JOIN users u ON u.id = o.user_id
         LEFT JOIN users a ON a.id = o.ally_id
         WHERE o.status IN ('COMPLETED', 'REFUNDED');
-
-        INSERT INTO refund_jobs (id, to_address, amount, token, network, status, attempts,
-                                 last_error, tx_hash, created_at, processed_at, order_id)
-        SELECT bench_uuid('refund', p.i), u.wallet_address, o.amount_crypto, o.crypto_token,
-               o.network, 'COMPLETED', 1, '', bench_hash('refund', p.i),
-               o.created_at + interval '6 minutes', o.created_at + interval '7 minutes', o.id
-        FROM bench_plan p JOIN orders o ON o.id = p.id JOIN users u ON u.id = o.user_id
-        WHERE o.status = 'REFUNDED';
         """,
         {"escrow": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"},
     )

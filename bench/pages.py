@@ -46,7 +46,6 @@ INDEXED_TABLES = (
     "signed_transactions",
     "deposits",
     "escrow_accounts",
-    "refund_jobs",
     "ally_penalties",
 )
 

@@ -7,7 +7,6 @@ from escrow.models import (
     Deposit,
     EscrowAccount,
     NonceCursor,
-    RefundJob,
     SignedTransaction,
     Transfer,
 )
@@ -44,24 +43,6 @@ class EscrowAccountAdmin(ReadOnlyAdmin):
     list_filter = ("status", "network", "token")
     search_by = {"order": ["order_id"], "tx": ["deposit_tx_hash"]}
     ordering = ("-locked_at",)
-
-
-@admin.register(RefundJob)
-class RefundJobAdmin(ReadOnlyAdmin):
-    list_display = (
-        "order_id",
-        "to_address",
-        "amount",
-        "token",
-        "network",
-        "status",
-        "attempts",
-        "tx_hash",
-        "created_at",
-        "processed_at",
-    )
-    list_filter = ("status", "network", "token")
-    search_by = {"order": ["order_id"], "wallet": ["to_address"], "tx": ["tx_hash"]}
 
 
 @admin.register(Deposit)

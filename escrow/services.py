@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from escrow.amounts import to_base_units
 from escrow.chain import ChainUnavailable
-from escrow.models import EscrowAccount, EscrowSnapshot, RefundJob, Transfer
+from escrow.models import EscrowAccount, EscrowSnapshot, Transfer
 from escrow.networks import configured_networks, network_spec
 from escrow.selectors import reconcile
 from escrow.transfers import TransferIntent, transfer_create, transfers_create
@@ -29,10 +29,10 @@ def escrow_account_lock(*, order, amount: Decimal, deposit_tx_hash: str) -> Escr
 
 
 @transaction.atomic
-def refund_jobs_create(*, orders) -> None:
-    """Queue the return of each order's locked deposit to its owner: one job and one REFUND
-    transfer per order, however often this is called; a statement each, whatever the number
-    of orders. The caller holds the orders' locks."""
+def refunds_create(*, orders) -> None:
+    """Queue the return of each order's locked deposit to its owner: one REFUND transfer per
+    order, however often this is called; a statement or two, whatever the number of orders.
+    The caller holds the orders' locks."""
     if not orders:
         return
     ids = [order.pk for order in orders]
@@ -45,20 +45,6 @@ def refund_jobs_create(*, orders) -> None:
         escrows = {order_id: rest for order_id, *rest in cursor.fetchall()}
         if len(escrows) < len(set(ids)):
             raise Conflict("This order has no locked deposit to refund.")
-        cursor.execute(
-            """
-            INSERT INTO refund_jobs (id, order_id, to_address, amount, token, network, status,
-                                     attempts, last_error, created_at)
-            SELECT gen_random_uuid(), o.id, u.wallet_address, e.amount, e.token, e.network,
-                   'PENDING', 0, '', now()
-            FROM orders o
-            JOIN users u ON u.id = o.user_id
-            JOIN escrow_accounts e ON e.order_id = o.id
-            WHERE o.id = ANY(%s)
-            ON CONFLICT (order_id) DO NOTHING
-            """,
-            [ids],
-        )
     pairs = {(network, token) for network, token, _ in escrows.values()}
     decimals = {(net, tok): network_spec(net).token(tok).decimals for net, tok in pairs}
     transfers_create(
@@ -109,19 +95,11 @@ def escrow_release_complete(*, order) -> None:
 
 
 @transaction.atomic
-def refund_job_complete(*, order, tx_hash: str) -> RefundJob:
-    """Mark the refund confirmed on chain: the job COMPLETED, the escrow REFUNDED."""
-    now = timezone.now()
-    job = RefundJob.objects.select_for_update().get(order=order)
-    if job.status != RefundJob.Status.COMPLETED:
-        job.status = RefundJob.Status.COMPLETED
-        job.tx_hash = tx_hash
-        job.processed_at = now
-        job.save(update_fields=["status", "tx_hash", "processed_at"])
+def escrow_refund_complete(*, order) -> None:
+    """The refund is confirmed on chain: the escrow account is REFUNDED."""
     EscrowAccount.objects.filter(order=order, status=EscrowAccount.Status.LOCKED).update(
-        status=EscrowAccount.Status.REFUNDED, refunded_at=now
+        status=EscrowAccount.Status.REFUNDED, refunded_at=timezone.now()
     )
-    return job
 
 
 def escrow_snapshot_take() -> int:

@@ -39,7 +39,7 @@ from audit.models import Action
 from audit.services import log_action
 from escrow import chain, checkpoints
 from escrow.amounts import format_base_units
-from escrow.models import Deposit, NonceCursor, RefundJob, SignedTransaction, Transfer
+from escrow.models import Deposit, NonceCursor, SignedTransaction, Transfer
 from escrow.networks import network_spec
 from escrow.selectors import Funds, escrow_address, escrow_funds
 from kibo.errors import Conflict
@@ -159,10 +159,6 @@ def _fail(transfer: Transfer, reason: str) -> None:
     transfer.status = Transfer.Status.FAILED
     transfer.last_error = reason
     transfer.save(update_fields=["status", "last_error", "updated_at"])
-    if transfer.purpose == Transfer.Purpose.REFUND:
-        RefundJob.objects.filter(order=transfer.order_id).update(
-            status=RefundJob.Status.FAILED, last_error=reason
-        )
     log_action(
         action=Action.TRANSFER_FAILED,
         order=transfer.order,
@@ -206,8 +202,6 @@ def _wait_for_funds(transfer: Transfer, funds: Funds, *, needs: int, decimals: i
         update_fields=["status", "shortfall_base", "shortfall_coin", "last_error", "updated_at"]
     )
     if started:
-        if transfer.purpose == Transfer.Purpose.REFUND:
-            RefundJob.objects.filter(order=transfer.order_id).update(last_error=reason)
         log_action(
             action=Action.TRANSFER_WAITING,
             order=transfer.order,
@@ -308,10 +302,6 @@ def _transfer_sign(*, transfer_id) -> Transfer:
             "updated_at",
         ]
     )
-    if transfer.purpose == Transfer.Purpose.REFUND:
-        RefundJob.objects.filter(order=transfer.order_id).update(
-            status=RefundJob.Status.PROCESSING, attempts=transfer.attempts
-        )
     return transfer
 
 
@@ -481,8 +471,6 @@ def transfer_retry(*, transfer_id) -> Transfer:
     transfer.status = Transfer.Status.PENDING
     transfer.attempts = 0
     transfer.save(update_fields=["status", "attempts", "updated_at"])
-    if transfer.purpose == Transfer.Purpose.REFUND:
-        RefundJob.objects.filter(order=transfer.order_id).update(status=RefundJob.Status.PENDING)
     transaction.on_commit(lambda: _enqueue([transfer.pk]))
     return transfer
 

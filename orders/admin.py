@@ -9,7 +9,7 @@ from django.utils.safestring import mark_safe
 from allies.models import AllyPenalty
 from allies.services import ally_penalize_no_payment
 from audit.models import Log
-from escrow.models import Deposit, EscrowAccount, RefundJob, Transfer
+from escrow.models import Deposit, EscrowAccount, Transfer
 from escrow.networks import is_enabled, network_spec
 from kibo.admin_tools import BigTableAdmin, SearchTerm, decide_with_note
 from kibo.models import User
@@ -66,15 +66,6 @@ class DepositInline(StoryInline):
 class EscrowInline(StoryInline):
     model = EscrowAccount
     fields = ("status", "amount", "token", "network", "locked_at", "released_at", "refunded_at")
-
-
-class RefundJobInline(StoryInline):
-    model = RefundJob
-    fields = ("status", "to_address", "amount", "token", "attempts", "last_error", "sent_in")
-
-    @admin.display(description="transaction")
-    def sent_in(self, obj):
-        return explorer_link(obj.network, obj.tx_hash)
 
 
 class TransferInline(StoryInline):
@@ -157,7 +148,6 @@ class OrderAdmin(BigTableAdmin):
         DepositInline,
         EscrowInline,
         TransferInline,
-        RefundJobInline,
         PenaltyInline,
         DisputeInline,
         LateProofInline,

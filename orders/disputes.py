@@ -30,7 +30,7 @@ from allies.services import ally_penalize
 from audit.models import Action
 from audit.services import log_action
 from escrow.models import Transfer
-from escrow.services import refund_jobs_create
+from escrow.services import refunds_create
 from escrow.transfers import transfer_freeze, transfer_thaw
 from kibo.cache import renew_generations
 from kibo.errors import Conflict, DomainError, NotFound
@@ -279,7 +279,7 @@ def _penalize_false_receipt(*, ally: User, order, staff: User, note: str) -> Non
 def _refund_payer(order, *, staff: User, note: str) -> None:
     """The shop was not paid: the deposit goes back to the payer, and the ally who sent a
     receipt for a payment that did not happen answers for it."""
-    refund_jobs_create(orders=[order])
+    refunds_create(orders=[order])
     _penalize_false_receipt(ally=order.ally, order=order, staff=staff, note=note)
     # What completing the order gave both sides is taken back.
     User.objects.filter(pk=order.ally_id).update(

@@ -31,10 +31,10 @@ from escrow.models import TX_HASH_RE, Transfer
 from escrow.networks import is_enabled
 from escrow.services import (
     escrow_account_lock,
+    escrow_refund_complete,
     escrow_release_complete,
     escrow_release_create,
-    refund_job_complete,
-    refund_jobs_create,
+    refunds_create,
 )
 from escrow.transfers import transfer_unhold
 from kibo.cache import renew_generations
@@ -397,7 +397,7 @@ def _expire_all(
     for order in orders:
         order.status, order.expires_at, order.updated_at = OrderStatus.EXPIRED, None, now
     paid = (OrderStatus.AVAILABLE, OrderStatus.TAKEN)
-    refund_jobs_create(orders=[o for o in orders if previous[o.pk] in paid])  # and transfers
+    refunds_create(orders=[o for o in orders if previous[o.pk] in paid])
     stalled = [(o.ally, o) for o in orders if previous[o.pk] == OrderStatus.TAKEN]
     if stalled:
         allies_penalize(
@@ -521,9 +521,10 @@ def order_refund_record(*, order_id, tx_hash: str) -> Order:
     if order.status == OrderStatus.REFUNDED:
         return order
     refundable = (OrderStatus.EXPIRED, OrderStatus.COMPLETED)
-    if order.status not in refundable or not hasattr(order, "refund_job"):
+    queued = order.transfers.filter(purpose=Transfer.Purpose.REFUND).exists()
+    if order.status not in refundable or not queued:
         raise IllegalTransition("Only an order with a refund queued can be refunded.")
-    refund_job_complete(order=order, tx_hash=tx_hash)
+    escrow_refund_complete(order=order)
     _enter(order, OrderStatus.REFUNDED, now=timezone.now())
     log_action(
         action=Action.REFUND_PROCESSED,

@@ -64,7 +64,7 @@ def user_page(view):
 def _owned_order(request, order_id) -> Order:
     """The order, if it is the signed-in user's; with what its status page shows of it."""
     order = (
-        Order.objects.select_related("user", "ally", "escrow", "refund_job")
+        Order.objects.select_related("user", "ally", "escrow")
         .filter(pk=order_id, user=request.user)
         .first()
     )
@@ -233,10 +233,11 @@ def _is_final(order: Order, dispute: Dispute | None) -> bool:
 
 
 def _status_context(order: Order, **extra) -> dict:
-    refund = getattr(order, "refund_job", None)
-    refund_url = None
-    if refund is not None and refund.tx_hash and is_enabled(order.network):
-        refund_url = network_spec(order.network).explorer_tx_url(refund.tx_hash)
+    refund = refund_url = None  # shown once the refund is confirmed
+    if order.status == OrderStatus.REFUNDED:
+        refund = order.transfers.filter(purpose=Transfer.Purpose.REFUND).first()
+    if refund is not None and refund.mined_tx_hash and is_enabled(order.network):
+        refund_url = network_spec(order.network).explorer_tx_url(refund.mined_tx_hash)
     dispute = None  # the payer's, which only a paid QR can have: not while the page polls
     if order.status in (OrderStatus.COMPLETED, OrderStatus.REFUNDED):
         dispute = (
@@ -307,7 +308,7 @@ def dispute(request, order_id):
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     order = (
-        Order.objects.select_related("user", "ally", "escrow", "refund_job")
+        Order.objects.select_related("user", "ally", "escrow")
         .filter(Q(user=request.user) | Q(ally=request.user), pk=order_id)
         .first()
     )

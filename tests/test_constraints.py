@@ -8,11 +8,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from allies.models import AllyPenalty
-from escrow.models import EscrowAccount, RefundJob
+from escrow.models import EscrowAccount
 from kibo.models import User
 from orders.models import Order
 from quotes.models import Quote
-from tests.factories import make_ally, make_order, make_paid_order, make_quote, make_user, tx_hash
+from tests.factories import make_ally, make_order, make_paid_order, make_quote, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -116,22 +116,10 @@ def test_one_deposit_transaction_funds_one_escrow_account():
     )
 
 
-def test_escrow_and_refunds_reject_impossible_values():
+def test_escrow_accounts_reject_impossible_values():
     order = make_paid_order()
     rejected(lambda: EscrowAccount.objects.filter(order=order).update(amount=0))
     rejected(lambda: EscrowAccount.objects.filter(order=order).update(status="SPENT"))
-    job = RefundJob.objects.create(
-        order=order, to_address=order.user.wallet_address, amount=1, token="USDT", network="local"
-    )
-    rejected(lambda: RefundJob.objects.filter(pk=job.pk).update(status="COMPLETED"))
-    rejected(
-        lambda: RefundJob.objects.create(
-            order=order, to_address="x", amount=1, token="USDT", network="local"
-        )
-    )
-    RefundJob.objects.filter(pk=job.pk).update(
-        status="COMPLETED", tx_hash=tx_hash(), processed_at=timezone.now()
-    )
 
 
 def test_penalties_need_a_known_reason_and_positive_minutes():

@@ -196,7 +196,7 @@ def test_an_ally_who_stalls_is_penalized_and_the_payer_is_refunded(
     expect(status).to_have_attribute("data-status", "REFUNDED", timeout=45_000)
     order.refresh_from_db()
     assert order.status == OrderStatus.REFUNDED
-    refund = order.refund_job.tx_hash
+    refund = order.transfers.get(purpose="REFUND").mined_tx_hash
     expect(payer_page.locator("#status")).to_contain_text(refund)
     accessible(payer_page)
     shoot(payer_page, "payer-refunded")

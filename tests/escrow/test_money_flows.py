@@ -7,7 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from escrow.amounts import to_base_units
-from escrow.models import Deposit, EscrowAccount, RefundJob, Transfer
+from escrow.models import Deposit, EscrowAccount, Transfer
 from escrow.selectors import escrow_address
 from escrow.transfers import transfer_process, transfers_unhold_due
 from orders.models import Order, OrderStatus
@@ -120,8 +120,9 @@ def test_an_expired_paid_order_is_refunded_to_the_user(pace, client, symbol):
 
     order.refresh_from_db()
     assert order.status == OrderStatus.REFUNDED
-    job = RefundJob.objects.get(order=order)
-    assert job.status == RefundJob.Status.COMPLETED and job.tx_hash == refund.signed.get().tx_hash
+    refund.refresh_from_db()
+    assert refund.status == Transfer.Status.CONFIRMED
+    assert refund.mined_tx_hash == refund.signed.get().tx_hash
     assert EscrowAccount.objects.get(order=order).status == EscrowAccount.Status.REFUNDED
     spent_on_gas = start - balance(symbol, wallet.address) if symbol == "ETH" else 0
     if symbol == "ETH":

@@ -15,7 +15,6 @@ CHANGELISTS = [
     "/admin/orders/order/metrics/",
     "/admin/quotes/quote/",
     "/admin/escrow/escrowaccount/",
-    "/admin/escrow/refundjob/",
     "/admin/escrow/deposit/",
     "/admin/escrow/transfer/",
     "/admin/escrow/noncecursor/",
@@ -63,7 +62,7 @@ def test_an_order_page_tells_its_whole_story(admin_client, django_assert_max_num
     from orders.services import order_complete, orders_expire_due
     from tests.factories import expire_timer, make_taken_order, png_upload
 
-    # given an order whose ally stalled (escrow, penalty, refund job and transfer, trail)
+    # given an order whose ally stalled (escrow, penalty, refund transfer, trail)
     stalled = make_taken_order()
     expire_timer(stalled)
     orders_expire_due()
@@ -74,7 +73,7 @@ def test_an_order_page_tells_its_whole_story(admin_client, django_assert_max_num
     with django_assert_max_num_queries(25):
         page = admin_client.get(f"/admin/orders/order/{stalled.pk}/change/").content.decode()
 
-    for part in ("Escrow account", "Transfer", "Refund job", "Ally penalt", "Deposit", "Log"):
+    for part in ("Escrow account", "Transfer", "Ally penalt", "Deposit", "Log"):
         assert part in page, part
     assert "No subió el comprobante a tiempo" in page and "ORDER_EXPIRED" in page
     assert "REFUND" in page and "PENDING" in page

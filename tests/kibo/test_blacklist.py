@@ -95,7 +95,8 @@ def test_blocking_a_payer_cancels_the_orders_no_ally_has_taken(admin_user):
     # then the paid order leaves the board and its deposit goes back; the taken one goes on
     waiting.refresh_from_db()
     other.refresh_from_db()
-    assert waiting.status == OrderStatus.EXPIRED and waiting.refund_job
+    assert waiting.status == OrderStatus.EXPIRED
+    assert waiting.transfers.filter(purpose=Transfer.Purpose.REFUND).exists()
     assert Transfer.objects.get(order=waiting).purpose == Transfer.Purpose.REFUND
     assert other.status == OrderStatus.TAKEN
     expired = Log.objects.get(order=waiting, action=Action.ORDER_EXPIRED)

@@ -16,7 +16,7 @@ from allies.models import AllyPenalty
 from allies.selectors import is_ally_penalized
 from audit.models import Action, Log
 from escrow.amounts import to_base_units
-from escrow.models import EscrowAccount, RefundJob, Transfer
+from escrow.models import EscrowAccount, Transfer
 from escrow.selectors import stuck_obligations
 from escrow.transfers import transfer_process, transfers_process_unfinished
 from kibo.errors import Conflict, DomainError, NotFound
@@ -220,7 +220,8 @@ def test_upholding_cancels_the_payout_refunds_the_payer_and_penalizes_the_ally(a
     refund = Transfer.objects.get(order=order, purpose=Transfer.Purpose.REFUND)
     assert refund.recipient == order.user.wallet_address
     assert refund.amount_base == to_base_units(order.amount_crypto, 6)
-    assert RefundJob.objects.get(order=order).status == RefundJob.Status.PENDING
+    refund = Transfer.objects.get(order=order, purpose=Transfer.Purpose.REFUND)
+    assert refund.status == Transfer.Status.PENDING
     # the ally is penalized for a false receipt and loses reputation and the order's count
     penalty = AllyPenalty.objects.get(order=order, reason=AllyPenalty.Reason.FAKE_PROOF)
     assert penalty.penalty_minutes == 1440 and is_ally_penalized(ally=ally)

@@ -7,7 +7,7 @@ from django.utils import timezone
 from allies.models import AllyPenalty
 from allies.selectors import is_ally_penalized
 from audit.models import Action, Log
-from escrow.models import RefundJob
+from escrow.models import Transfer
 from orders.errors import AllyNotEligible
 from orders.models import OPEN_STATUSES, Order, OrderStatus
 from orders.services import order_expire, order_take, orders_expire_due
@@ -28,7 +28,7 @@ def test_an_unpaid_order_expires_when_its_timer_runs_out():
     expired = order_expire(order_id=order.pk)
 
     assert expired.status == OrderStatus.EXPIRED and expired.expires_at is None
-    assert not RefundJob.objects.exists() and not AllyPenalty.objects.exists()
+    assert not Transfer.objects.exists() and not AllyPenalty.objects.exists()
     log = Log.objects.get(order=order, action=Action.ORDER_EXPIRED)
     assert (
         log.metadata == {"from": "PENDING_PAYMENT", "reason": "timeout"}
@@ -49,7 +49,8 @@ def test_a_paid_order_nobody_took_expires_with_a_refund():
 
     order.refresh_from_db()
     assert order.status == OrderStatus.EXPIRED
-    assert RefundJob.objects.get(order=order).amount == order.amount_crypto
+    refund = Transfer.objects.get(order=order, purpose=Transfer.Purpose.REFUND)
+    assert refund.recipient == order.user.wallet_address
     assert not AllyPenalty.objects.exists()
 
 
@@ -63,7 +64,7 @@ def test_a_taken_order_without_receipt_expires_penalizes_the_ally_and_refunds():
 
     order.refresh_from_db()
     assert order.status == OrderStatus.EXPIRED
-    assert RefundJob.objects.filter(order=order).count() == 1
+    assert Transfer.objects.filter(order=order, purpose=Transfer.Purpose.REFUND).count() == 1
     penalty = AllyPenalty.objects.get(ally=ally)
     assert penalty.reason == AllyPenalty.Reason.TIMEOUT and penalty.penalty_minutes == 30
     left = penalty.penalty_until - timezone.now()
@@ -182,7 +183,6 @@ def test_a_backlog_expires_in_batches_with_every_guarantee_of_one_by_one(
     assert expired == 60
     assert Order.objects.filter(status=OrderStatus.EXPIRED).count() == 60
     refunded = {o.pk for o in paid + taken}
-    assert set(RefundJob.objects.values_list("order_id", flat=True)) == refunded
     assert (
         set(Transfer.objects.filter(purpose="REFUND").values_list("order_id", flat=True))
         == refunded
@@ -197,7 +197,8 @@ def test_a_backlog_expires_in_batches_with_every_guarantee_of_one_by_one(
     # and a second sweep finds nothing more to do
     with django_capture_on_commit_callbacks(execute=True):
         assert orders_expire_due(batch_size=25) == 0
-    assert RefundJob.objects.count() == 40 and AllyPenalty.objects.count() == 20
+    assert Transfer.objects.filter(purpose="REFUND").count() == 40
+    assert AllyPenalty.objects.count() == 20
 
 
 def test_one_bad_order_does_not_hold_back_the_rest_of_its_batch(monkeypatch):
@@ -206,14 +207,14 @@ def test_one_bad_order_does_not_hold_back_the_rest_of_its_batch(monkeypatch):
     good, bad = make_paid_order(), make_paid_order()
     for order in (good, bad):
         expire_timer(order)
-    real = services.refund_jobs_create
+    real = services.refunds_create
 
     def refuse_the_bad_one(*, orders):
         if any(o.pk == bad.pk for o in orders):
             raise RuntimeError("its network is not configured")
         return real(orders=orders)
 
-    monkeypatch.setattr(services, "refund_jobs_create", refuse_the_bad_one)
+    monkeypatch.setattr(services, "refunds_create", refuse_the_bad_one)
 
     assert orders_expire_due() == 1
     good.refresh_from_db()

@@ -9,7 +9,9 @@ from PIL import Image
 
 from allies.models import AllyPenalty
 from audit.models import Action, Log
-from escrow.models import EscrowAccount, RefundJob
+from escrow.amounts import to_base_units
+from escrow.models import EscrowAccount, Transfer
+from escrow.networks import network_spec
 from kibo.errors import DomainError
 from kibo.services import config_set
 from orders.errors import (
@@ -593,7 +595,7 @@ def test_a_pdf_named_png_is_refused_and_a_pdf_named_pdf_is_kept_under_a_secret_n
 def test_cancel_before_payment_expires_with_nothing_to_refund():
     order = make_order()
     cancelled = order_cancel(order_id=order.pk, user=order.user)
-    assert cancelled.status == OrderStatus.EXPIRED and not RefundJob.objects.exists()
+    assert cancelled.status == OrderStatus.EXPIRED and not Transfer.objects.exists()
     expired = Log.objects.get(order=order, action=Action.ORDER_EXPIRED)
     assert expired.metadata == {"from": "PENDING_PAYMENT", "reason": "cancelled"}
     assert expired.actor_wallet == order.user.wallet_address
@@ -602,17 +604,19 @@ def test_cancel_before_payment_expires_with_nothing_to_refund():
 def test_cancel_after_payment_queues_a_refund_of_the_deposit():
     order = make_paid_order()
     order_cancel(order_id=order.pk, user=order.user)
-    job = RefundJob.objects.get(order=order)
-    assert job.status == RefundJob.Status.PENDING
-    assert job.amount == order.amount_crypto and job.to_address == order.user.wallet_address
-    assert (job.token, job.network) == (order.crypto_token, order.network)
+    refund = Transfer.objects.get(order=order, purpose=Transfer.Purpose.REFUND)
+    assert refund.status == Transfer.Status.PENDING
+    token = network_spec(order.network).token(order.crypto_token)
+    assert refund.amount_base == to_base_units(order.amount_crypto, token.decimals)
+    assert refund.recipient == order.user.wallet_address
+    assert (refund.token, refund.network) == (order.crypto_token, order.network)
 
 
 def test_cancel_is_idempotent_and_refused_once_an_ally_is_paying():
     order = make_paid_order()
     order_cancel(order_id=order.pk, user=order.user)
     order_cancel(order_id=order.pk, user=order.user)
-    assert RefundJob.objects.count() == 1
+    assert Transfer.objects.filter(purpose=Transfer.Purpose.REFUND).count() == 1
 
     taken = make_taken_order()
     with pytest.raises(IllegalTransition, match="An ally is paying this QR"):
@@ -639,8 +643,6 @@ def test_a_confirmed_refund_settles_the_expired_order():
     order_refund_record(order_id=order.pk, tx_hash=tx)
 
     assert refunded.status == OrderStatus.REFUNDED
-    job = RefundJob.objects.get(order=order)
-    assert job.status == RefundJob.Status.COMPLETED and job.tx_hash == tx and job.processed_at
     assert EscrowAccount.objects.get(order=order).status == EscrowAccount.Status.REFUNDED
     assert actions(order).count("REFUND_PROCESSED") == 1
 
