@@ -36,10 +36,12 @@ system:
 run: install
 	$(PY) -m devtools.launch
 
-# The gates that need no service: lint, format, migrations in step with the models.
+# The gates that need no service: lint, format, the import contracts (pyproject.toml),
+# migrations in step with the models.
 check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(NO_SERVICES) $(PY) -W ignore::RuntimeWarning manage.py makemigrations --check --dry-run
 
 test: check system

@@ -4,16 +4,17 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from allies.locks import lock_application
 from allies.models import AllyApplication, AllyPenalty
+from allies.ports import payers_orders
 from allies.selectors import pending_application, standing_generation
 from audit.models import Action
 from audit.services import log_action, log_actions
 from kibo.cache import renew_generations
 from kibo.errors import Conflict, DomainError, NotFound
+from kibo.locks import lock_user
 from kibo.models import Country, User
-from kibo.selectors import get_config_int
 from kibo.services import wallet_refuse_if_blocked, wallet_refuse_if_still_blocked
-from orders.models import OPEN_STATUSES, Order, OrderStatus
 
 
 @transaction.atomic
@@ -88,28 +89,6 @@ def _penalized(penalty: AllyPenalty, *, order, staff: User | None = None, note: 
     }
 
 
-@transaction.atomic
-def ally_penalize_no_payment(*, order, staff: User, note: str) -> AllyPenalty:
-    """Staff: the ally who took the order did not pay its QR. As long as the other penalties
-    (ALLY_PENALTY_MINUTES), once per order, audited with the staff member and their note.
-    Not for an order completed with a receipt: a false receipt is a dispute's matter."""
-    if order.ally_id is None:
-        raise DomainError("Nobody took this order.")
-    # The ally's row, then the order's, as every order transition locks them.
-    list(User.objects.select_for_update().filter(pk=order.ally_id).values("pk"))
-    order = Order.objects.select_for_update(of=("self",)).select_related("ally").get(pk=order.pk)
-    if order.status == OrderStatus.COMPLETED or order.proof_file:
-        raise DomainError("It was completed with a receipt: a false receipt is a dispute's matter.")
-    return ally_penalize(
-        ally=order.ally,
-        order=order,
-        reason=AllyPenalty.Reason.NO_PAYMENT,
-        minutes=get_config_int("ALLY_PENALTY_MINUTES"),
-        staff=staff,
-        note=note,
-    )
-
-
 def ally_apply(*, user: User, country: str, display_name: str, bank: str) -> AllyApplication:
     """A signed-in wallet asks to become an ally of its country; staff decide.
 
@@ -122,7 +101,7 @@ def ally_apply(*, user: User, country: str, display_name: str, bank: str) -> All
 
 @transaction.atomic
 def _ally_apply(*, user: User, country: str, display_name: str, bank: str) -> AllyApplication:
-    user = User.objects.select_for_update().get(pk=user.pk)
+    user = lock_user(user.pk)
     wallet_refuse_if_still_blocked(wallet=user.wallet_address)
     display_name, bank = (display_name or "").strip(), (bank or "").strip()
     if user.is_staff:
@@ -138,7 +117,7 @@ def _ally_apply(*, user: User, country: str, display_name: str, bank: str) -> Al
         raise DomainError(_("Give the name clients will see, up to 60 characters."))
     if not bank or len(bank) > 80:
         raise DomainError(_("Say which bank you pay from, up to 80 characters."))
-    if user.orders.filter(status__in=OPEN_STATUSES).exists():
+    if payers_orders().pays_an_order(user_id=user.pk):
         raise Conflict(_("Finish the order you are paying first."))
     application = AllyApplication.objects.create(
         user=user, country=country, display_name=display_name, bank=bank
@@ -161,15 +140,15 @@ def ally_application_decide(*, application_id, staff: User, approve: bool) -> Al
     )
     if user_id is None:
         raise NotFound(_("No such application."))
-    user = User.objects.select_for_update().get(pk=user_id)  # users before their rows
-    application = AllyApplication.objects.select_for_update().get(pk=application_id)
+    user = lock_user(user_id)  # users before their rows
+    application = lock_application(application_id)
     decision = AllyApplication.Status.APPROVED if approve else AllyApplication.Status.REJECTED
     if application.status == decision:
         return application
     if application.status != AllyApplication.Status.PENDING:
         raise Conflict(_("This application was decided already."))
     if approve:
-        if user.orders.filter(status__in=OPEN_STATUSES).exists():
+        if payers_orders().pays_an_order(user_id=user.pk):
             raise Conflict(_("The applicant is paying an order; approve once it is finished."))
         user.role, user.verified, user.country = User.Role.ALLY, True, application.country
         user.save(update_fields=["role", "verified", "country"])

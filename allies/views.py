@@ -21,17 +21,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from allies.models import AllyApplication
-from allies.selectors import (
-    ally_board_state,
-    ally_dashboard,
-    pending_application,
-)
+from allies.selectors import pending_application
 from allies.services import ally_apply
 from escrow.models import Transfer
 from kibo.cache import render_fragments
 from kibo.charts import bar_chart
 from kibo.errors import DomainError, NotFound, refusal_status
 from kibo.models import Country, User
+from orders.board import ally_board_state, ally_dashboard
 from orders.disputes import PENALTY_DISPUTE_WINDOW, dispute_answer
 from orders.errors import OrderAlreadyTaken
 from orders.forms import statement_fields

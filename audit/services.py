@@ -11,12 +11,17 @@ def log_action(
     *,
     action: str,
     order=None,
+    order_id=None,
     actor_wallet: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Log:
-    """Append an audit entry; call it inside the transaction whose change it records."""
+    """Append an audit entry about an order (`order`, or only its `order_id`) or about none;
+    call it inside the transaction whose change it records."""
     return Log.objects.create(
-        order=order, action=action, actor_wallet=actor_wallet, metadata=metadata or {}
+        order_id=order.pk if order is not None else order_id,
+        action=action,
+        actor_wallet=actor_wallet,
+        metadata=metadata or {},
     )
 
 

@@ -43,8 +43,9 @@ def main() -> None:
 
         call_command("migrate", verbosity=0)
 
+        from orders.board import available_orders
         from orders.models import Order
-        from orders.selectors import admin_metrics, available_orders, user_order_summary
+        from orders.selectors import admin_metrics, user_order_summary
         from orders.services import (
             order_complete,
             order_create,

@@ -14,7 +14,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
-from web3.exceptions import TransactionNotFound, Web3RPCError
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 
 from escrow.networks import NetworkSpec, TokenSpec, network_spec
 
@@ -43,6 +43,19 @@ ERC20_ABI = [
 
 class ChainUnavailable(Exception):
     """The node could not be reached or did not answer; try again later."""
+
+
+class NodeError(Exception):
+    """The node answered with an error instead of a result."""
+
+
+class TransferWouldFail(Exception):
+    """The node predicts the transfer would revert, or could not be paid for; `reason` is
+    what it said."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class EscrowKeyMissing(Exception):
@@ -95,13 +108,17 @@ def _provider(url: str) -> Web3:
 
 
 def _call(network: str, work):
-    """Run `work(w3)` against the network's RPC URLs in order; the first that answers wins."""
+    """Run `work(w3)` against the network's RPC URLs in order; the first that answers wins.
+    A node that answers with an error raises NodeError; one that does not answer,
+    ChainUnavailable once every URL was tried."""
     spec = network_spec(network)
     for url in spec.rpc_urls:
         try:
             return work(_provider(url))
         except (OSError, TimeoutError) as error:  # requests' errors derive from OSError
             last_error = error
+        except Web3RPCError as error:
+            raise NodeError(error.message) from None
     raise ChainUnavailable(f"The {network} node is unreachable ({type(last_error).__name__}).")
 
 
@@ -151,7 +168,7 @@ def block_hash(network: str, number: int) -> str | None:
 
     try:
         return _call(network, work)
-    except Web3RPCError:
+    except NodeError:
         return None
 
 
@@ -318,10 +335,18 @@ def transfer_call(spec: NetworkSpec, token: TokenSpec, to: str, amount_base: int
 
 
 def estimate_transfer_gas(network: str, token: TokenSpec, to: str, amount_base: int) -> int:
-    """Gas for the transfer from escrow, with headroom; raises if the node predicts a revert."""
+    """Gas for the transfer from escrow, with headroom; raises TransferWouldFail if the node
+    predicts a revert."""
     spec = network_spec(network)
     call = {**transfer_call(spec, token, to, amount_base), "from": escrow_key_address()}
-    gas = _call(network, lambda w3: w3.eth.estimate_gas(call))
+
+    def work(w3):
+        try:
+            return w3.eth.estimate_gas(call)
+        except (ContractLogicError, Web3RPCError) as error:
+            raise TransferWouldFail(error.message) from None
+
+    gas = _call(network, work)
     return gas if token.is_native else math.ceil(gas * 1.25)
 
 

@@ -22,7 +22,7 @@ class EscrowAccount(models.Model):
     amount = models.DecimalField(max_digits=18, decimal_places=8)
     token = models.CharField(max_length=10, choices=Token.choices)
     network = models.CharField(max_length=20, choices=Network.choices)
-    deposit_tx_hash = models.CharField(max_length=66, unique=True)
+    deposit_tx_hash = models.CharField(max_length=66)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.LOCKED)
     locked_at = models.DateTimeField(auto_now_add=True)
     released_at = models.DateTimeField(null=True, blank=True)
@@ -31,6 +31,10 @@ class EscrowAccount(models.Model):
     class Meta:
         db_table = "escrow_accounts"
         constraints = [
+            # One deposit pays one order.
+            models.UniqueConstraint(
+                fields=["deposit_tx_hash"], name="escrow_accounts_one_per_deposit"
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="escrow_amount_positive"),
             models.CheckConstraint(
                 condition=Q(status__in=["LOCKED", "RELEASED", "REFUNDED"]),

@@ -1,10 +1,8 @@
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.db.models import F, Max, Q, Sum
-from django.utils import timezone
 from eth_utils import to_checksum_address
 
 from escrow import chain
@@ -200,86 +198,3 @@ def reconcile(*, networks: Iterable[NetworkSpec] | None = None) -> list[Reconcil
                 )
             )
     return lines
-
-
-@dataclass(frozen=True)
-class StuckObligation:
-    """Money Kibo owes that has not gone out, for staff to look at."""
-
-    subject: str  # "order <id>" or "transfer <id>"
-    problem: str
-
-    def __str__(self) -> str:
-        return f"{self.subject}: {self.problem}"
-
-
-def _transfer_state(transfer: Transfer) -> str:
-    return f"{transfer.status} ({transfer.last_error})" if transfer.last_error else transfer.status
-
-
-def stuck_obligations(*, older_than: timedelta) -> list[StuckObligation]:
-    """What Kibo owes and has not paid out: every FAILED or WAITING transfer, and, older than
-    `older_than`, each completed order whose payout is not confirmed (unless it is held and
-    its hold has not ended, or frozen by a dispute staff have not decided; if staff upheld
-    the dispute, its refund) and each expired order still holding a deposit whose refund is
-    not confirmed."""
-    from orders.models import OrderStatus  # orders' models import escrow's
-
-    now = timezone.now()
-    cutoff = now - older_than
-    held = (
-        EscrowAccount.objects.filter(status=EscrowAccount.Status.LOCKED)
-        .filter(
-            Q(order__status=OrderStatus.COMPLETED, order__completed_at__lt=cutoff)
-            | Q(order__status=OrderStatus.EXPIRED, order__updated_at__lt=cutoff)
-        )
-        .select_related("order")
-        .order_by("order__updated_at")
-    )
-    owed = {
-        (transfer.order_id, transfer.purpose): transfer
-        for transfer in Transfer.objects.filter(
-            order__in=[account.order_id for account in held],
-            purpose__in=[Transfer.Purpose.RELEASE, Transfer.Purpose.REFUND],
-        )
-    }
-    stuck = []
-    for account in held:
-        order = account.order
-        transfer = owed.get((order.pk, Transfer.Purpose.RELEASE))
-        if transfer and transfer.status == Transfer.Status.HELD and transfer.held_until > now:
-            continue  # waiting for the payer on purpose
-        if transfer and transfer.status == Transfer.Status.FROZEN:
-            continue  # waiting for staff to decide the payer's dispute
-        if order.status == OrderStatus.EXPIRED:
-            what = f"expired at {order.updated_at:%Y-%m-%d %H:%M} UTC holding {account}; the refund"
-            transfer = owed.get((order.pk, Transfer.Purpose.REFUND))
-        elif transfer and transfer.status == Transfer.Status.CANCELLED:
-            what = f"disputed by its payer, who is owed {account}; the refund"
-            transfer = owed.get((order.pk, Transfer.Purpose.REFUND))
-        else:
-            what = f"completed at {order.completed_at:%Y-%m-%d %H:%M} UTC; the ally's payout"
-        state = (
-            f"its {transfer.purpose.lower()} transfer is {_transfer_state(transfer)}"
-            if transfer
-            else "no transfer was queued for it"
-        )
-        stuck.append(
-            StuckObligation(
-                subject=f"order {order.pk}", problem=f"{what} is not confirmed: {state}"
-            )
-        )
-    listed = {transfer.pk for transfer in owed.values()}
-    troubled = Transfer.objects.filter(
-        status__in=[Transfer.Status.FAILED, Transfer.Status.WAITING]
-    ).exclude(pk__in=listed)
-    for transfer in troubled.order_by("created_at"):
-        about = f" for order {transfer.order_id}" if transfer.order_id else ""
-        stuck.append(
-            StuckObligation(
-                subject=f"transfer {transfer.pk}",
-                problem=f"the {transfer.purpose.lower()}{about} to {transfer.recipient} is "
-                + _transfer_state(transfer),
-            )
-        )
-    return stuck

@@ -1,104 +1,76 @@
+"""What the order workflow asks of escrow: pay an ally (a payout, held while the payer may
+still dispute it) and refund payers. Each is an outbox row (escrow.transfers) that the
+worker sends exactly once."""
+
 import logging
+import uuid
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from escrow.amounts import to_base_units
-from escrow.chain import ChainUnavailable
-from escrow.models import EscrowAccount, EscrowSnapshot, Transfer
+from escrow.chain import ChainUnavailable, EscrowKeyMissing, escrow_key_address
+from escrow.locks import lock_escrow_account, lock_escrow_accounts
+from escrow.models import EscrowSnapshot, Transfer
 from escrow.networks import configured_networks, network_spec
 from escrow.selectors import reconcile
 from escrow.transfers import TransferIntent, transfer_create, transfers_create
+from kibo.db import in_callers_transaction
 from kibo.errors import Conflict
-from kibo.selectors import get_config_minutes
+from kibo.selectors import get_config, get_config_minutes
 
 logger = logging.getLogger(__name__)
 
 
-@transaction.atomic
-def escrow_account_lock(*, order, amount: Decimal, deposit_tx_hash: str) -> EscrowAccount:
-    """Record that `amount` of the order's token sits in escrow for it."""
-    return EscrowAccount.objects.create(
-        order=order,
-        amount=amount,
-        token=order.crypto_token,
-        network=order.network,
-        deposit_tx_hash=deposit_tx_hash,
-    )
+def _base_units(network: str, token: str, amount: Decimal) -> int:
+    return to_base_units(amount, network_spec(network).token(token).decimals)
 
 
-@transaction.atomic
-def refunds_create(*, orders) -> None:
-    """Queue the return of each order's locked deposit to its owner: one REFUND transfer per
-    order, however often this is called; a statement or two, whatever the number of orders.
-    The caller holds the orders' locks."""
-    if not orders:
+@in_callers_transaction
+def refunds_create(*, payers: dict[uuid.UUID, str]) -> None:
+    """Queue the return of each order's locked deposit to its payer (`payers`: order id ->
+    the payer's wallet): one REFUND transfer per order, however often this is called; two
+    statements whatever the number of orders. The caller holds the orders' locks."""
+    if not payers:
         return
-    ids = [order.pk for order in orders]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT order_id, network, token, amount FROM escrow_accounts"
-            " WHERE order_id = ANY(%s) FOR UPDATE",
-            [ids],
-        )
-        escrows = {order_id: rest for order_id, *rest in cursor.fetchall()}
-        if len(escrows) < len(set(ids)):
-            raise Conflict("This order has no locked deposit to refund.")
-    pairs = {(network, token) for network, token, _ in escrows.values()}
-    decimals = {(net, tok): network_spec(net).token(tok).decimals for net, tok in pairs}
+    escrows = {account.order_id: account for account in lock_escrow_accounts(list(payers))}
+    if len(escrows) < len(payers):
+        raise Conflict("This order has no locked deposit to refund.")
     transfers_create(
         [
             TransferIntent(
                 purpose=Transfer.Purpose.REFUND,
-                order=order,
-                network=network,
-                token=token,
-                recipient=order.user.wallet_address,
-                amount_base=to_base_units(amount, decimals[network, token]),
+                order_id=order_id,
+                network=escrow.network,
+                token=escrow.token,
+                recipient=payer,
+                amount_base=_base_units(escrow.network, escrow.token, escrow.amount),
             )
-            for order in orders
-            for network, token, amount in [escrows[order.pk]]
+            for order_id, payer in payers.items()
+            for escrow in [escrows[order_id]]
         ]
     )
 
 
-def _base_units(network: str, token: str, amount) -> int:
-    return to_base_units(amount, network_spec(network).token(token).decimals)
-
-
-@transaction.atomic
-def escrow_release_create(*, order, recipient: str) -> Transfer:
-    """Pay the ally of a completed order: the deposit minus Kibo's fee, rounded down. The
-    payout is HELD for RELEASE_HOLD_MINUTES, while the payer may still say the shop was not
-    paid (0: it goes out at once)."""
-    escrow = EscrowAccount.objects.select_for_update().filter(order=order).first()
+@in_callers_transaction
+def escrow_release_create(*, order_id: uuid.UUID, recipient: str, payout: Decimal) -> Transfer:
+    """Pay the ally of a completed order its payout (the deposit minus Kibo's fee, which the
+    caller computed; rounded down to base units). The payout is HELD for
+    RELEASE_HOLD_MINUTES while the payer may still say the shop was not paid (0: it goes out
+    at once). The caller holds the order's lock."""
+    escrow = lock_escrow_account(order_id)
     if escrow is None:
         raise Conflict("This order has no locked deposit to release.")
     hold = get_config_minutes("RELEASE_HOLD_MINUTES")
     return transfer_create(
         purpose=Transfer.Purpose.RELEASE,
-        order=order,
+        order_id=order_id,
         network=escrow.network,
         token=escrow.token,
         recipient=recipient,
-        amount_base=_base_units(escrow.network, escrow.token, order.payout_crypto),
+        amount_base=_base_units(escrow.network, escrow.token, payout),
         held_until=timezone.now() + hold if hold else None,
-    )
-
-
-@transaction.atomic
-def escrow_release_complete(*, order) -> None:
-    EscrowAccount.objects.filter(order=order, status=EscrowAccount.Status.LOCKED).update(
-        status=EscrowAccount.Status.RELEASED, released_at=timezone.now()
-    )
-
-
-@transaction.atomic
-def escrow_refund_complete(*, order) -> None:
-    """The refund is confirmed on chain: the escrow account is REFUNDED."""
-    EscrowAccount.objects.filter(order=order, status=EscrowAccount.Status.LOCKED).update(
-        status=EscrowAccount.Status.REFUNDED, refunded_at=timezone.now()
     )
 
 
@@ -136,9 +108,6 @@ def escrow_snapshot_take() -> int:
 
 def escrow_key_problem() -> str | None:
     """Why this process cannot sign for the escrow wallet, or None when it can."""
-    from escrow.chain import EscrowKeyMissing, escrow_key_address
-    from kibo.selectors import get_config
-
     try:
         address = escrow_key_address()
     except EscrowKeyMissing as missing:

@@ -1,16 +1,23 @@
 import logging
 
-from celery import shared_task
-from django.conf import settings
+from celery import shared_task, signals
 
 from escrow import chain
-from escrow.deposits import DepositRejected, deposit_verify, deposits_watch
+from escrow.deposits import deposits_watch
 from escrow.networks import configured_networks
-from escrow.services import escrow_snapshot_take
-from escrow.transfers import transfer_process, transfers_process_unfinished
-from orders.models import Order, OrderStatus
+from escrow.services import escrow_key_problem, escrow_snapshot_take
+from escrow.transfers import PROCESS_TRANSFERS, transfer_process, transfers_process_unfinished
 
 logger = logging.getLogger(__name__)
+
+
+@signals.worker_init.connect
+def refuse_to_start_without_the_escrow_key(**_):
+    """A worker moves escrow funds, so it needs the key of the configured escrow wallet.
+    (The worker imports the task modules before it sends worker_init.)"""
+    problem = escrow_key_problem()
+    if problem:
+        raise SystemExit(f"The worker refuses to start: {problem}")
 
 
 @shared_task(
@@ -26,7 +33,7 @@ def process_transfer(transfer_id: str) -> None:
     transfer_process(transfer_id=transfer_id)
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(name=PROCESS_TRANSFERS, acks_late=True, ignore_result=True)
 def process_transfers(transfer_ids: list[str]) -> None:
     """The transfers one transaction created, told in one message, driven one by one (the
     wallet signs one at a time anyway). An unreachable network leaves the rest to beat's
@@ -56,28 +63,6 @@ def watch_deposits() -> None:
             logger.exception(
                 "the deposit watcher failed on %s; it tries again next time", spec.name
             )
-
-
-@shared_task(
-    bind=True,
-    acks_late=True,
-    ignore_result=True,
-    max_retries=120,
-    autoretry_for=(chain.ChainUnavailable,),
-    retry_backoff=2,
-    retry_backoff_max=30,
-)
-def check_deposit(self, order_id: str, tx_hash: str) -> None:
-    """Keep checking a reported deposit until it is confirmed, so the user need not resubmit."""
-    order = Order.objects.select_related("user").filter(pk=order_id).first()
-    if order is None or order.status != OrderStatus.PENDING_PAYMENT:
-        return
-    try:
-        result = deposit_verify(order=order, tx_hash=tx_hash)
-    except DepositRejected:
-        return
-    if result.state == "pending":
-        raise self.retry(countdown=settings.KIBO_CHAIN_SWEEP_SECONDS)
 
 
 @shared_task(acks_late=True, ignore_result=True)

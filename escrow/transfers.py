@@ -27,20 +27,24 @@ is picked up where it stopped.
 """
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from web3.exceptions import ContractLogicError, Web3RPCError
 
 from audit.models import Action
 from audit.services import log_action
 from escrow import chain, checkpoints
+from escrow.accounts import escrow_account_close
 from escrow.amounts import format_base_units
-from escrow.models import Deposit, NonceCursor, SignedTransaction, Transfer
+from escrow.locks import lock_nonce_cursor, lock_transfer
+from escrow.models import EscrowAccount, NonceCursor, SignedTransaction, Transfer
 from escrow.networks import network_spec
+from escrow.outcomes import outcomes
 from escrow.selectors import Funds, escrow_address, escrow_funds
 from kibo.errors import Conflict
 
@@ -56,8 +60,8 @@ class TransferIntent:
     token: str
     recipient: str
     amount_base: int
-    order: object = None
-    deposit: Deposit | None = None
+    order_id: uuid.UUID | None = None
+    deposit_id: uuid.UUID | None = None
     held_until: datetime | None = None  # HELD until then (a release the payer may dispute)
 
 
@@ -73,8 +77,8 @@ def transfers_create(intents: list[TransferIntent]) -> list:
     contracts = {(net, tok): network_spec(net).token(tok).address for net, tok in pairs}
     columns = [
         [i.purpose for i in intents],
-        [i.order.pk if i.order is not None else None for i in intents],
-        [i.deposit.pk if i.deposit is not None else None for i in intents],
+        [i.order_id for i in intents],
+        [i.deposit_id for i in intents],
         [i.network for i in intents],
         [i.token for i in intents],
         [contracts[i.network, i.token] for i in intents],
@@ -114,15 +118,18 @@ def transfer_create(**intent) -> Transfer:
     """Record one intent to send (see transfers_create); returns its transfer."""
     intent = TransferIntent(**intent)
     transfers_create([intent])
-    if intent.deposit is not None:
-        return Transfer.objects.get(deposit=intent.deposit, purpose=Transfer.Purpose.RETURN)
-    return Transfer.objects.get(order=intent.order, purpose=intent.purpose)
+    if intent.deposit_id is not None:
+        return Transfer.objects.get(deposit_id=intent.deposit_id, purpose=Transfer.Purpose.RETURN)
+    return Transfer.objects.get(order_id=intent.order_id, purpose=intent.purpose)
+
+
+# The worker's task that drives new transfers (escrow.tasks declares it under this name).
+# Sent by name: the tasks are an interface on top of this module, which never imports them.
+PROCESS_TRANSFERS = "escrow.tasks.process_transfers"
 
 
 def _enqueue(transfer_ids) -> None:
-    from escrow.tasks import process_transfers  # tasks import this module
-
-    process_transfers.delay([str(pk) for pk in transfer_ids])
+    current_app.send_task(PROCESS_TRANSFERS, args=[[str(pk) for pk in transfer_ids]])
 
 
 def transfer_process(*, transfer_id) -> Transfer:
@@ -134,15 +141,6 @@ def transfer_process(*, transfer_id) -> Transfer:
     _transfer_broadcast(transfer)
     checkpoints.reached("transfer-after-broadcast")
     return _transfer_check(transfer_id=transfer_id)
-
-
-def _lock_nonce_cursor(network: str, address: str) -> NonceCursor:
-    """The sending wallet's nonce cursor, locked until the transaction ends. Holding it makes
-    signing one at a time per wallet, so two transfers never spend the same free balance."""
-    NonceCursor.objects.bulk_create(
-        [NonceCursor(network=network, address=address, next_nonce=0)], ignore_conflicts=True
-    )
-    return NonceCursor.objects.select_for_update().get(network=network, address=address)
 
 
 def _take_nonce(cursor: NonceCursor) -> int:
@@ -161,7 +159,7 @@ def _fail(transfer: Transfer, reason: str) -> None:
     transfer.save(update_fields=["status", "last_error", "updated_at"])
     log_action(
         action=Action.TRANSFER_FAILED,
-        order=transfer.order,
+        order_id=transfer.order_id,
         metadata={"transfer": str(transfer.pk), "purpose": transfer.purpose, "reason": reason},
     )
     logger.warning("transfer %s failed: %s", transfer.pk, reason)
@@ -204,7 +202,7 @@ def _wait_for_funds(transfer: Transfer, funds: Funds, *, needs: int, decimals: i
     if started:
         log_action(
             action=Action.TRANSFER_WAITING,
-            order=transfer.order,
+            order_id=transfer.order_id,
             metadata={
                 "transfer": str(transfer.pk),
                 "purpose": transfer.purpose,
@@ -237,9 +235,9 @@ def _sign_and_store(transfer: Transfer, *, token, nonce: int, gas: int, fees) ->
     )
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)  # what it signs is stored before anything is broadcast
 def _transfer_sign(*, transfer_id) -> Transfer:
-    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    transfer = lock_transfer(transfer_id)
     if transfer.status not in (Transfer.Status.PENDING, Transfer.Status.WAITING):
         return transfer
     network, token = transfer.network, network_spec(transfer.network).token(transfer.token)
@@ -253,7 +251,7 @@ def _transfer_sign(*, transfer_id) -> Transfer:
         if mined is not None or chain.nonce_of(network, transfer.from_address) > transfer.nonce:
             previous, transfer.nonce = [], None  # that nonce is used up: take a new one
 
-    cursor = _lock_nonce_cursor(network, transfer.from_address)
+    cursor = lock_nonce_cursor(network, transfer.from_address)
     gas_coin = network_spec(network).gas_coin
     funds = escrow_funds(
         network=network,
@@ -266,8 +264,8 @@ def _transfer_sign(*, transfer_id) -> Transfer:
         return _wait_for_funds(transfer, funds[token.symbol], needs=amount, decimals=token.decimals)
     try:
         gas = chain.estimate_transfer_gas(network, token, transfer.recipient, amount)
-    except (ContractLogicError, Web3RPCError) as error:
-        _fail(transfer, f"the node predicts this transfer would fail: {error.message}")
+    except chain.TransferWouldFail as predicted:
+        _fail(transfer, f"the node predicts this transfer would fail: {predicted.reason}")
         return transfer
     fees = chain.suggested_fees(network)
     if previous:  # it replaces our own transaction, which may still wait in a pool
@@ -319,7 +317,7 @@ def _transfer_broadcast(transfer: Transfer) -> None:
 def _transfer_refused(*, transfer_id, reason: str) -> None:
     """Recorded for staff to see. The transfer stays SIGNED: its bytes may still sit in some
     node's pool and mine, so it is neither given up nor ever sent with a new nonce."""
-    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    transfer = lock_transfer(transfer_id)
     if transfer.status != Transfer.Status.SIGNED:
         return
     transfer.attempts += 1
@@ -364,10 +362,10 @@ def _transfer_check(*, transfer_id) -> Transfer:
     return transfer
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)  # what it signs is stored before anything is broadcast
 def _transfer_replace(*, transfer_id, latest_id) -> SignedTransaction | None:
     """Sign the same transfer again with the same nonce and at least 10 % higher fees."""
-    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    transfer = lock_transfer(transfer_id)
     attempts = _attempts_at_nonce(transfer)
     if transfer.status != Transfer.Status.SIGNED or not attempts or attempts[0].pk != latest_id:
         return None  # someone else settled or replaced it meanwhile
@@ -395,11 +393,9 @@ def _transfer_replace(*, transfer_id, latest_id) -> SignedTransaction | None:
 
 @transaction.atomic
 def _transfer_settle(*, transfer_id, mined: chain.Receipt) -> Transfer:
-    # The order services own the order's side of a settlement; imported here because they
-    # import this module to create transfers.
-    from orders.services import order_refund_record, order_release_record
-
-    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    """The transfer is mined with enough confirmations: it is CONFIRMED, its order's escrow
+    account closes, and the order hears of it (escrow.outcomes), all in one transaction."""
+    transfer = lock_transfer(transfer_id)
     if transfer.status == Transfer.Status.CONFIRMED:
         return transfer
     transfer.status = Transfer.Status.CONFIRMED
@@ -417,14 +413,17 @@ def _transfer_settle(*, transfer_id, mined: chain.Receipt) -> Transfer:
             "updated_at",
         ]
     )
+    # The order first (its lock, then its account's: the order of kibo.locks).
     if transfer.purpose == Transfer.Purpose.RELEASE:
-        order_release_record(order_id=transfer.order_id, tx_hash=mined.tx_hash)
+        outcomes().release_confirmed(order_id=transfer.order_id, tx_hash=mined.tx_hash)
+        escrow_account_close(order_id=transfer.order_id, status=EscrowAccount.Status.RELEASED)
     elif transfer.purpose == Transfer.Purpose.REFUND:
-        order_refund_record(order_id=transfer.order_id, tx_hash=mined.tx_hash)
+        outcomes().refund_confirmed(order_id=transfer.order_id, tx_hash=mined.tx_hash)
+        escrow_account_close(order_id=transfer.order_id, status=EscrowAccount.Status.REFUNDED)
     else:
         log_action(
             action=Action.DEPOSIT_RETURNED,
-            order=transfer.deposit.order,
+            order_id=transfer.deposit.order_id,
             metadata={
                 "deposit_tx_hash": transfer.deposit.tx_hash,
                 "tx_hash": mined.tx_hash,
@@ -438,7 +437,7 @@ def _transfer_settle(*, transfer_id, mined: chain.Receipt) -> Transfer:
 
 @transaction.atomic
 def _transfer_reverted(*, transfer_id, mined: chain.Receipt) -> Transfer:
-    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    transfer = lock_transfer(transfer_id)
     if transfer.status == Transfer.Status.SIGNED:
         transfer.mined_tx_hash = mined.tx_hash
         transfer.fee_paid_base = (transfer.fee_paid_base or 0) + mined.fee_paid
@@ -450,7 +449,7 @@ def _transfer_reverted(*, transfer_id, mined: chain.Receipt) -> Transfer:
 
 @transaction.atomic
 def _transfer_nonce_lost(*, transfer_id) -> Transfer:
-    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    transfer = lock_transfer(transfer_id)
     # Look again under the lock: another worker may have stored and sent a replacement, or
     # a lagging node may have missed the receipt the first time.
     if transfer.status == Transfer.Status.SIGNED and _mined(transfer) is None:
@@ -465,7 +464,7 @@ def _transfer_nonce_lost(*, transfer_id) -> Transfer:
 @transaction.atomic
 def transfer_retry(*, transfer_id) -> Transfer:
     """Staff: try a FAILED transfer again. It keeps its nonce unless the chain has used it."""
-    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    transfer = lock_transfer(transfer_id)
     if transfer.status != Transfer.Status.FAILED:
         return transfer
     transfer.status = Transfer.Status.PENDING
@@ -479,14 +478,14 @@ def transfer_retry(*, transfer_id) -> Transfer:
 def transfer_unhold(*, transfer_id, by: str, actor_wallet: str | None = None) -> Transfer:
     """A held release may go out now: its hold ended (`by` "timer") or the payer said the
     shop was paid (`by` "payer"). Anything not HELD is left as it is."""
-    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    transfer = lock_transfer(transfer_id)
     if transfer.status != Transfer.Status.HELD:
         return transfer
     transfer.status, transfer.held_until = Transfer.Status.PENDING, None
     transfer.save(update_fields=["status", "held_until", "updated_at"])
     log_action(
         action=Action.RELEASE_UNHELD,
-        order=transfer.order,
+        order_id=transfer.order_id,
         actor_wallet=actor_wallet,
         metadata={"transfer": str(transfer.pk), "by": by},
     )
@@ -498,7 +497,7 @@ def transfer_unhold(*, transfer_id, by: str, actor_wallet: str | None = None) ->
 def transfer_freeze(*, transfer_id) -> Transfer:
     """The payer disputes a held release: it stays where it is until staff decide. Only a
     release still within its hold can be frozen, so nothing of it was ever signed."""
-    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    transfer = lock_transfer(transfer_id)
     if transfer.status == Transfer.Status.FROZEN:
         return transfer
     if transfer.status != Transfer.Status.HELD or transfer.held_until <= timezone.now():
@@ -512,7 +511,7 @@ def transfer_freeze(*, transfer_id) -> Transfer:
 def transfer_thaw(*, transfer_id, cancel: bool) -> Transfer:
     """Staff decided a dispute about a frozen release: it goes out (`cancel` False), or it
     is cancelled and never signed (True: the payer is refunded instead)."""
-    transfer = Transfer.objects.select_for_update().get(pk=transfer_id)
+    transfer = lock_transfer(transfer_id)
     target = Transfer.Status.CANCELLED if cancel else Transfer.Status.PENDING
     if transfer.status != Transfer.Status.FROZEN:
         raise Conflict(f"transfer {transfer.pk} is {transfer.status}, not frozen")

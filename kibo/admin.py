@@ -6,7 +6,8 @@ from django.core.exceptions import ValidationError
 
 from kibo.models import BlockedWallet, SystemConfig, User, checksum_wallet
 from kibo.selectors import is_wallet_blocked
-from kibo.services import config_set, wallet_block, wallet_unblock
+from kibo.services import config_set
+from orders.blocking import wallet_block, wallet_unblock
 
 
 class StaffLoginForm(AdminAuthenticationForm):

@@ -5,8 +5,10 @@ from django.utils.translation import gettext as _
 from audit.models import Action
 from audit.services import log_action
 from kibo.cache import renew_generations
+from kibo.db import in_callers_transaction
 from kibo.errors import Conflict, DomainError, WalletBlocked
-from kibo.models import BlockedWallet, Country, SystemConfig, User, checksum_wallet
+from kibo.locks import lock_config, lock_user
+from kibo.models import Country, SystemConfig, User, checksum_wallet
 from kibo.selectors import CONFIG_GENERATION, is_wallet_blocked
 from kibo.siwe import SiweRejected
 
@@ -14,7 +16,7 @@ from kibo.siwe import SiweRejected
 @transaction.atomic
 def config_set(*, key: str, value: str, description: str | None = None) -> SystemConfig:
     """Create or change a SYSTEM_CONFIG key; every process sees it once this commits."""
-    config, _ = SystemConfig.objects.select_for_update().get_or_create(key=key)
+    config = lock_config(key)
     config.value = value
     if description is not None:
         config.description = description
@@ -46,7 +48,7 @@ def user_country_set(*, user: User, country: str) -> User:
     """The country whose QRs the user pays; it can change until the first order."""
     if country not in Country.values:
         raise DomainError(_("Choose Bolivia, Mexico or Argentina."))
-    user = User.objects.select_for_update().get(pk=user.pk)
+    user = lock_user(user.pk)
     if user.country != country and user.orders.exists():
         raise Conflict(_("Your country can't change after your first order."))
     user.country = country
@@ -54,59 +56,10 @@ def user_country_set(*, user: User, country: str) -> User:
     return user
 
 
-# --- the blacklist -------------------------------------------------------------------------
+# --- the blacklist (blocking a wallet, which cancels its orders, is orders.blocking) -------
 
 
-@transaction.atomic
-def wallet_block(*, wallet: str, reason: str, staff: User) -> BlockedWallet:
-    """Staff block a wallet, saying why; audited with the staff member.
-
-    Its sessions end, and its orders no ally has taken yet are cancelled (a deposit goes
-    back to it). Its user row is locked first, as every service that refuses a blocked
-    wallet does before it looks again: nothing slips between the block and the look.
-    """
-    # The order services import this module: imported here, where an order is cancelled.
-    from orders.services import orders_cancel_of_blocked
-
-    wallet, reason = checksum_wallet(wallet), (reason or "").strip()
-    if not reason:
-        raise DomainError(_("Say why the wallet is blocked."))
-    person = User.objects.select_for_update().filter(wallet_address=wallet).first()
-    if is_wallet_blocked(wallet=wallet):
-        raise Conflict(_("This wallet is blocked already."))
-    block = BlockedWallet.objects.create(wallet_address=wallet, reason=reason, blocked_by=staff)
-    if person is not None and not person.is_staff:
-        person.set_unusable_password()  # a new session hash: every session of it ends
-        person.save(update_fields=["password"])
-        orders_cancel_of_blocked(user=person, staff=staff)
-    log_action(
-        action=Action.WALLET_BLOCKED,
-        actor_wallet=staff.wallet_address,
-        metadata={
-            "wallet": wallet,
-            "reason": reason,
-            "staff": str(staff),
-        },
-    )
-    return block
-
-
-@transaction.atomic
-def wallet_unblock(*, block_id, staff: User) -> BlockedWallet:
-    """Staff lift a block; the row stays, for the record. Lifting it twice changes nothing."""
-    block = BlockedWallet.objects.select_for_update().get(pk=block_id)
-    if block.unblocked_at is not None:
-        return block
-    block.unblocked_at, block.unblocked_by = timezone.now(), staff
-    block.save(update_fields=["unblocked_at", "unblocked_by"])
-    log_action(
-        action=Action.WALLET_UNBLOCKED,
-        actor_wallet=staff.wallet_address,
-        metadata={"wallet": block.wallet_address, "staff": str(staff)},
-    )
-    return block
-
-
+@in_callers_transaction
 def wallet_refuse_if_still_blocked(*, wallet: str) -> None:
     """Inside a transaction that has locked the wallet's user row: raise WalletBlocked if a
     block committed after wallet_refuse_if_blocked looked. (Such an attempt, a moment's race,

@@ -7,16 +7,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from allies.models import AllyPenalty
-from allies.services import ally_penalize_no_payment
 from audit.models import Log
 from escrow.models import Deposit, EscrowAccount, Transfer
 from escrow.networks import is_enabled, network_spec
 from kibo.admin_tools import BigTableAdmin, SearchTerm, decide_with_note
 from kibo.models import User
-from orders.disputes import dispute_decide, late_proof_decide
+from orders.disputes import ally_penalize_no_payment, dispute_decide, late_proof_decide
 from orders.models import Dispute, LateProof, Order
-from orders.proofs import receipt_response
 from orders.selectors import admin_metrics, dispute_sla_cutoff
+from orders.views import receipt_response
 
 
 class StoryInline(admin.TabularInline):

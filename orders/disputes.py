@@ -8,8 +8,11 @@ confirmed on chain. Rejecting it lets the payout go out.
 
 An ally may contest a penalty about an order within a day of it; upholding lifts it.
 
+Staff also decide the receipts that came too late, and record that an ally who took an
+order did not pay its QR (NO_PAYMENT).
+
 Each decision is one transaction: it locks the users, then the order, then the dispute and
-the payout (the fixed order of orders.services), and writes its audit entry with the staff
+the payout (the order kibo.locks writes down), and writes its audit entry with the staff
 member and their note.
 """
 
@@ -24,22 +27,38 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from allies.locks import lock_penalty
 from allies.models import AllyPenalty
 from allies.selectors import standing_generation
 from allies.services import ally_penalize
 from audit.models import Action
 from audit.services import log_action
+from escrow.locks import lock_release_without_waiting
 from escrow.models import Transfer
 from escrow.services import refunds_create
 from escrow.transfers import transfer_freeze, transfer_thaw
 from kibo.cache import renew_generations
 from kibo.errors import Conflict, DomainError, NotFound
+from kibo.locks import lock_user, lock_users
 from kibo.models import User
 from kibo.selectors import get_config_decimal, get_config_int
 from orders.errors import IllegalTransition, InvalidOrder, OrderNotFound
-from orders.models import Dispute, DisputeEvidence, LateProof, LateProofDecision, OrderStatus
+from orders.locks import (
+    lock_dispute,
+    lock_late_proof,
+    lock_open_dispute,
+    lock_order,
+    lock_order_and_its_people,
+)
+from orders.models import (
+    Dispute,
+    DisputeEvidence,
+    LateProof,
+    LateProofDecision,
+    Order,
+    OrderStatus,
+)
 from orders.proofs import read_receipt
-from orders.services import _lock_order, _lock_users
 
 PENALTY_DISPUTE_WINDOW = timedelta(hours=24)
 STATEMENT_MAX_CHARS = 2000
@@ -99,7 +118,7 @@ def dispute_open(*, order_id, user: User, statement: str, files=()) -> Dispute:
 
 @transaction.atomic
 def _dispute_open(*, order_id, user: User, statement: str, stored) -> Dispute:
-    order = _lock_order(order_id)
+    order = lock_order(order_id)
     if order.user_id == user.pk:
         dispute = _payer_disputes(order, user=user, statement=statement)
     elif order.ally_id is not None and order.ally_id == user.pk:
@@ -126,9 +145,7 @@ def _payer_disputes(order, *, user: User, statement: str) -> Dispute:
     # refuses (Conflict) a payout no longer within its hold.
     try:
         with transaction.atomic():  # a savepoint: a refused lock leaves the rest usable
-            release = Transfer.objects.select_for_update(nowait=True).get(
-                order=order, purpose=Transfer.Purpose.RELEASE
-            )
+            release = lock_release_without_waiting(order.pk)
             transfer_freeze(transfer_id=release.pk)
     except (OperationalError, Conflict):
         raise IllegalTransition(
@@ -178,14 +195,10 @@ def dispute_answer(*, order_id, ally: User, statement: str, files=()) -> Dispute
 
 @transaction.atomic
 def _dispute_answer(*, order_id, ally: User, statement: str, stored) -> Dispute:
-    order = _lock_order(order_id)
+    order = lock_order(order_id)
     if order.ally_id is None or order.ally_id != ally.pk:
         raise OrderNotFound()
-    dispute = (
-        Dispute.objects.select_for_update()
-        .filter(order=order, kind=Dispute.Kind.NOT_PAID, status=Dispute.Status.OPEN)
-        .first()
-    )
+    dispute = lock_open_dispute(order, kind=Dispute.Kind.NOT_PAID)
     if dispute is None:
         raise IllegalTransition(_("There is no open dispute about this order."))
     if dispute.answered_at is not None:
@@ -222,17 +235,11 @@ def dispute_decide(*, dispute_id, staff: User, uphold: bool, note: str) -> Dispu
     dispute upheld: the penalty is lifted now. Rejected: it stands.
     """
     note = _staff_note(staff, note)
-    parties = (
-        Dispute.objects.filter(pk=dispute_id)
-        .values_list("order_id", "order__user_id", "order__ally_id")
-        .first()
-    )
-    if parties is None:
+    order_id = Dispute.objects.filter(pk=dispute_id).values_list("order_id", flat=True).first()
+    if order_id is None:
         raise NotFound("No such dispute.")
-    order_id, *user_ids = parties
-    _lock_users(*user_ids)
-    order = _lock_order(order_id)
-    dispute = Dispute.objects.select_for_update().get(pk=dispute_id)
+    order = lock_order_and_its_people(order_id)
+    dispute = lock_dispute(dispute_id)
     decision = Dispute.Status.UPHELD if uphold else Dispute.Status.REJECTED
     if dispute.status == decision:
         return dispute
@@ -279,7 +286,7 @@ def _penalize_false_receipt(*, ally: User, order, staff: User, note: str) -> Non
 def _refund_payer(order, *, staff: User, note: str) -> None:
     """The shop was not paid: the deposit goes back to the payer, and the ally who sent a
     receipt for a payment that did not happen answers for it."""
-    refunds_create(orders=[order])
+    refunds_create(payers={order.pk: order.user.wallet_address})
     _penalize_false_receipt(ally=order.ally, order=order, staff=staff, note=note)
     # What completing the order gave both sides is taken back.
     User.objects.filter(pk=order.ally_id).update(
@@ -295,7 +302,7 @@ def _refund_payer(order, *, staff: User, note: str) -> None:
 
 def _lift_penalty(penalty_id) -> None:
     now = timezone.now()
-    penalty = AllyPenalty.objects.select_for_update().get(pk=penalty_id)
+    penalty = lock_penalty(penalty_id)
     if penalty.penalty_until > now:
         penalty.penalty_until = now
         penalty.save(update_fields=["penalty_until"])
@@ -312,10 +319,8 @@ def late_proof_decide(*, late_proof_id, staff: User, ally_paid: bool, note: str)
     ally_id = LateProof.objects.filter(pk=late_proof_id).values_list("ally_id", flat=True).first()
     if ally_id is None:
         raise NotFound("No such late receipt.")
-    _lock_users(ally_id)
-    late = (
-        LateProof.objects.select_for_update().select_related("order", "ally").get(pk=late_proof_id)
-    )
+    lock_users(ally_id)
+    late = lock_late_proof(late_proof_id)
     decision = LateProofDecision.ALLY_PAID if ally_paid else LateProofDecision.NOT_PAID
     if late.decision == decision:
         return late
@@ -339,3 +344,24 @@ def late_proof_decide(*, late_proof_id, staff: User, ally_paid: bool, note: str)
         },
     )
     return late
+
+
+@transaction.atomic
+def ally_penalize_no_payment(*, order: Order, staff: User, note: str) -> AllyPenalty:
+    """Staff: the ally who took the order did not pay its QR. As long as the other penalties
+    (ALLY_PENALTY_MINUTES), once per order, audited with the staff member and their note.
+    Not for an order completed with a receipt: a false receipt is a dispute's matter."""
+    if order.ally_id is None:
+        raise DomainError("Nobody took this order.")
+    lock_user(order.ally_id)  # the ally's row, then the order's, as every transition
+    order = lock_order(order.pk)
+    if order.status == OrderStatus.COMPLETED or order.proof_file:
+        raise DomainError("It was completed with a receipt: a false receipt is a dispute's matter.")
+    return ally_penalize(
+        ally=order.ally,
+        order=order,
+        reason=AllyPenalty.Reason.NO_PAYMENT,
+        minutes=get_config_int("ALLY_PENALTY_MINUTES"),
+        staff=staff,
+        note=note,
+    )

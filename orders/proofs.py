@@ -96,18 +96,3 @@ def read_receipt(upload) -> Receipt:
             % {"named": named, "kind": KIND_NAMES[extension]}
         )
     return Receipt(content=content, extension=extension, sha256=digest)
-
-
-def receipt_response(stored, *, filename: str):
-    """A stored receipt streamed privately: pictures shown, PDFs downloaded, never cached."""
-    from django.http import FileResponse
-
-    extension = stored.name.rsplit(".", 1)[-1].lower()
-    response = FileResponse(
-        stored.open("rb"),
-        content_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
-        as_attachment=extension not in ("png", "jpg", "webp"),
-        filename=f"{filename}.{extension}",
-    )
-    response["Cache-Control"] = "private, no-store"
-    return response

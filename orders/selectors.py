@@ -12,15 +12,15 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
-    Window,
 )
 from django.utils import timezone
 
+from allies.models import AllyPenalty
 from audit.models import Action, Log
-from kibo.cache import Cached, read_through
+from escrow.models import EscrowAccount, Transfer
 from kibo.models import User
 from kibo.selectors import get_config_int
-from orders.models import DailyStats, Dispute, Order, OrderStatus
+from orders.models import OPEN_STATUSES, DailyStats, Dispute, Order, OrderStatus
 from quotes.models import COUNTRY_FIAT, Fiat
 
 
@@ -55,73 +55,6 @@ def order_disputes(*, order: Order) -> list[Dispute]:
 def dispute_sla_cutoff():
     """An open dispute opened before this is overdue (DISPUTE_SLA_HOURS)."""
     return timezone.now() - timedelta(hours=get_config_int("DISPUTE_SLA_HOURS"))
-
-
-def available_orders(*, ally: User) -> QuerySet[Order]:
-    """The order board for an ally: open AVAILABLE orders in the ally's currency, oldest first.
-
-    The QR itself is not part of the board; it is shown only to the ally who takes the order.
-    """
-    now = timezone.now()
-    return (
-        Order.objects.filter(
-            status=OrderStatus.AVAILABLE,
-            fiat_currency=COUNTRY_FIAT.get(ally.country),
-            expires_at__gt=now,
-        )
-        .order_by("created_at")
-        .only(
-            "id",
-            "amount_fiat",
-            "fiat_currency",
-            "amount_crypto",
-            "fee_crypto",
-            "crypto_token",
-            "network",
-            "created_at",
-            "expires_at",
-            "status",
-        )
-    )
-
-
-@dataclass(frozen=True)
-class Queue:
-    """The oldest orders waiting on a currency's board, and how many wait in all."""
-
-    orders: list[Order]
-    total: int
-
-
-QUEUE_SECONDS = 60  # at most; less when a shown order runs out sooner
-
-
-def queue_generation(fiat: str) -> str:
-    return f"board:{fiat}"
-
-
-def waiting_queue_cached(*, ally: User, size: int) -> Cached:
-    """The head of the ally's board, shared by every ally of the country.
-
-    Every ally polls it every few seconds, so it is kept in the cache under the currency's
-    generation, which the order services renew whenever an order joins or leaves the board;
-    it also lapses when its first order's timer runs out.
-    """
-    fiat = COUNTRY_FIAT.get(ally.country)
-
-    def compute() -> tuple[Queue, int]:
-        orders = list(available_orders(ally=ally).annotate(total=Window(Count("pk")))[:size])
-        seconds = QUEUE_SECONDS
-        if orders:
-            first_runs_out = min(order.expires_at for order in orders) - timezone.now()
-            seconds = max(1, min(seconds, int(first_runs_out.total_seconds())))
-        return Queue(orders=orders, total=orders[0].total if orders else 0), seconds
-
-    return Cached(queue_generation(fiat), f"board-queue:{fiat}:{size}", compute)
-
-
-def waiting_queue(*, ally: User, size: int) -> Queue:
-    return read_through(waiting_queue_cached(ally=ally, size=size))[0]
 
 
 def user_order_summary(*, user: User) -> QuerySet[Order]:
@@ -371,9 +304,6 @@ def console_now() -> dict[str, NowFigures]:
     """Allies, disputes and held payouts now, per currency and in total (TOTAL): four
     queries, each on a partial or range index (orders taken, penalties in force, open
     disputes, held or frozen transfers)."""
-    from allies.models import AllyPenalty  # allies' models import orders'
-    from escrow.models import Transfer
-
     now = {fiat: NowFigures() for fiat in (*Fiat.values, TOTAL)}
 
     def add(fiat: str, **counts) -> None:
@@ -423,3 +353,94 @@ def console_now() -> dict[str, NowFigures]:
         else:
             add(fiat, frozen_releases=n)
     return now
+
+
+# --- what Kibo owes and has not paid out (escrow_reconcile) ---------------------------
+
+
+@dataclass(frozen=True)
+class StuckObligation:
+    """Money Kibo owes that has not gone out, for staff to look at."""
+
+    subject: str  # "order <id>" or "transfer <id>"
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.problem}"
+
+
+def _transfer_state(transfer: Transfer) -> str:
+    return f"{transfer.status} ({transfer.last_error})" if transfer.last_error else transfer.status
+
+
+def stuck_obligations(*, older_than: timedelta) -> list[StuckObligation]:
+    """What Kibo owes and has not paid out: every FAILED or WAITING transfer, and, older than
+    `older_than`, each completed order whose payout is not confirmed (unless it is held and
+    its hold has not ended, or frozen by a dispute staff have not decided; if staff upheld
+    the dispute, its refund) and each expired order still holding a deposit whose refund is
+    not confirmed."""
+    now = timezone.now()
+    cutoff = now - older_than
+    held = (
+        EscrowAccount.objects.filter(status=EscrowAccount.Status.LOCKED)
+        .filter(
+            Q(order__status=OrderStatus.COMPLETED, order__completed_at__lt=cutoff)
+            | Q(order__status=OrderStatus.EXPIRED, order__updated_at__lt=cutoff)
+        )
+        .select_related("order")
+        .order_by("order__updated_at")
+    )
+    owed = {
+        (transfer.order_id, transfer.purpose): transfer
+        for transfer in Transfer.objects.filter(
+            order__in=[account.order_id for account in held],
+            purpose__in=[Transfer.Purpose.RELEASE, Transfer.Purpose.REFUND],
+        )
+    }
+    stuck = []
+    for account in held:
+        order = account.order
+        transfer = owed.get((order.pk, Transfer.Purpose.RELEASE))
+        if transfer and transfer.status == Transfer.Status.HELD and transfer.held_until > now:
+            continue  # waiting for the payer on purpose
+        if transfer and transfer.status == Transfer.Status.FROZEN:
+            continue  # waiting for staff to decide the payer's dispute
+        if order.status == OrderStatus.EXPIRED:
+            what = f"expired at {order.updated_at:%Y-%m-%d %H:%M} UTC holding {account}; the refund"
+            transfer = owed.get((order.pk, Transfer.Purpose.REFUND))
+        elif transfer and transfer.status == Transfer.Status.CANCELLED:
+            what = f"disputed by its payer, who is owed {account}; the refund"
+            transfer = owed.get((order.pk, Transfer.Purpose.REFUND))
+        else:
+            what = f"completed at {order.completed_at:%Y-%m-%d %H:%M} UTC; the ally's payout"
+        state = (
+            f"its {transfer.purpose.lower()} transfer is {_transfer_state(transfer)}"
+            if transfer
+            else "no transfer was queued for it"
+        )
+        stuck.append(
+            StuckObligation(
+                subject=f"order {order.pk}", problem=f"{what} is not confirmed: {state}"
+            )
+        )
+    listed = {transfer.pk for transfer in owed.values()}
+    troubled = Transfer.objects.filter(
+        status__in=[Transfer.Status.FAILED, Transfer.Status.WAITING]
+    ).exclude(pk__in=listed)
+    for transfer in troubled.order_by("created_at"):
+        about = f" for order {transfer.order_id}" if transfer.order_id else ""
+        stuck.append(
+            StuckObligation(
+                subject=f"transfer {transfer.pk}",
+                problem=f"the {transfer.purpose.lower()}{about} to {transfer.recipient} is "
+                + _transfer_state(transfer),
+            )
+        )
+    return stuck
+
+
+class OrdersOfPayers:
+    """allies.ports.PayersOrders, for the orders app (connected in OrdersConfig.ready())."""
+
+    def pays_an_order(self, *, user_id) -> bool:
+        return Order.objects.filter(user_id=user_id, status__in=OPEN_STATUSES).exists()

@@ -1,10 +1,10 @@
 """Every change of an order's state, one function per transition of DESIGN.md's table.
 
-Each transition runs in one transaction: it locks the rows it changes (users before
-orders, always in that order, so two transitions never deadlock), returns quietly when the
-order is already where the caller wants it, raises a domain error for an illegal move, and
-writes its audit entry in the same transaction. The database trigger adds the matching
-STATUS_CHANGED entry.
+Each transition runs in one transaction: it locks the rows it changes in the order
+kibo.locks writes down (users before orders before transfers, so two transitions never
+deadlock), returns quietly when the order is already where the caller wants it, raises a
+domain error for an illegal move, and writes its audit entry in the same transaction. The
+database trigger adds the matching STATUS_CHANGED entry.
 """
 
 import logging
@@ -26,21 +26,19 @@ from allies.selectors import is_ally_penalized, standing_generation
 from allies.services import allies_penalize
 from audit.models import Action
 from audit.services import log_action, log_actions
+from escrow.accounts import escrow_account_open
 from escrow.amounts import format_amounts
 from escrow.models import TX_HASH_RE, Transfer
 from escrow.networks import is_enabled
-from escrow.services import (
-    escrow_account_lock,
-    escrow_refund_complete,
-    escrow_release_complete,
-    escrow_release_create,
-    refunds_create,
-)
+from escrow.services import escrow_release_create, refunds_create
 from escrow.transfers import transfer_unhold
 from kibo.cache import renew_generations
+from kibo.db import in_callers_transaction, violated_constraint
+from kibo.locks import lock_free_users, lock_user, lock_users
 from kibo.models import User
 from kibo.selectors import get_config_int, get_config_minutes
 from kibo.services import wallet_refuse_if_blocked, wallet_refuse_if_still_blocked
+from orders.board import queue_generation
 from orders.errors import (
     AllyNotEligible,
     IllegalTransition,
@@ -50,11 +48,12 @@ from orders.errors import (
     OrderNotFound,
     Underpaid,
 )
+from orders.locks import lock_order, lock_orders, order_pk
 from orders.models import OPEN_STATUSES, DailyStats, Dispute, LateProof, Order, OrderStatus
 from orders.proofs import Receipt, read_receipt
 from orders.qr import parse_qr
 from orders.quoting import order_quote, parse_amount_fiat
-from orders.selectors import business_today, day_figures, queue_generation
+from orders.selectors import business_today, day_figures
 from quotes.models import COUNTRY_FIAT, Fiat, Token
 from quotes.pricing import TOKEN_DECIMALS
 
@@ -69,8 +68,10 @@ REPUTATION_MAX = Decimal("5.00")
 REPUTATION_GAIN = Decimal("0.05")
 
 
+@in_callers_transaction
 def _enter(order: Order, status: str, *, now: datetime, fields: tuple[str, ...] = ()) -> None:
-    """Move the order to `status` and start that state's timer (none for final states)."""
+    """Move the order (which the caller has locked) to `status` and start that state's
+    timer (none for final states)."""
     if OrderStatus.AVAILABLE in (order.status, status):
         renew_generations(queue_generation(order.fiat_currency))
     if OrderStatus.TAKEN in (order.status, status):
@@ -79,36 +80,6 @@ def _enter(order: Order, status: str, *, now: datetime, fields: tuple[str, ...] 
     key = TIMEOUT_CONFIG_KEYS.get(status)
     order.expires_at = now + get_config_minutes(key) if key else None
     order.save(update_fields=["status", "expires_at", "updated_at", *fields])
-
-
-def _parse_order_id(order_id) -> uuid.UUID:
-    try:
-        return order_id if isinstance(order_id, uuid.UUID) else uuid.UUID(str(order_id))
-    except ValueError:
-        raise OrderNotFound() from None
-
-
-def _lock_order(order_id, *, skip_locked: bool = False) -> Order | None:
-    """The order, locked for this transaction; None when skip_locked and another holds it."""
-    pk = _parse_order_id(order_id)
-    order = (
-        Order.objects.select_for_update(of=("self",), skip_locked=skip_locked)
-        .select_related("user")
-        .filter(pk=pk)
-        .first()
-    )
-    if order is None and not (skip_locked and Order.objects.filter(pk=pk).exists()):
-        raise OrderNotFound()
-    return order
-
-
-def _lock_user(user_id, *, skip_locked: bool = False) -> User | None:
-    return User.objects.select_for_update(skip_locked=skip_locked).filter(pk=user_id).first()
-
-
-def _lock_users(*user_ids) -> None:
-    """Lock several users' rows, always in primary-key order."""
-    list(User.objects.select_for_update().filter(pk__in=user_ids).order_by("pk").values("pk"))
 
 
 def parse_tx_hash(tx_hash: str) -> str:
@@ -164,7 +135,7 @@ def _order_create(
     quoted = order_quote(amount_fiat=amount, fiat_currency=fiat_currency, crypto_token=crypto_token)
     quote, price = quoted.quote, quoted.price
 
-    _lock_user(user.pk)  # one user's concurrent requests queue here
+    lock_user(user.pk)  # one user's concurrent requests queue here
     wallet_refuse_if_still_blocked(wallet=user.wallet_address)
     if Order.objects.filter(user=user, status__in=OPEN_STATUSES).exists():
         raise OpenOrderExists()
@@ -185,7 +156,7 @@ def _order_create(
                 expires_at=now + quoted.pay_within,
             )
     except IntegrityError as error:
-        if "orders_one_open_per_user" in str(error):
+        if violated_constraint(error) == "orders_one_open_per_user":
             raise OpenOrderExists() from None
         raise
     # The ORDER_CREATED audit entry is written by the database trigger, with the owner's wallet.
@@ -196,7 +167,7 @@ def _order_create(
 def order_mark_paid(*, order_id, deposit_tx_hash: str, amount_received: Decimal) -> Order:
     """The deposit for the order is verified on chain: lock it in escrow, open it to allies."""
     tx_hash = parse_tx_hash(deposit_tx_hash)
-    order = _lock_order(order_id)
+    order = lock_order(order_id)
     if order.status != OrderStatus.PENDING_PAYMENT:
         if order.deposit_tx_hash == tx_hash:
             return order
@@ -214,8 +185,16 @@ def order_mark_paid(*, order_id, deposit_tx_hash: str, amount_received: Decimal)
         )
     try:
         with transaction.atomic():  # a savepoint: a deposit claimed meanwhile leaves no trace
-            escrow_account_lock(order=order, amount=order.amount_crypto, deposit_tx_hash=tx_hash)
-    except IntegrityError:
+            escrow_account_open(
+                order_id=order.pk,
+                amount=order.amount_crypto,
+                token=order.crypto_token,
+                network=order.network,
+                deposit_tx_hash=tx_hash,
+            )
+    except IntegrityError as error:
+        if violated_constraint(error) != "escrow_accounts_one_per_deposit":
+            raise
         raise InvalidOrder(_("This transaction has already paid for another order.")) from None
     now = timezone.now()
     order.deposit_tx_hash = tx_hash
@@ -251,9 +230,9 @@ def order_take(*, order_id, ally: User) -> Order:
 @transaction.atomic
 def _order_take(*, order_id, ally: User) -> Order:
     now = timezone.now()
-    ally = _lock_user(ally.pk)
+    ally = lock_user(ally.pk)
     wallet_refuse_if_still_blocked(wallet=ally.wallet_address)
-    order = _lock_order(order_id)
+    order = lock_order(order_id)
     if order.status == OrderStatus.TAKEN and order.ally_id == ally.pk:
         return order
     _ensure_ally_may_take(ally, now=now)
@@ -304,7 +283,7 @@ def order_complete(*, order_id, ally: User, proof) -> Order:
 
 @transaction.atomic
 def _late_proof_keep(*, order_id, ally: User, receipt: Receipt, proof_name: str) -> None:
-    order = _lock_order(order_id)
+    order = lock_order(order_id)
     _, created = LateProof.objects.get_or_create(
         order=order,
         ally=ally,
@@ -325,10 +304,10 @@ def _late_proof_keep(*, order_id, ally: User, receipt: Receipt, proof_name: str)
 @transaction.atomic
 def _order_complete(*, order_id, ally: User, receipt: Receipt, proof_name: str) -> Order:
     now = timezone.now()
-    owner_id = Order.objects.filter(pk=_parse_order_id(order_id)).values_list("user_id", flat=True)
-    _lock_users(ally.pk, *owner_id)
+    owner_id = Order.objects.filter(pk=order_pk(order_id)).values_list("user_id", flat=True)
+    lock_users(ally.pk, *owner_id)
     wallet_refuse_if_still_blocked(wallet=ally.wallet_address)
-    order = _lock_order(order_id)
+    order = lock_order(order_id)
     if order.ally_id != ally.pk:
         raise OrderNotFound()
     if order.status == OrderStatus.COMPLETED:
@@ -350,7 +329,7 @@ def _order_complete(*, order_id, ally: User, receipt: Receipt, proof_name: str) 
                 fields=("proof_file", "proof_sha256", "completed_at"),
             )
     except IntegrityError as error:
-        if "orders_one_order_per_receipt" in str(error):
+        if violated_constraint(error) == "orders_one_order_per_receipt":
             raise InvalidOrder(reused) from None
         raise
     User.objects.filter(pk=ally.pk).update(
@@ -370,16 +349,19 @@ def _order_complete(*, order_id, ally: User, receipt: Receipt, proof_name: str) 
         actor_wallet=ally.wallet_address,
         metadata={"payout": str(order.payout_crypto), "fee": str(order.fee_crypto)},
     )
-    escrow_release_create(order=order, recipient=ally.wallet_address)
+    escrow_release_create(
+        order_id=order.pk, recipient=ally.wallet_address, payout=order.payout_crypto
+    )
     return order
 
 
 def _expire(order: Order, *, now: datetime, reason: str, actor_wallet: str | None) -> None:
-    _expire_all([order], now=now, reason=reason, actor_wallet=actor_wallet)
+    orders_expire_locked(orders=[order], now=now, reason=reason, actor_wallet=actor_wallet)
 
 
-def _expire_all(
-    orders: list[Order], *, now: datetime, reason: str, actor_wallet: str | None
+@in_callers_transaction
+def orders_expire_locked(
+    *, orders: list[Order], now: datetime, reason: str, actor_wallet: str | None
 ) -> None:
     """Expire open orders the caller has locked (with their users and allies): one UPDATE,
     then in bulk the refunds of the paid ones, the penalties of the stalling allies and the
@@ -397,7 +379,7 @@ def _expire_all(
     for order in orders:
         order.status, order.expires_at, order.updated_at = OrderStatus.EXPIRED, None, now
     paid = (OrderStatus.AVAILABLE, OrderStatus.TAKEN)
-    refunds_create(orders=[o for o in orders if previous[o.pk] in paid])
+    refunds_create(payers={o.pk: o.user.wallet_address for o in orders if previous[o.pk] in paid})
     stalled = [(o.ally, o) for o in orders if previous[o.pk] == OrderStatus.TAKEN]
     if stalled:
         allies_penalize(
@@ -421,7 +403,7 @@ def _expire_all(
 def order_confirm_paid(*, order_id, user: User) -> Order:
     """The payer says the shop got paid: the ally's held payout goes out now. Saying it
     again, or after the hold ended, changes nothing."""
-    order = Order.objects.filter(pk=_parse_order_id(order_id), user=user).first()
+    order = Order.objects.filter(pk=order_pk(order_id), user=user).first()
     if order is None:
         raise OrderNotFound()
     if order.status != OrderStatus.COMPLETED:
@@ -440,7 +422,7 @@ def order_confirm_paid(*, order_id, user: User) -> Order:
 @transaction.atomic
 def order_cancel(*, order_id, user: User) -> Order:
     """The owner gives up before an ally has taken the order; a deposit goes back."""
-    order = _lock_order(order_id)
+    order = lock_order(order_id)
     if order.user_id != user.pk:
         raise OrderNotFound()
     if order.status in (OrderStatus.EXPIRED, OrderStatus.REFUNDED):
@@ -454,19 +436,6 @@ def order_cancel(*, order_id, user: User) -> Order:
 
 
 @transaction.atomic
-def orders_cancel_of_blocked(*, user: User, staff: User) -> int:
-    """Staff blocked the payer: the orders no ally has taken yet are cancelled (a deposit
-    goes back). One an ally is paying goes on. The caller holds the user's lock."""
-    orders = list(
-        Order.objects.select_for_update(of=("self",))
-        .select_related("user")
-        .filter(user=user, status__in=(OrderStatus.PENDING_PAYMENT, OrderStatus.AVAILABLE))
-    )
-    _expire_all(orders, now=timezone.now(), reason="blocked", actor_wallet=staff.wallet_address)
-    return len(orders)
-
-
-@transaction.atomic
 def order_expire(*, order_id, skip_locked: bool = False) -> Order | None:
     """An open order whose timer ran out expires: refund a deposit, penalize a stalling ally.
 
@@ -474,11 +443,11 @@ def order_expire(*, order_id, skip_locked: bool = False) -> Order | None:
     """
     # The ally's row is locked before the order's, as everywhere. Only take() sets the
     # ally, and it also restarts the timer, so an ally that changes under us means "not due".
-    pk = _parse_order_id(order_id)
+    pk = order_pk(order_id)
     ally_id = Order.objects.filter(pk=pk).values_list("ally_id", flat=True).first()
-    if ally_id is not None and _lock_user(ally_id, skip_locked=skip_locked) is None:
+    if ally_id is not None and lock_user(ally_id, skip_locked=skip_locked) is None:
         return None
-    order = _lock_order(order_id, skip_locked=skip_locked)
+    order = lock_order(order_id, skip_locked=skip_locked)
     if order is None:
         return None
     now = timezone.now()
@@ -492,14 +461,13 @@ def order_expire(*, order_id, skip_locked: bool = False) -> Order | None:
 def order_release_record(*, order_id, tx_hash: str) -> Order:
     """The ally's payout for a completed order is confirmed on chain."""
     tx_hash = parse_tx_hash(tx_hash)
-    order = _lock_order(order_id)
+    order = lock_order(order_id)
     if order.release_tx_hash == tx_hash:
         return order
     if order.status != OrderStatus.COMPLETED or order.release_tx_hash:
         raise IllegalTransition("Only a completed order's payout can be recorded, once.")
     order.release_tx_hash = tx_hash
     order.save(update_fields=["release_tx_hash", "updated_at"])
-    escrow_release_complete(order=order)
     log_action(
         action=Action.ESCROW_RELEASED,
         order=order,
@@ -517,14 +485,13 @@ def order_refund_record(*, order_id, tx_hash: str) -> Order:
     """The refund of an expired order, or of a completed one whose payer's dispute staff
     upheld, is confirmed on chain."""
     tx_hash = parse_tx_hash(tx_hash)
-    order = _lock_order(order_id)
+    order = lock_order(order_id)
     if order.status == OrderStatus.REFUNDED:
         return order
     refundable = (OrderStatus.EXPIRED, OrderStatus.COMPLETED)
     queued = order.transfers.filter(purpose=Transfer.Purpose.REFUND).exists()
     if order.status not in refundable or not queued:
         raise IllegalTransition("Only an order with a refund queued can be refunded.")
-    escrow_refund_complete(order=order)
     _enter(order, OrderStatus.REFUNDED, now=timezone.now())
     log_action(
         action=Action.REFUND_PROCESSED,
@@ -577,33 +544,28 @@ EXPIRY_FIELDS = (
 )
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)  # a batch is its own transaction: one fails alone
 def _expire_batch(due: list[tuple[uuid.UUID, uuid.UUID | None]]) -> set[uuid.UUID]:
     """Lock what is free of the due orders (allies first, as everywhere) and expire them."""
     now = timezone.now()
-    ally_ids = sorted({ally for _, ally in due if ally is not None})
-    allies = set(
-        User.objects.select_for_update(skip_locked=True)
-        .filter(pk__in=ally_ids)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    allies = lock_free_users({ally for _, ally in due if ally is not None})
     # Only take() sets the ally, and it also restarts the timer: an order whose ally
     # changed under us is no longer due, which the status and time checks see.
-    orders = [
-        order
-        for order in Order.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("user", "ally")
+    due_now = (
+        Order.objects.select_related("user", "ally")
         .only(*EXPIRY_FIELDS)
         .filter(
             pk__in=[pk for pk, ally in due if ally is None or ally in allies],
             status__in=OPEN_STATUSES,
             expires_at__lte=now,
         )
-        .order_by("pk")
+    )
+    orders = [
+        order
+        for order in lock_orders(due_now, skip_locked=True)
         if order.ally_id is None or order.ally_id in allies
     ]
-    _expire_all(orders, now=now, reason="timeout", actor_wallet=None)
+    orders_expire_locked(orders=orders, now=now, reason="timeout", actor_wallet=None)
     return {order.pk for order in orders}
 
 

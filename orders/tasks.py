@@ -1,5 +1,9 @@
 from celery import shared_task
+from django.conf import settings
 
+from escrow import chain
+from orders.models import Order, OrderStatus
+from orders.payments import DepositRejected, deposit_verify
 from orders.services import daily_stats_rollup, orders_expire_due
 
 
@@ -13,3 +17,25 @@ def expire_due_orders() -> int:
 def roll_up_daily_stats() -> int:
     """Beat, every few minutes: the staff console's thirty days."""
     return daily_stats_rollup()
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    max_retries=120,
+    autoretry_for=(chain.ChainUnavailable,),
+    retry_backoff=2,
+    retry_backoff_max=30,
+)
+def check_deposit(self, order_id: str, tx_hash: str) -> None:
+    """Keep checking a reported deposit until it is confirmed, so the user need not resubmit."""
+    order = Order.objects.select_related("user").filter(pk=order_id).first()
+    if order is None or order.status != OrderStatus.PENDING_PAYMENT:
+        return
+    try:
+        result = deposit_verify(order=order, tx_hash=tx_hash)
+    except DepositRejected:
+        return
+    if result.state == "pending":
+        raise self.retry(countdown=settings.KIBO_CHAIN_SWEEP_SECONDS)

@@ -14,18 +14,16 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Q
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from PIL import Image, UnidentifiedImageError
-from web3.exceptions import Web3RPCError
 
 from allies.views import work_page
-from escrow.chain import ChainUnavailable
-from escrow.deposits import deposit_verify
+from escrow.chain import ChainUnavailable, NodeError
 from escrow.models import Transfer
 from escrow.networks import UnknownNetwork, configured_networks, is_enabled, network_spec
 from escrow.selectors import payment_request
@@ -35,11 +33,13 @@ from kibo.models import Country, User
 from orders.disputes import dispute_open
 from orders.forms import statement_fields
 from orders.models import OPEN_STATUSES, Dispute, DisputeEvidence, Order, OrderStatus
-from orders.proofs import receipt_response
+from orders.payments import deposit_verify
+from orders.proofs import CONTENT_TYPES
 from orders.qr import PaymentQR, QRRejected, parse_qr
 from orders.quoting import order_quote, parse_amount_fiat
 from orders.selectors import order_visible_privately, user_order_summary
 from orders.services import order_cancel, order_confirm_paid, order_create, parse_tx_hash
+from orders.tasks import check_deposit
 from quotes.models import Token
 
 HISTORY_PAGE_SIZE = 20
@@ -371,19 +371,30 @@ def deposit(request, order_id):
         result = deposit_verify(order=order, tx_hash=tx_hash)
     except DomainError as error:
         return _deposit_result(request, order, "rejected", error.message, status=error.status_code)
-    except (ChainUnavailable, UnknownNetwork, Web3RPCError):
+    except (ChainUnavailable, UnknownNetwork, NodeError):
         message = _(
             "We can't reach the network right now. Your payment is safe; try again in a minute."
         )
         return _deposit_result(request, order, "unavailable", message, status=503)
     if result.state == "pending":
-        from escrow.tasks import check_deposit  # tasks import the services this view uses
-
         transaction.on_commit(lambda: check_deposit.delay(str(order.pk), tx_hash))
     return _deposit_result(request, order, result.state, result.message)
 
 
 # --- private files -----------------------------------------------------------------------
+
+
+def receipt_response(stored, *, filename: str):
+    """A stored receipt streamed privately: pictures shown, PDFs downloaded, never cached."""
+    extension = stored.name.rsplit(".", 1)[-1].lower()
+    response = FileResponse(
+        stored.open("rb"),
+        content_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
+        as_attachment=extension not in ("png", "jpg", "webp"),
+        filename=f"{filename}.{extension}",
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _private_order(request, order_id) -> Order:

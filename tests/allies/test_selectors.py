@@ -5,8 +5,8 @@ import pytest
 from django.utils import timezone
 
 from allies.models import AllyPenalty
-from allies.selectors import Standing, ally_dashboard, ally_standing
 from allies.services import ally_penalize
+from orders.board import Standing, ally_dashboard, ally_standing
 from orders.services import order_complete, orders_expire_due
 from tests.factories import expire_timer, make_ally, make_taken_order, png_upload
 

@@ -374,7 +374,7 @@ def test_the_board_speaks_spanish_first():
 
 
 def test_a_long_queue_shows_the_oldest_orders_and_counts_them_all(client, ally):
-    from allies.selectors import BOARD_SIZE
+    from orders.board import BOARD_SIZE
 
     orders = [make_paid_order() for _ in range(BOARD_SIZE + 3)]
     page = text(client.get("/ally/board/"))

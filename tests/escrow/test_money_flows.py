@@ -361,7 +361,7 @@ def test_an_unconfirmed_deposit_is_checked_again_in_the_background(
     client, settings, django_capture_on_commit_callbacks
 ):
 
-    from escrow.tasks import check_deposit
+    from orders.tasks import check_deposit
     from tests.chainkit import mine
 
     change_local_network(settings, confirmations=3)
@@ -384,7 +384,7 @@ def test_an_unconfirmed_deposit_is_checked_again_in_the_background(
 
 def test_a_payment_from_a_blocked_wallet_is_returned_to_it(client, admin_user):
     from audit.models import Action, Log
-    from kibo.services import wallet_block
+    from orders.blocking import wallet_block
 
     # given an order whose payer staff block before the payment (which cancels the order)
     wallet = funded_wallet()

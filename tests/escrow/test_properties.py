@@ -1,7 +1,6 @@
 """Random lifecycles on the real chain: whatever happens, nothing is paid twice or lost."""
 
 import pytest
-from django.db import transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -25,6 +24,7 @@ from orders.services import (
 from tests.chainkit import balance, confirmed, funded_wallet, rpc, send, token
 from tests.conftest import wait_for
 from tests.factories import QR, expire_timer, make_ally, make_quote, make_user, png_upload
+from tests.helpers.db import rollback_scope
 
 TOKENS = ("USDT", "USDC", "ETH")
 # "advance" moves the oldest open order one step: pay it, take it, or complete it. "judge"
@@ -201,11 +201,11 @@ def all_settled() -> bool:
 def run_lifecycle(steps) -> None:
     snapshot = rpc("evm_snapshot")
     try:
-        with transaction.atomic():
+        with rollback_scope():
             world = World()
             for action, i in steps:
                 try:
-                    with transaction.atomic():
+                    with rollback_scope():
                         world.step(action, i)
                 except DomainError:
                     pass  # an illegal move is refused and changes nothing

@@ -8,12 +8,12 @@ import pytest
 from audit.models import Action, Log
 from devtools.localchain import mint_local
 from escrow.amounts import to_base_units
-from escrow.deposits import deposit_verify
 from escrow.models import Deposit, SignedTransaction, Transfer
 from escrow.selectors import escrow_address, escrow_funds, reconcile
 from escrow.transfers import transfer_create, transfer_process, transfers_process_unfinished
 from kibo.services import config_set
 from orders.models import Order, OrderStatus
+from orders.payments import deposit_verify
 from orders.services import order_expire
 from tests.chainkit import balance, confirmed, funded_wallet, mine, rpc, send, set_token_balance
 from tests.chainkit import token as token_spec
@@ -175,7 +175,7 @@ def owed_return(symbol: str, amount_base: int) -> Transfer:
     )
     return transfer_create(
         purpose=Transfer.Purpose.RETURN,
-        deposit=deposit,
+        deposit_id=deposit.pk,
         network="local",
         token=symbol,
         recipient=stranger,

@@ -5,10 +5,10 @@ from django.db import connection
 
 from escrow.amounts import to_base_units
 from escrow.chain import ChainUnavailable
-from escrow.deposits import deposit_verify
 from escrow.models import SignedTransaction, Transfer
 from escrow.selectors import escrow_address
 from escrow.transfers import transfer_process, transfer_retry
+from orders.payments import deposit_verify
 from orders.services import order_complete, order_confirm_paid, order_take
 from tests.chainkit import balance, confirmed, funded_wallet, mine, rpc, send, set_token_balance
 from tests.escrow.test_money_flows import due_base, order_for

@@ -10,7 +10,7 @@ from audit.models import Action, Log
 from escrow.models import Transfer
 from kibo.errors import WalletBlocked
 from kibo.models import BlockedWallet, User
-from kibo.services import wallet_block, wallet_unblock
+from orders.blocking import wallet_block, wallet_unblock
 from orders.models import Order, OrderStatus
 from orders.services import order_take
 from tests.factories import (

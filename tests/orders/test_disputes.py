@@ -17,12 +17,12 @@ from allies.selectors import is_ally_penalized
 from audit.models import Action, Log
 from escrow.amounts import to_base_units
 from escrow.models import EscrowAccount, Transfer
-from escrow.selectors import stuck_obligations
 from escrow.transfers import transfer_process, transfers_process_unfinished
 from kibo.errors import Conflict, DomainError, NotFound
 from orders.disputes import dispute_answer, dispute_decide, dispute_open, late_proof_decide
 from orders.errors import IllegalTransition, InvalidOrder, OrderNotFound
 from orders.models import Dispute, DisputeEvidence, LateProof, LateProofDecision, OrderStatus
+from orders.selectors import stuck_obligations
 from orders.services import order_complete, order_confirm_paid, orders_expire_due
 from tests.chainkit import balance
 from tests.escrow.test_money_flows import settle
@@ -452,7 +452,7 @@ def test_an_allys_open_appeal_does_not_hold_up_the_payers_dispute(admin_user):
 
 
 def test_staff_cannot_record_no_payment_for_an_order_completed_with_a_receipt(admin_user):
-    from allies.services import ally_penalize_no_payment
+    from orders.disputes import ally_penalize_no_payment
 
     order = make_completed_order()
     with pytest.raises(DomainError, match="dispute's matter"):

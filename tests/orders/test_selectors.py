@@ -7,15 +7,10 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from allies.selectors import ally_dashboard, get_ally_stats, is_ally_penalized
+from allies.selectors import is_ally_penalized
+from orders.board import Queue, ally_dashboard, available_orders, get_ally_stats, waiting_queue
 from orders.models import Order
-from orders.selectors import (
-    Queue,
-    admin_metrics,
-    available_orders,
-    user_order_summary,
-    waiting_queue,
-)
+from orders.selectors import admin_metrics, user_order_summary
 from orders.services import (
     order_cancel,
     order_complete,

@@ -9,19 +9,18 @@ from decimal import Decimal
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
-from django.db import transaction
 from PIL import Image
 
 from devtools.localchain import mint_local, pay_from
 from escrow import chain
 from escrow.amounts import to_base_units
-from escrow.deposits import deposit_verify
 from escrow.networks import network_spec
 from kibo.models import Country, User
 from kibo.selectors import get_config
 from kibo.services import config_set
 from orders.disputes import dispute_answer, dispute_open
 from orders.models import OPEN_STATUSES, Dispute, Order
+from orders.payments import deposit_verify
 from orders.services import order_complete, order_create, order_take, orders_expire_due
 from quotes.models import LocalRate
 from quotes.services import quotes_refresh
@@ -121,7 +120,6 @@ class Command(BaseCommand):
                     amount_base=DEMO_TOKEN_BALANCE - held,
                 )
 
-    @transaction.atomic
     def handle(self, *args, **options):
         password = secrets.token_urlsafe(9)
         staff = User.objects.filter(username="admin").first()
@@ -157,9 +155,8 @@ class Command(BaseCommand):
         if not Order.objects.filter(user=shopper, status__in=OPEN_STATUSES).exists():
             self.fund_demo_wallet(DEMO_SHOPPER)
             order = self.demo_order(shopper)
-            # Once the order exists for good, the shopper pays it from their wallet and the
-            # deposit watcher credits the payment.
-            transaction.on_commit(lambda: self.pay_demo_order(order))
+            # The shopper pays it from their wallet; the deposit watcher credits the payment.
+            self.pay_demo_order(order)
 
         self.stdout.write(
             f"Staff sign-in for /admin/: username admin, password {password}\n"

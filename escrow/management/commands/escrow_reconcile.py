@@ -4,8 +4,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from escrow.amounts import format_base_units
 from escrow.chain import ChainUnavailable
-from escrow.selectors import reconcile, stuck_obligations
+from escrow.selectors import reconcile
 from kibo.selectors import get_config_int
+from orders.selectors import stuck_obligations
 
 
 class Command(BaseCommand):
