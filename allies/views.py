@@ -13,6 +13,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -182,7 +183,7 @@ def take(request, order_id):
         )
         response["HX-Trigger"] = "board-refresh"
         return response
-    return _htmx_redirect(request, f"/ally/orders/{order.pk}/")
+    return _htmx_redirect(request, reverse("allies:work", kwargs={"order_id": order.pk}))
 
 
 # --- working an order --------------------------------------------------------------------
@@ -306,7 +307,7 @@ def proof(request, order_id):
             )
         return work_page(request, order, error=refused.message, status=422)
     messages.success(request, _("Receipt received. Your payout is on its way to your wallet."))
-    return _htmx_redirect(request, f"/ally/orders/{order.pk}/")
+    return _htmx_redirect(request, reverse("allies:work", kwargs={"order_id": order.pk}))
 
 
 # --- stats -------------------------------------------------------------------------------
