@@ -20,6 +20,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from allies.models import AllyApplication
 from allies.selectors import (
@@ -61,9 +62,7 @@ def ally_page(view):
 
 def _htmx_redirect(request, url: str):
     if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
+        return HttpResponseClientRedirect(url, status=204)  # no body: nothing for htmx to swap
     return redirect(url)
 
 
@@ -181,8 +180,7 @@ def take(request, order_id):
         response = render(
             request, "allies/partials/_take_refused.html", {"message": message}, status=409
         )
-        response["HX-Trigger"] = "board-refresh"
-        return response
+        return trigger_client_event(response, "board-refresh")
     return _htmx_redirect(request, reverse("allies:work", kwargs={"order_id": order.pk}))
 
 

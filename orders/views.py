@@ -16,10 +16,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
 from PIL import Image, UnidentifiedImageError
 from web3.exceptions import Web3RPCError
 
@@ -281,10 +283,10 @@ def status(request, order_id):
     """The status panel the detail page polls; 286 once nothing more will change."""
     order = _owned_order(request, order_id)
     context = _status_context(order)
-    response = render(request, "orders/partials/_status.html", context)
+    template = "orders/partials/_status.html"
     if context["final"]:
-        response.status_code = 286  # htmx stops polling
-    return response
+        return HttpResponseStopPolling(render_to_string(template, context, request))
+    return render(request, template, context)
 
 
 @user_page
