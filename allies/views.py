@@ -158,7 +158,7 @@ def board_part(request):
     context = _board_context(request)
     if request.GET.get("v") == context["version"]:
         return HttpResponse(status=204)
-    return render(request, "allies/partials/_board.html", context)
+    return render(request, "allies/board.html#board", context)
 
 
 @ally_page
@@ -178,7 +178,7 @@ def take(request, order_id):
             messages.error(request, message)
             return redirect("allies:board")
         response = render(
-            request, "allies/partials/_take_refused.html", {"message": message}, status=409
+            request, "allies/board.html#take-refused", {"message": message}, status=409
         )
         return trigger_client_event(response, "board-refresh")
     return _htmx_redirect(request, reverse("allies:work", kwargs={"order_id": order.pk}))
@@ -299,8 +299,8 @@ def proof(request, order_id):
         if request.htmx:
             return render(
                 request,
-                "allies/partials/_proof_refused.html",
-                {"message": refused.message},
+                "allies/work.html#proof-error",
+                {"error": refused.message},
                 status=422,
             )
         return work_page(request, order, error=refused.message, status=422)

@@ -165,10 +165,10 @@ def read_qr(request):
         qr = parse_qr(text.strip(), country=request.user.country)
     except QRRejected as rejected:
         context = {"qr_error": rejected.message, "countries": Country.choices}
-        template = "orders/partials/_qr_error.html" if request.htmx else "orders/new.html"
+        template = "orders/new.html#qr-error" if request.htmx else "orders/new.html"
         return render(request, template, context, status=422)
     context = {"step": _price_step(request, qr), "open_order": _open_order(request.user)}
-    template = "orders/partials/_price.html" if request.htmx else "orders/new.html"
+    template = "orders/new.html#price" if request.htmx else "orders/new.html"
     return render(request, template, context)
 
 
@@ -283,7 +283,7 @@ def status(request, order_id):
     """The status panel the detail page polls; 286 once nothing more will change."""
     order = _owned_order(request, order_id)
     context = _status_context(order)
-    template = "orders/partials/_status.html"
+    template = "orders/detail.html#status"
     if context["final"]:
         return HttpResponseStopPolling(render_to_string(template, context, request))
     return render(request, template, context)
@@ -356,7 +356,7 @@ def _deposit_result(request, order: Order, state: str, message: str, *, status: 
         return redirect("orders:detail", order_id=order.pk)
     return render(
         request,
-        "orders/partials/_deposit_result.html",
+        "orders/detail.html#deposit-result",
         {"order": order, "state": state, "message": message},
         status=status,
     )
