@@ -13,12 +13,14 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from allies.models import AllyApplication
 from allies.selectors import pending_application
@@ -57,9 +59,7 @@ def ally_page(view):
 
 def _htmx_redirect(request, url: str):
     if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
+        return HttpResponseClientRedirect(url, status=204)  # no body: nothing for htmx to swap
     return redirect(url)
 
 
@@ -155,7 +155,7 @@ def board_part(request):
     context = _board_context(request)
     if request.GET.get("v") == context["version"]:
         return HttpResponse(status=204)
-    return render(request, "allies/partials/_board.html", context)
+    return render(request, "allies/board.html#board", context)
 
 
 @ally_page
@@ -175,11 +175,10 @@ def take(request, order_id):
             messages.error(request, message)
             return redirect("allies:board")
         response = render(
-            request, "allies/partials/_take_refused.html", {"message": message}, status=409
+            request, "allies/board.html#take-refused", {"message": message}, status=409
         )
-        response["HX-Trigger"] = "board-refresh"
-        return response
-    return _htmx_redirect(request, f"/ally/orders/{order.pk}/")
+        return trigger_client_event(response, "board-refresh")
+    return _htmx_redirect(request, reverse("allies:work", kwargs={"order_id": order.pk}))
 
 
 # --- working an order --------------------------------------------------------------------
@@ -297,13 +296,13 @@ def proof(request, order_id):
         if request.htmx:
             return render(
                 request,
-                "allies/partials/_proof_refused.html",
-                {"message": refused.message},
+                "allies/work.html#proof-error",
+                {"error": refused.message},
                 status=422,
             )
         return work_page(request, order, error=refused.message, status=422)
     messages.success(request, _("Receipt received. Your payout is on its way to your wallet."))
-    return _htmx_redirect(request, f"/ally/orders/{order.pk}/")
+    return _htmx_redirect(request, reverse("allies:work", kwargs={"order_id": order.pk}))
 
 
 # --- stats -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -32,10 +33,10 @@ WALLET_BACKEND = "kibo.auth_backends.WalletBackend"
 def _home(user) -> str:
     """Where a signed-in person starts."""
     if user.is_staff:
-        return "/admin/"
+        return reverse("admin:index")
     if user.role == User.Role.ALLY:
-        return "/ally/"
-    return "/orders/new/"
+        return reverse("allies:board")
+    return reverse("orders:new")
 
 
 @require_GET
@@ -133,7 +134,7 @@ def auth_login(request):
 @require_POST
 def auth_logout(request):
     logout(request)
-    return redirect("/")
+    return redirect("landing")
 
 
 @login_required
@@ -144,7 +145,7 @@ def account_country(request):
         user_country_set(user=request.user, country=request.POST.get("country", ""))
     except DomainError as error:
         messages.error(request, error.message)
-    return redirect(_safe_next(request) or "/")
+    return redirect(_safe_next(request) or "landing")
 
 
 def _database_ok() -> bool:

@@ -84,5 +84,5 @@ def console(request):
         "sla_hours": get_config_int("DISPUTE_SLA_HOURS"),
         "poll_seconds": CONSOLE_POLL_SECONDS,
     }
-    template = "admin/console/_figures.html" if request.htmx else "admin/console/index.html"
+    template = "admin/console/index.html#figures" if request.htmx else "admin/console/index.html"
     return TemplateResponse(request, template, context)

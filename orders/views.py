@@ -16,10 +16,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
 from PIL import Image, UnidentifiedImageError
 
 from allies.views import work_page
@@ -163,10 +165,10 @@ def read_qr(request):
         qr = parse_qr(text.strip(), country=request.user.country)
     except QRRejected as rejected:
         context = {"qr_error": rejected.message, "countries": Country.choices}
-        template = "orders/partials/_qr_error.html" if request.htmx else "orders/new.html"
+        template = "orders/new.html#qr-error" if request.htmx else "orders/new.html"
         return render(request, template, context, status=422)
     context = {"step": _price_step(request, qr), "open_order": _open_order(request.user)}
-    template = "orders/partials/_price.html" if request.htmx else "orders/new.html"
+    template = "orders/new.html#price" if request.htmx else "orders/new.html"
     return render(request, template, context)
 
 
@@ -282,10 +284,10 @@ def status(request, order_id):
     """The status panel the detail page polls; 286 once nothing more will change."""
     order = _owned_order(request, order_id)
     context = _status_context(order)
-    response = render(request, "orders/partials/_status.html", context)
+    template = "orders/detail.html#status"
     if context["final"]:
-        response.status_code = 286  # htmx stops polling
-    return response
+        return HttpResponseStopPolling(render_to_string(template, context, request))
+    return render(request, template, context)
 
 
 @user_page
@@ -355,7 +357,7 @@ def _deposit_result(request, order: Order, state: str, message: str, *, status: 
         return redirect("orders:detail", order_id=order.pk)
     return render(
         request,
-        "orders/partials/_deposit_result.html",
+        "orders/detail.html#deposit-result",
         {"order": order, "state": state, "message": message},
         status=status,
     )

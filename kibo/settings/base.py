@@ -98,7 +98,7 @@ USE_I18N = True
 USE_TZ = True
 USE_THOUSAND_SEPARATOR = True
 
-LOGIN_URL = "/auth/"
+LOGIN_URL = "auth"
 # Pages never render inside another site's frame; scripts, styles and images come from
 # here only, and no page has an inline script.
 X_FRAME_OPTIONS = "DENY"

@@ -45,7 +45,7 @@
   }
 
   async function report(hash) {
-    const answer = await fetch(`/orders/${data.order}/deposit/`, {
+    const answer = await fetch(data.depositUrl, {
       method: "POST",
       credentials: "same-origin",
       headers: { "X-CSRFToken": csrf, "HX-Request": "true" },

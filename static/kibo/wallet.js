@@ -21,7 +21,9 @@
       const [address] = await window.ethereum.request({ method: "eth_requestAccounts" });
       const chainId = parseInt(await window.ethereum.request({ method: "eth_chainId" }), 16);
       const query = new URLSearchParams({ address, chain_id: String(chainId) });
-      const prepared = await fetch(`/auth/nonce/?${query}`, { credentials: "same-origin" });
+      const prepared = await fetch(`${section.dataset.nonceUrl}?${query}`, {
+        credentials: "same-origin",
+      });
       const { message, error } = await prepared.json();
       if (!prepared.ok) throw new Error(error);
       say(text("signing"));
@@ -30,7 +32,7 @@
         params: [message, address],
       });
       say(text("checking"));
-      const answer = await fetch("/auth/login/", {
+      const answer = await fetch(section.dataset.loginUrl, {
         method: "POST",
         credentials: "same-origin",
         headers: { "X-CSRFToken": csrf },
@@ -38,7 +40,7 @@
       });
       const result = await answer.json();
       if (!answer.ok) throw new Error(result.error);
-      window.location.assign(section.dataset.next || "/");
+      window.location.assign(section.dataset.next || section.dataset.homeUrl);
     } catch (problem) {
       const rejected = problem && problem.code === 4001;
       say(rejected ? text("rejected") : `${text("failed")} ${problem.message || problem}`);

@@ -1,5 +1,6 @@
 """The ally's pages through the HTTP layer: apply, board, take, work, proof, stats, files."""
 
+import json
 import threading
 from datetime import timedelta
 from html import unescape
@@ -144,12 +145,18 @@ def test_taking_an_order_opens_it(client, ally):
     assert order.status == OrderStatus.TAKEN and order.ally == ally
 
 
+def test_with_htmx_the_winner_is_sent_to_the_order(client, ally):
+    order = make_paid_order()
+    response = client.post(f"/ally/orders/{order.pk}/take/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 204 and response["HX-Redirect"] == f"/ally/orders/{order.pk}/"
+
+
 def test_with_htmx_the_loser_gets_409_and_the_board_refreshes(client, ally):
     order = make_taken_order()
     response = client.post(f"/ally/orders/{order.pk}/take/", HTTP_HX_REQUEST="true")
     assert response.status_code == 409
     assert "Another ally took this order." in text(response)
-    assert response["HX-Trigger"] == "board-refresh"
+    assert json.loads(response["HX-Trigger"]) == {"board-refresh": {}}
 
 
 def test_without_htmx_the_loser_is_told_on_the_board(client, ally):
