@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -56,8 +56,9 @@ def auth_page(request):
 
 
 def _safe_next(request) -> str:
+    """Where to go next, when it is a path on this site ("" for anything else)."""
     target = request.GET.get("next") or request.POST.get("next") or ""
-    allowed = url_has_allowed_host_and_scheme(
+    allowed = target.startswith("/") and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     )
     return target if allowed else ""
@@ -145,7 +146,8 @@ def account_country(request):
         user_country_set(user=request.user, country=request.POST.get("country", ""))
     except DomainError as error:
         messages.error(request, error.message)
-    return redirect(_safe_next(request) or "landing")
+    next_url = _safe_next(request)
+    return HttpResponseRedirect(next_url) if next_url else redirect("landing")
 
 
 def _database_ok() -> bool:

@@ -42,7 +42,9 @@ def _escrow_lines() -> list[dict]:
 
 
 def console(request):
-    """The whole page, or (htmx: a country tab, the refresh) only its figures."""
+    """The whole page, or (htmx: a country tab, the refresh) only its figures. When htmx
+    restores a page from history it has no copy of, it asks for the whole page."""
+    figures_only = request.htmx and not request.htmx.history_restore_request
     country = request.GET.get("country", "")
     fiat = COUNTRY_FIAT.get(country, TOTAL)
     today_all = day_figures(day=business_today())
@@ -61,7 +63,7 @@ def console(request):
     ]
     context = {
         # the admin's frame (its menu of every app) only for the page, not for each refresh
-        **({} if request.htmx else admin.site.each_context(request)),
+        **({} if figures_only else admin.site.each_context(request)),
         "title": "The business at a glance",
         "tabs": COUNTRY_TABS,
         "country": "" if fiat == TOTAL else country,
@@ -84,5 +86,5 @@ def console(request):
         "sla_hours": get_config_int("DISPUTE_SLA_HOURS"),
         "poll_seconds": CONSOLE_POLL_SECONDS,
     }
-    template = "admin/console/index.html#figures" if request.htmx else "admin/console/index.html"
+    template = "admin/console/index.html#figures" if figures_only else "admin/console/index.html"
     return TemplateResponse(request, template, context)

@@ -156,6 +156,10 @@ def test_a_user_picks_a_country_until_the_first_order(client):
     client.post("/account/country/", {"country": "BO"})
     user.refresh_from_db()
     assert user.country == "BO"
+    # a `next` that is not a path of this site (here, a word) sends home, not to an error
+    for elsewhere in ("landing-page", "https://evil.example/"):
+        response = client.post("/account/country/", {"country": "BO", "next": elsewhere})
+        assert response.status_code == 302 and response["Location"] == "/"
     make_quote()
     make_order(user=user)
     response = client.post("/account/country/", {"country": "AR"})

@@ -154,6 +154,16 @@ def test_the_console_is_for_staff_and_refreshes_its_figures(admin_user):
     assert '<td data-figure="orders">4</td>' in page and "66.7 %" in page
     assert 'hx-trigger="every 30s"' in page and page.count('<svg class="chart"') == 3
     assert part.startswith('<div id="figures"') and "<html" not in part
+    restored = (  # htmx going back to a tab whose page it did not keep
+        staff_client(admin_user)
+        .get(
+            "/admin/dashboard/?country=BO",
+            HTTP_HX_REQUEST="true",
+            HTTP_HX_HISTORY_RESTORE_REQUEST="true",
+        )
+        .content.decode()
+    )
+    assert "<html" in restored and '<td data-figure="orders">4</td>' in restored
     assert (
         '<td data-figure="orders">5</td>'
         in staff_client(admin_user).get("/admin/dashboard/").content.decode()
