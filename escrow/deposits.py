@@ -12,7 +12,6 @@ import uuid
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from eth_utils import to_checksum_address
 
 from audit.models import Action
 from audit.services import log_action
@@ -23,8 +22,8 @@ from escrow.networks import NetworkSpec, TokenSpec, network_spec
 from escrow.outcomes import outcomes
 from escrow.selectors import escrow_address
 from escrow.transfers import transfer_create
+from kibo import config
 from kibo.db import violated_constraint
-from kibo.selectors import get_config
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +35,6 @@ def token_of(spec: NetworkSpec, incoming: chain.IncomingTransfer) -> TokenSpec |
     if incoming.token_address is None:
         return next((t for t in spec.tokens.values() if t.is_native), None)
     return spec.token_at(incoming.token_address)
-
-
-def _treasury() -> set[str]:
-    listed = get_config("ESCROW_TREASURY_ADDRESSES")
-    return {to_checksum_address(a.strip()) for a in listed.split(",") if a.strip()}
 
 
 def deposit_record(
@@ -82,7 +76,7 @@ def _deposit_record(*, incoming, token: TokenSpec, order_hint, key) -> Deposit:
         "sender": incoming.sender,
         "amount_base": incoming.amount_base,
     }
-    if incoming.sender in _treasury():
+    if incoming.sender in config.ESCROW_TREASURY_ADDRESSES.get():
         return Deposit.objects.create(
             **fields, outcome=Deposit.Outcome.TREASURY, reason="operator funding"
         )

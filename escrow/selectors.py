@@ -3,18 +3,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import F, Max, Q, Sum
-from eth_utils import to_checksum_address
 
 from escrow import chain
 from escrow.amounts import to_base_units
 from escrow.models import Deposit, EscrowAccount, Transfer
 from escrow.networks import NetworkSpec, TokenSpec, configured_networks, network_spec
-from kibo.selectors import get_config
+from kibo import config
 
 
 def escrow_address() -> str:
     """The escrow wallet, as staff configured it (the worker checks its key matches)."""
-    return to_checksum_address(get_config("ESCROW_WALLET_ADDRESS"))
+    return config.ESCROW_WALLET_ADDRESS.get()
 
 
 @dataclass(frozen=True)

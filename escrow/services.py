@@ -16,9 +16,9 @@ from escrow.models import EscrowSnapshot, Transfer
 from escrow.networks import configured_networks, network_spec
 from escrow.selectors import reconcile
 from escrow.transfers import TransferIntent, transfer_create, transfers_create
+from kibo import config
 from kibo.db import in_callers_transaction
 from kibo.errors import Conflict
-from kibo.selectors import get_config, get_config_minutes
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def escrow_release_create(*, order_id: uuid.UUID, recipient: str, payout: Decima
     escrow = lock_escrow_account(order_id)
     if escrow is None:
         raise Conflict("This order has no locked deposit to release.")
-    hold = get_config_minutes("RELEASE_HOLD_MINUTES")
+    hold = config.RELEASE_HOLD.get()
     return transfer_create(
         purpose=Transfer.Purpose.RELEASE,
         order_id=order_id,
@@ -112,7 +112,7 @@ def escrow_key_problem() -> str | None:
         address = escrow_key_address()
     except EscrowKeyMissing as missing:
         return str(missing)
-    configured = get_config("ESCROW_WALLET_ADDRESS")
+    configured = config.ESCROW_WALLET_ADDRESS.get()
     if address.lower() != configured.lower():
         return (
             f"KIBO_ESCROW_PRIVATE_KEY belongs to {address}, but SYSTEM_CONFIG "

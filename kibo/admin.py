@@ -4,6 +4,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
 
+from kibo import config
 from kibo.models import BlockedWallet, SystemConfig, User, checksum_wallet
 from kibo.selectors import is_wallet_blocked
 from kibo.services import config_set
@@ -73,15 +74,57 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = ((None, {"fields": ("wallet_address", "role", "country", "verified")}),)
 
 
+class SystemConfigForm(forms.ModelForm):
+    """A value for a declared option (kibo.config), of its type and within its bounds."""
+
+    class Meta:
+        model = SystemConfig
+        fields = ("key", "value")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "key" in self.fields:  # adding a row: one of the declared options
+            self.fields["key"] = forms.ChoiceField(
+                choices=[(key, key) for key in sorted(config.OPTIONS)]
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        key = cleaned.get("key", self.instance.key)
+        if key in config.OPTIONS and "value" in cleaned:
+            try:
+                config.OPTIONS[key].read(cleaned["value"])
+            except config.InvalidConfigValue as refused:
+                self.add_error("value", refused.message)
+        return cleaned
+
+
 @admin.register(SystemConfig)
 class SystemConfigAdmin(admin.ModelAdmin):
-    list_display = ("key", "value", "description", "updated_at")
+    """Staff change values; what each option is, its type and bounds, are kibo.config's."""
+
+    form = SystemConfigForm
+    list_display = ("key", "value", "meaning", "updated_at")
     list_editable = ("value",)
-    search_fields = ("key", "description")
+    search_fields = ("key",)
     ordering = ("key",)
 
+    def get_readonly_fields(self, request, obj=None):
+        return ("key", "meaning") if obj else ("meaning",)
+
+    def get_changelist_form(self, request, **kwargs):
+        return super().get_changelist_form(request, form=SystemConfigForm, **kwargs)
+
+    @admin.display(description="what it is")
+    def meaning(self, obj):
+        option = config.OPTIONS.get(obj.key)
+        return option.description if option else "(no longer used)"
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a key without a row has its default: edit the value instead
+
     def save_model(self, request, obj, form, change):
-        config_set(key=obj.key, value=obj.value, description=obj.description)
+        config_set(key=obj.key, value=obj.value)
 
 
 class BlockedWalletForm(forms.ModelForm):

@@ -26,10 +26,6 @@ class WalletBlocked(DomainError):
         super().__init__(_("Kibo's staff have blocked this wallet."))
 
 
-class ConfigMissing(DomainError):
-    status_code = 500
-
-
 def refusal_status(error: DomainError) -> int:
     """The HTTP status of a refused form: 422 for what the form itself said, the error's own
     otherwise (409 when the order's state is in the way, 404, ...)."""

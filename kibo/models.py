@@ -116,7 +116,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class SystemConfig(models.Model):
-    """Operational knobs staff change in the admin; read through kibo.config.get_config."""
+    """A value of a SYSTEM_CONFIG option (declared, typed and read in kibo.config)."""
 
     key = models.CharField(max_length=100, primary_key=True)
     value = models.TextField()

@@ -5,21 +5,25 @@ from django.utils.translation import gettext as _
 from audit.models import Action
 from audit.services import log_action
 from kibo.cache import renew_generations
+from kibo.config import CONFIG_GENERATION, option_named
 from kibo.db import in_callers_transaction
 from kibo.errors import Conflict, DomainError, WalletBlocked
 from kibo.locks import lock_config, lock_user
 from kibo.models import Country, SystemConfig, User, checksum_wallet
-from kibo.selectors import CONFIG_GENERATION, is_wallet_blocked
+from kibo.selectors import is_wallet_blocked
 from kibo.siwe import SiweRejected
 
 
 @transaction.atomic
-def config_set(*, key: str, value: str, description: str | None = None) -> SystemConfig:
-    """Create or change a SYSTEM_CONFIG key; every process sees it once this commits."""
+def config_set(*, key: str, value: str) -> SystemConfig:
+    """Change a SYSTEM_CONFIG value. The key must be a declared option (kibo.config), and
+    the value one it takes (InvalidConfigValue says why not; nothing is saved). Every
+    process sees it once this commits."""
+    option = option_named(key)
+    value = value.strip()
+    option.read(value)
     config = lock_config(key)
-    config.value = value
-    if description is not None:
-        config.description = description
+    config.value, config.description = value, option.description
     config.save()
     renew_generations(CONFIG_GENERATION)
     return config

@@ -7,9 +7,9 @@ from django.template.response import TemplateResponse
 
 from escrow.amounts import format_base_units
 from escrow.models import EscrowSnapshot
+from kibo import config
 from kibo.charts import bar_chart
 from kibo.models import Country
-from kibo.selectors import get_config_int
 from orders.selectors import TOTAL, business_today, console_history, console_now, day_figures
 from quotes.models import COUNTRY_FIAT, Fiat
 
@@ -83,7 +83,7 @@ def console(request):
             }
             for name, column, points in charts
         ],
-        "sla_hours": get_config_int("DISPUTE_SLA_HOURS"),
+        "sla_hours": config.DISPUTE_SLA_HOURS.get(),
         "poll_seconds": CONSOLE_POLL_SECONDS,
     }
     template = "admin/console/index.html#figures" if figures_only else "admin/console/index.html"

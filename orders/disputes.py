@@ -37,11 +37,11 @@ from escrow.locks import lock_release_without_waiting
 from escrow.models import Transfer
 from escrow.services import refunds_create
 from escrow.transfers import transfer_freeze, transfer_thaw
+from kibo import config
 from kibo.cache import renew_generations
 from kibo.errors import Conflict, DomainError, NotFound
 from kibo.locks import lock_user, lock_users
 from kibo.models import User
-from kibo.selectors import get_config_decimal, get_config_int
 from orders.errors import IllegalTransition, InvalidOrder, OrderNotFound
 from orders.locks import (
     lock_dispute,
@@ -277,7 +277,7 @@ def _penalize_false_receipt(*, ally: User, order, staff: User, note: str) -> Non
         ally=ally,
         order=order,
         reason=AllyPenalty.Reason.FAKE_PROOF,
-        minutes=get_config_int("FAKE_PROOF_PENALTY_MINUTES"),
+        minutes=config.FAKE_PROOF_PENALTY_MINUTES.get(),
         staff=staff,
         note=note,
     )
@@ -292,7 +292,7 @@ def _refund_payer(order, *, staff: User, note: str) -> None:
     User.objects.filter(pk=order.ally_id).update(
         successful_orders=Greatest(F("successful_orders") - 1, 0),
         reputation=Greatest(
-            F("reputation") - get_config_decimal("FAKE_PROOF_REPUTATION_LOSS"), Decimal("0")
+            F("reputation") - config.FAKE_PROOF_REPUTATION_LOSS.get(), Decimal("0")
         ),
     )
     User.objects.filter(pk=order.user_id).update(
@@ -361,7 +361,7 @@ def ally_penalize_no_payment(*, order: Order, staff: User, note: str) -> AllyPen
         ally=order.ally,
         order=order,
         reason=AllyPenalty.Reason.NO_PAYMENT,
-        minutes=get_config_int("ALLY_PENALTY_MINUTES"),
+        minutes=config.ALLY_PENALTY_MINUTES.get(),
         staff=staff,
         note=note,
     )

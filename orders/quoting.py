@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kibo.selectors import get_config_decimal, get_config_int, get_config_minutes
+from kibo import config
 from orders.errors import InvalidOrder, StaleQuote
 from quotes.models import Quote
 from quotes.pricing import Price, price_order
@@ -26,8 +26,9 @@ def parse_amount_fiat(amount_fiat, fiat_currency: str) -> Decimal:
         raise InvalidOrder(_("Enter the amount as a number, e.g. 125.50.")) from None
     if not amount.is_finite() or amount <= 0:
         raise InvalidOrder(_("The amount must be greater than zero."))
-    low = get_config_decimal(f"MIN_ORDER_AMOUNT_{fiat_currency}")
-    high = get_config_decimal(f"MAX_ORDER_AMOUNT_{fiat_currency}")
+    if fiat_currency not in config.ORDER_LIMITS:
+        raise InvalidOrder(_("Kibo does not pay QRs in %(fiat)r.") % {"fiat": fiat_currency})
+    low, high = (limit.get() for limit in config.ORDER_LIMITS[fiat_currency])
     if not low <= amount <= high:
         raise InvalidOrder(
             _("Orders in %(fiat)s must be between %(low)s and %(high)s.")
@@ -53,15 +54,15 @@ def order_quote(*, amount_fiat: Decimal, fiat_currency: str, crypto_token: str) 
     """Price `amount_fiat` in `crypto_token` with the active quote; raises StaleQuote when it
     is too old and InvalidOrder when the amount cannot be priced."""
     quote = get_current_rate(token=crypto_token, fiat=fiat_currency)
-    max_age = timedelta(seconds=get_config_int("QUOTE_MAX_AGE_SECONDS"))
+    max_age = timedelta(seconds=config.QUOTE_MAX_AGE_SECONDS.get())
     if quote is None or timezone.now() - quote.timestamp > max_age:
         raise StaleQuote(_("Rates are being updated, try again in a moment."))
     price = price_order(
         amount_fiat=amount_fiat,
         rate=quote.rate,
         token=crypto_token,
-        spread_percent=get_config_decimal("QUOTE_SPREAD_PERCENT"),
-        fee_percent=get_config_decimal("PLATFORM_FEE_PERCENT"),
+        spread_percent=config.QUOTE_SPREAD_PERCENT.get(),
+        fee_percent=config.PLATFORM_FEE_PERCENT.get(),
     )
     if price.amount_crypto >= CRYPTO_AMOUNT_LIMIT:
         raise InvalidOrder(_("That amount is too large to price at the current rate."))
@@ -72,5 +73,5 @@ def order_quote(*, amount_fiat: Decimal, fiat_currency: str, crypto_token: str) 
     return OrderQuote(
         quote=quote,
         price=price,
-        pay_within=get_config_minutes("PENDING_PAYMENT_TIMEOUT_MINUTES"),
+        pay_within=config.PENDING_PAYMENT_TIMEOUT.get(),
     )

@@ -18,8 +18,8 @@ from django.utils import timezone
 from allies.models import AllyPenalty
 from audit.models import Action, Log
 from escrow.models import EscrowAccount, Transfer
+from kibo import config
 from kibo.models import User
-from kibo.selectors import get_config_int
 from orders.models import OPEN_STATUSES, DailyStats, Dispute, Order, OrderStatus
 from quotes.models import COUNTRY_FIAT, Fiat
 
@@ -54,7 +54,7 @@ def order_disputes(*, order: Order) -> list[Dispute]:
 
 def dispute_sla_cutoff():
     """An open dispute opened before this is overdue (DISPUTE_SLA_HOURS)."""
-    return timezone.now() - timedelta(hours=get_config_int("DISPUTE_SLA_HOURS"))
+    return timezone.now() - timedelta(hours=config.DISPUTE_SLA_HOURS.get())
 
 
 def user_order_summary(*, user: User) -> QuerySet[Order]:

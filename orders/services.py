@@ -32,11 +32,11 @@ from escrow.models import TX_HASH_RE, Transfer
 from escrow.networks import is_enabled
 from escrow.services import escrow_release_create, refunds_create
 from escrow.transfers import transfer_unhold
+from kibo import config
 from kibo.cache import renew_generations
 from kibo.db import in_callers_transaction, violated_constraint
 from kibo.locks import lock_free_users, lock_user, lock_users
 from kibo.models import User
-from kibo.selectors import get_config_int, get_config_minutes
 from kibo.services import wallet_refuse_if_blocked, wallet_refuse_if_still_blocked
 from orders.board import queue_generation
 from orders.errors import (
@@ -59,10 +59,10 @@ from quotes.pricing import TOKEN_DECIMALS
 
 logger = logging.getLogger(__name__)
 
-TIMEOUT_CONFIG_KEYS = {
-    OrderStatus.PENDING_PAYMENT: "PENDING_PAYMENT_TIMEOUT_MINUTES",
-    OrderStatus.AVAILABLE: "AVAILABLE_TIMEOUT_MINUTES",
-    OrderStatus.TAKEN: "TAKEN_TIMEOUT_MINUTES",
+TIMEOUTS = {  # how long an order may stay in each open state
+    OrderStatus.PENDING_PAYMENT: config.PENDING_PAYMENT_TIMEOUT,
+    OrderStatus.AVAILABLE: config.AVAILABLE_TIMEOUT,
+    OrderStatus.TAKEN: config.TAKEN_TIMEOUT,
 }
 REPUTATION_MAX = Decimal("5.00")
 REPUTATION_GAIN = Decimal("0.05")
@@ -77,8 +77,8 @@ def _enter(order: Order, status: str, *, now: datetime, fields: tuple[str, ...] 
     if OrderStatus.TAKEN in (order.status, status):
         renew_generations(standing_generation(order.ally_id))
     order.status = status
-    key = TIMEOUT_CONFIG_KEYS.get(status)
-    order.expires_at = now + get_config_minutes(key) if key else None
+    timeout = TIMEOUTS.get(status)
+    order.expires_at = now + timeout.get() if timeout else None
     order.save(update_fields=["status", "expires_at", "updated_at", *fields])
 
 
@@ -385,7 +385,7 @@ def orders_expire_locked(
         allies_penalize(
             stalled=stalled,
             reason=AllyPenalty.Reason.TIMEOUT,
-            minutes=get_config_int("ALLY_PENALTY_MINUTES"),
+            minutes=config.ALLY_PENALTY_MINUTES.get(),
         )
     log_actions(
         [

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from audit.models import Action
 from audit.services import log_action
-from kibo.selectors import get_config, get_config_decimal, get_config_int
+from kibo import config
 from quotes.models import Fiat, Quote
 from quotes.providers import RateUnavailable, provider
 from quotes.selectors import get_current_rate
@@ -40,7 +40,7 @@ def _usd_in_fiat(fiat: str) -> Decimal:
     return quote.rate
 
 
-def _fetch(token: str, fiat: str, sources: list[str]) -> tuple[Decimal, str]:
+def _fetch(token: str, fiat: str, sources: tuple[str, ...]) -> tuple[Decimal, str]:
     """The first rate the sources give, in the configured order."""
     failures = []
     for name in sources:
@@ -60,9 +60,9 @@ def quotes_refresh(*, force: bool = False) -> list[Quote]:
     the pair then keeps its old quote, which the staleness guard retires in time. Running it
     again is harmless. Returns the quotes it stored.
     """
-    sources = [name.strip() for name in get_config("QUOTE_SOURCES").split(",") if name.strip()]
-    interval = timedelta(seconds=get_config_int("QUOTE_UPDATE_INTERVAL_SECONDS"))
-    max_jump = get_config_decimal("QUOTE_MAX_JUMP_PERCENT")
+    sources = config.QUOTE_SOURCES.get()
+    interval = timedelta(seconds=config.QUOTE_UPDATE_INTERVAL_SECONDS.get())
+    max_jump = config.QUOTE_MAX_JUMP_PERCENT.get()
     stored = []
     for token, fiat in PAIRS:  # USDT first: CoinGecko converts through it
         now = timezone.now()

@@ -1,9 +1,11 @@
+from datetime import timedelta
+from decimal import Decimal
+
 import pytest
 from django.core.cache import cache
 
-from kibo.errors import ConfigMissing
+from kibo import config
 from kibo.models import SystemConfig
-from kibo.selectors import _config_version, get_config, get_config_decimal, get_config_int
 from kibo.services import config_set
 
 pytestmark = pytest.mark.django_db
@@ -17,43 +19,81 @@ SEEDED = {
     "MIN_ORDER_AMOUNT_BOB": "10",
     "MAX_ORDER_AMOUNT_BOB": "10000",
 }
-ADDED = [
-    "MIN_ORDER_AMOUNT_MXN",
-    "MAX_ORDER_AMOUNT_MXN",
-    "MIN_ORDER_AMOUNT_ARS",
-    "MAX_ORDER_AMOUNT_ARS",
-    "PLATFORM_FEE_PERCENT",
-    "QUOTE_SPREAD_PERCENT",
-    "QUOTE_MAX_AGE_SECONDS",
-    "ESCROW_WALLET_ADDRESS",
-]
 
 
-def test_the_seed_keys_and_values_are_present():
+def test_the_seed_keys_and_values_are_present_and_typed():
+    stored = dict(SystemConfig.objects.values_list("key", "value"))
     for key, value in SEEDED.items():
-        assert get_config(key) == value
-    for key in ADDED:
-        assert get_config(key)
-    assert get_config_int("ALLY_PENALTY_MINUTES") == 30
-    assert str(get_config_decimal("PLATFORM_FEE_PERCENT")) == "1.0"
+        assert stored[key] == value
+    assert config.ALLY_PENALTY_MINUTES.get() == 30
+    assert config.TAKEN_TIMEOUT.get() == timedelta(minutes=5)
+    assert config.PLATFORM_FEE_PERCENT.get() == Decimal("1.0")
+    assert config.QUOTE_SOURCES.get() == ("binance_p2p", "coingecko", "local")
+    assert config.ESCROW_WALLET_ADDRESS.get() == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 
 
-def test_a_missing_key_raises_instead_of_guessing():
-    with pytest.raises(ConfigMissing, match="NO_SUCH_KEY"):
-        get_config("NO_SUCH_KEY")
+def test_every_declared_option_has_a_seeded_row_and_every_row_an_option():
+    # given a migrated database: a new option comes with the migration that seeds it
+    stored = dict(SystemConfig.objects.values_list("key", "value"))
+    assert set(stored) == set(config.OPTIONS)
+    for key, text in stored.items():
+        config.OPTIONS[key].read(text)  # each stored value is one its option takes
+
+
+def test_an_unknown_key_is_a_programming_error_not_a_message():
+    from kibo.errors import DomainError
+
+    with pytest.raises(config.UnknownConfigKey, match="NO_SUCH_KEY") as raised:
+        config.option_named("NO_SUCH_KEY")
+    assert not isinstance(raised.value, DomainError)  # a 500 and a log line, not a message
+    with pytest.raises(config.UnknownConfigKey):
+        config_set(key="NO_SUCH_KEY", value="1")
+    assert not SystemConfig.objects.filter(key="NO_SUCH_KEY").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("ALLY_PENALTY_MINUTES", "ten", "takes a whole number"),
+        ("ALLY_PENALTY_MINUTES", "0", "is at least 1 \\(minutes\\)"),
+        ("TAKEN_TIMEOUT_MINUTES", "1e9", "is at most 60 \\(minutes\\)"),
+        ("PLATFORM_FEE_PERCENT", "NaN", "takes a number"),
+        ("PLATFORM_FEE_PERCENT", "150", "is at most 20 %"),
+        ("ESCROW_WALLET_ADDRESS", "0x1234", "takes an Ethereum address"),
+        ("QUOTE_SOURCES", "local,oracle", "a comma-separated list of binance_p2p"),
+    ],
+)
+def test_a_value_of_the_wrong_type_or_out_of_bounds_is_refused_and_changes_nothing(
+    key, value, reason
+):
+    before = SystemConfig.objects.get(key=key).value
+    with pytest.raises(config.InvalidConfigValue, match=reason):
+        config_set(key=key, value=value)
+    assert SystemConfig.objects.get(key=key).value == before
+
+
+def test_a_key_without_a_row_has_its_default():
+    SystemConfig.objects.filter(key="DISPUTE_SLA_HOURS").delete()
+    assert config.DISPUTE_SLA_HOURS.get() == 24
+
+
+def test_a_stored_value_written_behind_the_services_back_fails_loudly():
+    SystemConfig.objects.filter(key="ALLY_PENALTY_MINUTES").update(value="many")
+    with pytest.raises(config.ConfigCorrupt, match="ALLY_PENALTY_MINUTES='many'"):
+        config.ALLY_PENALTY_MINUTES.get()
 
 
 def test_config_is_read_from_the_cache_after_the_first_call(django_assert_num_queries):
-    get_config("TAKEN_TIMEOUT_MINUTES")
+    config.TAKEN_TIMEOUT.get()
     with django_assert_num_queries(0):
-        assert get_config("TAKEN_TIMEOUT_MINUTES") == "5"
+        assert config.TAKEN_TIMEOUT.get() == timedelta(minutes=5)
 
 
 def test_an_edit_is_seen_at_once_without_a_restart(django_capture_on_commit_callbacks):
-    assert get_config("TAKEN_TIMEOUT_MINUTES") == "5"
+    assert config.TAKEN_TIMEOUT.get() == timedelta(minutes=5)
     with django_capture_on_commit_callbacks(execute=True):
         config_set(key="TAKEN_TIMEOUT_MINUTES", value="7")
-    assert get_config("TAKEN_TIMEOUT_MINUTES") == "7"
+    assert config.TAKEN_TIMEOUT.get() == timedelta(minutes=7)
     assert SystemConfig.objects.get(key="TAKEN_TIMEOUT_MINUTES").value == "7"
 
 
@@ -61,8 +101,8 @@ def test_a_value_another_process_read_before_an_edit_committed_is_never_served_a
     django_capture_on_commit_callbacks,
 ):
     # given another process read the config (from the database) while an edit was under way
-    get_config("TAKEN_TIMEOUT_MINUTES")
-    version_it_saw = _config_version()
+    config.TAKEN_TIMEOUT.get()
+    version_it_saw = config.config_version()
     what_it_read = dict(SystemConfig.objects.values_list("key", "value"))
 
     # when the edit commits, and only then that process caches what it read
@@ -71,17 +111,38 @@ def test_a_value_another_process_read_before_an_edit_committed_is_never_served_a
     cache.set(f"system-config:{version_it_saw}", what_it_read, 60)
 
     # then every reader still gets the edited value
-    assert get_config("TAKEN_TIMEOUT_MINUTES") == "9"
+    assert config.TAKEN_TIMEOUT.get() == timedelta(minutes=9)
 
 
 def test_an_edit_through_the_admin_is_seen_at_once(
     admin_client, django_capture_on_commit_callbacks
 ):
-    assert get_config("ALLY_PENALTY_MINUTES") == "30"
+    assert config.ALLY_PENALTY_MINUTES.get() == 30
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
-            "/admin/kibo/systemconfig/ALLY_PENALTY_MINUTES/change/",
-            {"key": "ALLY_PENALTY_MINUTES", "value": "45", "description": "longer"},
+            "/admin/kibo/systemconfig/ALLY_PENALTY_MINUTES/change/", {"value": "45"}
         )
     assert response.status_code == 302
-    assert get_config("ALLY_PENALTY_MINUTES") == "45"
+    assert config.ALLY_PENALTY_MINUTES.get() == 45
+
+
+def test_the_admin_refuses_a_value_the_option_does_not_take(admin_client):
+    response = admin_client.post(
+        "/admin/kibo/systemconfig/ALLY_PENALTY_MINUTES/change/", {"value": "forever"}
+    )
+    assert response.status_code == 200
+    assert "ALLY_PENALTY_MINUTES takes a whole number." in response.content.decode()
+    assert config.ALLY_PENALTY_MINUTES.get() == 30
+    assert (
+        "Kept from each deposit" in admin_client.get("/admin/kibo/systemconfig/").content.decode()
+    )
+
+
+def test_the_quote_sources_the_option_takes_are_the_providers_there_are():
+    from quotes.providers import BinanceP2P, CoinGecko, Local
+
+    assert config.QUOTE_SOURCES.read("binance_p2p,coingecko,local") == (
+        BinanceP2P.name,
+        CoinGecko.name,
+        Local.name,
+    )

@@ -15,8 +15,8 @@ from devtools.localchain import mint_local, pay_from
 from escrow import chain
 from escrow.amounts import to_base_units
 from escrow.networks import network_spec
+from kibo import config
 from kibo.models import Country, User
-from kibo.selectors import get_config
 from kibo.services import config_set
 from orders.disputes import dispute_answer, dispute_open
 from orders.models import OPEN_STATUSES, Dispute, Order
@@ -67,7 +67,7 @@ class Command(BaseCommand):
             "local",
             private_key=DEMO_SHOPPER_KEY,
             token=token,
-            to=get_config("ESCROW_WALLET_ADDRESS"),
+            to=config.ESCROW_WALLET_ADDRESS.get(),
             amount_base=amount,
         )
         self.stdout.write(f"Demo order {order.pk} paid on the local chain: {paid}")

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from escrow.amounts import format_base_units
 from escrow.chain import ChainUnavailable
 from escrow.selectors import reconcile
-from kibo.selectors import get_config_int
+from kibo import config
 from orders.selectors import stuck_obligations
 
 
@@ -25,7 +25,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, stuck_minutes=None, **options):
-        minutes = stuck_minutes or get_config_int("RECONCILE_STUCK_MINUTES")
+        minutes = stuck_minutes or config.RECONCILE_STUCK_MINUTES.get()
         try:
             lines = reconcile()
         except ChainUnavailable as error:
