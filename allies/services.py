@@ -1,6 +1,8 @@
+from collections.abc import Sequence
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -47,7 +49,7 @@ def ally_penalize(
 @transaction.atomic
 def allies_penalize(
     *,
-    stalled: list[tuple[User, object]],
+    stalled: Sequence[tuple[User, Model]],  # (ally, order)
     reason: str,
     minutes: int,
     staff: User | None = None,

@@ -1,6 +1,7 @@
 """An order's escrow account: the crypto its deposit put in escrow, LOCKED until the payout
 to its ally (RELEASED) or the refund to its payer (REFUNDED) is confirmed on chain."""
 
+import uuid
 from decimal import Decimal
 
 from django.db import transaction
@@ -11,7 +12,7 @@ from escrow.models import EscrowAccount
 
 @transaction.atomic
 def escrow_account_open(
-    *, order_id, amount: Decimal, token: str, network: str, deposit_tx_hash: str
+    *, order_id: uuid.UUID, amount: Decimal, token: str, network: str, deposit_tx_hash: str
 ) -> EscrowAccount:
     """Record that `amount` of the order's token sits in escrow for it. A deposit already
     holding another order's account breaks `escrow_accounts_one_per_deposit`."""
@@ -24,7 +25,7 @@ def escrow_account_open(
     )
 
 
-def escrow_account_close(*, order_id, status: str) -> None:
+def escrow_account_close(*, order_id: uuid.UUID, status: str) -> None:
     """The payout (RELEASED) or refund (REFUNDED) of the order's deposit is confirmed on
     chain. Closing a closed account changes nothing."""
     stamp = "released_at" if status == EscrowAccount.Status.RELEASED else "refunded_at"

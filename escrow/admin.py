@@ -109,7 +109,7 @@ class TransferAdmin(ReadOnlyAdmin):
         if transfer.shortfall_base is None:
             return ""
         spec = network_spec(transfer.network)
-        coin = spec.token(transfer.shortfall_coin) or spec.gas_coin
+        coin = spec.tokens.get(transfer.shortfall_coin) or spec.gas_coin
         (text,) = format_base_units(
             int(transfer.shortfall_base), decimals=coin.decimals, symbol=coin.symbol
         )

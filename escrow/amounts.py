@@ -23,7 +23,7 @@ def format_amounts(*amounts: Decimal, decimals: int) -> list[str]:
     at most the token's decimals ("12.995689" and "12.995690", never "12.99569")."""
     with localcontext() as ctx:
         ctx.prec = 100
-        needed = (-min(0, amount.normalize().as_tuple().exponent) for amount in amounts)
+        needed = (-min(0, int(amount.normalize().as_tuple().exponent)) for amount in amounts)
         places = min(max(2, *needed), decimals)
         quantum = Decimal(1).scaleb(-places)
         return [f"{amount.quantize(quantum):f}" for amount in amounts]

@@ -16,7 +16,7 @@ from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 
-from escrow.networks import NetworkSpec, TokenSpec, network_spec
+from escrow.networks import NetworkSpec, TokenSpec, UnknownToken, network_spec
 
 TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 NATIVE_LOG_INDEX = -1  # a native-coin deposit has no log; one per transaction
@@ -118,7 +118,7 @@ def _call(network: str, work):
         except (OSError, TimeoutError) as error:  # requests' errors derive from OSError
             last_error = error
         except Web3RPCError as error:
-            raise NodeError(error.message) from None
+            raise NodeError(error.message or str(error)) from None
     raise ChainUnavailable(f"The {network} node is unreachable ({type(last_error).__name__}).")
 
 
@@ -329,7 +329,9 @@ def transfer_call(spec: NetworkSpec, token: TokenSpec, to: str, amount_base: int
     """The transaction fields (to, value, data) that move `amount_base` of `token` to `to`."""
     if token.is_native:
         return {"to": to_checksum_address(to), "value": amount_base, "data": "0x"}
-    contract = Web3().eth.contract(address=token.address, abi=ERC20_ABI)
+    if token.address is None:
+        raise UnknownToken(f"{token.symbol} has no contract on {spec.name} here.")
+    contract = Web3().eth.contract(address=to_checksum_address(token.address), abi=ERC20_ABI)
     data = contract.encode_abi("transfer", args=[to_checksum_address(to), amount_base])
     return {"to": token.address, "value": 0, "data": data}
 
@@ -344,7 +346,7 @@ def estimate_transfer_gas(network: str, token: TokenSpec, to: str, amount_base: 
         try:
             return w3.eth.estimate_gas(call)
         except (ContractLogicError, Web3RPCError) as error:
-            raise TransferWouldFail(error.message) from None
+            raise TransferWouldFail(error.message or str(error)) from None
 
     gas = _call(network, work)
     return gas if token.is_native else math.ceil(gas * 1.25)

@@ -81,7 +81,7 @@ def _deposit_record(*, incoming, token: TokenSpec, order_hint, key) -> Deposit:
             **fields, outcome=Deposit.Outcome.TREASURY, reason="operator funding"
         )
     claim = outcomes().deposit_claim(incoming=incoming, token=token, order_hint=order_hint)
-    if claim.credited:
+    if claim.credited and claim.order_id is not None:
         returned = incoming.amount_base - claim.credited_base
         deposit = Deposit.objects.create(
             **fields,
@@ -137,7 +137,7 @@ def deposits_watch(*, network: str) -> int:
     if cursor is None:  # first run: look back one step, then follow the chain
         start = max(0, safe_head - max_blocks)
         cursor = ChainCursor(
-            network=network, block_number=start, block_hash=chain.block_hash(network, start)
+            network=network, block_number=start, block_hash=_known_block_hash(network, start)
         )
     elif chain.block_hash(network, cursor.block_number) != cursor.block_hash:
         cursor = _rewind(network, cursor, max_blocks)
@@ -150,8 +150,16 @@ def deposits_watch(*, network: str) -> int:
         ):
             if deposit_record(incoming=incoming) is not None:
                 recorded += 1
-        _advance(cursor, last, chain.block_hash(network, last))
+        _advance(cursor, last, _known_block_hash(network, last))
     return recorded
+
+
+def _known_block_hash(network: str, number: int) -> str:
+    """The hash of a block the node has; ChainUnavailable (try again later) if it has not."""
+    found = chain.block_hash(network, number)
+    if found is None:
+        raise chain.ChainUnavailable(f"The {network} node does not know block {number} yet.")
+    return found
 
 
 def _rewind(network: str, cursor: ChainCursor, max_blocks: int) -> ChainCursor:
@@ -169,7 +177,7 @@ def _rewind(network: str, cursor: ChainCursor, max_blocks: int) -> ChainCursor:
     )
     if scanned is None:
         cursor.block_number = max(0, cursor.block_number - max_blocks)
-        cursor.block_hash = chain.block_hash(network, cursor.block_number)
+        cursor.block_hash = _known_block_hash(network, cursor.block_number)
     else:
         cursor.block_number, cursor.block_hash = scanned.number, scanned.hash
     return cursor

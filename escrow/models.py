@@ -55,7 +55,9 @@ class EscrowAccount(models.Model):
         return f"{self.amount} {self.token} on {self.network} ({self.status})"
 
 
-BASE_UNITS = {"max_digits": 78, "decimal_places": 0}  # uint256, exactly
+def base_units(**options) -> models.DecimalField:
+    """An on-chain amount in a token's base units: a uint256, exactly (NUMERIC(78, 0))."""
+    return models.DecimalField(max_digits=78, decimal_places=0, **options)
 
 
 class Deposit(models.Model):
@@ -80,11 +82,11 @@ class Deposit(models.Model):
     token = models.CharField(max_length=10, choices=Token.choices)
     token_address = models.CharField(max_length=42, null=True, blank=True)
     sender = models.CharField(max_length=42)
-    amount_base = models.DecimalField(**BASE_UNITS)
+    amount_base = base_units()
     order = models.ForeignKey(
         "orders.Order", on_delete=models.PROTECT, related_name="deposits", null=True, blank=True
     )
-    credited_base = models.DecimalField(**BASE_UNITS, default=0)
+    credited_base = base_units(default=0)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -156,16 +158,16 @@ class Transfer(models.Model):
     token_address = models.CharField(max_length=42, null=True, blank=True)
     from_address = models.CharField(max_length=42)
     recipient = models.CharField(max_length=42)
-    amount_base = models.DecimalField(**BASE_UNITS)
+    amount_base = base_units()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     nonce = models.PositiveBigIntegerField(null=True, blank=True)
     gas = models.PositiveBigIntegerField(null=True, blank=True)
     mined_tx_hash = models.CharField(max_length=66, null=True, blank=True)
-    fee_paid_base = models.DecimalField(**BASE_UNITS, null=True, blank=True)  # every attempt's
+    fee_paid_base = base_units(null=True, blank=True)  # every attempt's
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
-    shortfall_base = models.DecimalField(
-        **BASE_UNITS, null=True, blank=True, help_text="While WAITING: how much is missing."
+    shortfall_base = base_units(
+        null=True, blank=True, help_text="While WAITING: how much is missing."
     )
     shortfall_coin = models.CharField(
         max_length=10, blank=True, help_text="While WAITING: the coin that is short."
@@ -252,8 +254,8 @@ class SignedTransaction(models.Model):
     nonce = models.PositiveBigIntegerField()
     raw_tx = models.TextField()
     tx_hash = models.CharField(max_length=66, unique=True)
-    max_fee_per_gas = models.DecimalField(**BASE_UNITS)
-    max_priority_fee_per_gas = models.DecimalField(**BASE_UNITS)
+    max_fee_per_gas = base_units()
+    max_priority_fee_per_gas = base_units()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -321,9 +323,9 @@ class EscrowSnapshot(models.Model):
     token = models.CharField(max_length=10)
     decimals = models.PositiveSmallIntegerField()
     block = models.PositiveBigIntegerField(help_text="The confirmed block it was read at.")
-    on_chain = models.DecimalField(**BASE_UNITS)
-    expected = models.DecimalField(**BASE_UNITS, help_text="What the records say it holds.")
-    locked = models.DecimalField(**BASE_UNITS, help_text="Deposits not yet paid out or refunded.")
+    on_chain = base_units()
+    expected = base_units(help_text="What the records say it holds.")
+    locked = base_units(help_text="Deposits not yet paid out or refunded.")
     ok = models.BooleanField(help_text="The balance matches the records.")
     taken_at = models.DateTimeField()
 

@@ -13,6 +13,7 @@ not accepted there.
 """
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -64,8 +65,12 @@ class NetworkSpec:
     def gas_coin(self) -> TokenSpec:
         return TokenSpec(symbol=self.native_symbol, kind=NATIVE, decimals=18)
 
-    def token(self, symbol: str) -> TokenSpec | None:
-        return self.tokens.get(symbol)
+    def token(self, symbol: str) -> TokenSpec:
+        """The token of that symbol here; UnknownToken when this network has none."""
+        try:
+            return self.tokens[symbol]
+        except KeyError:
+            raise UnknownToken(f"{symbol} has no contract on {self.name} here.") from None
 
     def token_at(self, address: str) -> TokenSpec | None:
         """The allow-listed ERC-20 at `address`, if any."""
@@ -152,7 +157,7 @@ REGISTRY: dict[str, NetworkSpec] = {
 }
 
 
-def from_environment(env) -> dict[str, NetworkSpec]:
+def from_environment(env: Any) -> dict[str, NetworkSpec]:
     """The registry as this deployment configures it: each value the environment sets (a
     django-environ Env) in place of the registry's, and the tokens left without a contract
     address dropped."""
@@ -178,6 +183,10 @@ def from_environment(env) -> dict[str, NetworkSpec]:
 
 
 class UnknownNetwork(LookupError):
+    pass
+
+
+class UnknownToken(LookupError):
     pass
 
 

@@ -30,6 +30,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from celery import current_app
 from django.conf import settings
@@ -75,7 +76,7 @@ def transfers_create(intents: list[TransferIntent]) -> list:
         return []
     pairs = {(i.network, i.token) for i in intents}
     contracts = {(net, tok): network_spec(net).token(tok).address for net, tok in pairs}
-    columns = [
+    columns: list[list[Any]] = [
         [i.purpose for i in intents],
         [i.order_id for i in intents],
         [i.deposit_id for i in intents],
@@ -114,12 +115,13 @@ def transfers_create(intents: list[TransferIntent]) -> list:
     return created
 
 
-def transfer_create(**intent) -> Transfer:
+def transfer_create(**fields: Any) -> Transfer:
     """Record one intent to send (see transfers_create); returns its transfer."""
-    intent = TransferIntent(**intent)
+    intent = TransferIntent(**fields)
     transfers_create([intent])
     if intent.deposit_id is not None:
         return Transfer.objects.get(deposit_id=intent.deposit_id, purpose=Transfer.Purpose.RETURN)
+    assert intent.order_id is not None, "a payout or refund is for an order"
     return Transfer.objects.get(order_id=intent.order_id, purpose=intent.purpose)
 
 
@@ -242,14 +244,15 @@ def _transfer_sign(*, transfer_id) -> Transfer:
         return transfer
     network, token = transfer.network, network_spec(transfer.network).token(transfer.token)
     previous = _attempts_at_nonce(transfer)
-    if previous:  # a retried transfer: what became of what it signed before?
+    kept = transfer.nonce if previous else None  # a retry keeps its nonce while it is unused
+    if kept is not None:  # what became of what it signed before?
         mined = _mined(transfer)
         if mined is not None and mined.status == 1:
             transfer.status = Transfer.Status.SIGNED  # it went through; checking settles it
             transfer.save(update_fields=["status", "updated_at"])
             return transfer
-        if mined is not None or chain.nonce_of(network, transfer.from_address) > transfer.nonce:
-            previous, transfer.nonce = [], None  # that nonce is used up: take a new one
+        if mined is not None or chain.nonce_of(network, transfer.from_address) > kept:
+            previous, kept, transfer.nonce = [], None, None  # used up: take a new one
 
     cursor = lock_nonce_cursor(network, transfer.from_address)
     gas_coin = network_spec(network).gas_coin
@@ -279,7 +282,7 @@ def _transfer_sign(*, transfer_id) -> Transfer:
             transfer, funds[gas_coin.symbol], needs=needs_gas, decimals=gas_coin.decimals
         )
 
-    nonce = transfer.nonce if previous else _take_nonce(cursor)
+    nonce = kept if kept is not None else _take_nonce(cursor)
     checkpoints.reached("transfer-after-nonce")
     _sign_and_store(transfer, token=token, nonce=nonce, gas=gas, fees=fees)
     if transfer.status == Transfer.Status.WAITING:
@@ -345,6 +348,7 @@ def _transfer_check(*, transfer_id) -> Transfer:
             return _transfer_settle(transfer_id=transfer_id, mined=mined)
         return _transfer_reverted(transfer_id=transfer_id, mined=mined)
 
+    assert transfer.nonce is not None  # a SIGNED transfer has its nonce (transfers_signed_...)
     next_nonce = chain.nonce_of(transfer.network, transfer.from_address)
     if next_nonce > transfer.nonce:
         return _transfer_nonce_lost(transfer_id=transfer_id)
@@ -382,6 +386,7 @@ def _transfer_replace(*, transfer_id, latest_id) -> SignedTransaction | None:
         transfer.save(update_fields=["last_error", "updated_at"])
         return None
     logger.info("replacing stuck transaction %s of transfer %s", latest.tx_hash, transfer_id)
+    assert transfer.nonce is not None and transfer.gas is not None  # SIGNED: both are set
     return _sign_and_store(
         transfer,
         token=network_spec(transfer.network).token(transfer.token),
@@ -413,14 +418,19 @@ def _transfer_settle(*, transfer_id, mined: chain.Receipt) -> Transfer:
             "updated_at",
         ]
     )
-    # The order first (its lock, then its account's: the order of kibo.locks).
+    # The order first (its lock, then its account's: the order of kibo.locks). A payout or
+    # refund has its order, a return its deposit (transfers_order_purposes_have_order,
+    # transfers_return_has_deposit).
     if transfer.purpose == Transfer.Purpose.RELEASE:
+        assert transfer.order_id is not None
         outcomes().release_confirmed(order_id=transfer.order_id, tx_hash=mined.tx_hash)
         escrow_account_close(order_id=transfer.order_id, status=EscrowAccount.Status.RELEASED)
     elif transfer.purpose == Transfer.Purpose.REFUND:
+        assert transfer.order_id is not None
         outcomes().refund_confirmed(order_id=transfer.order_id, tx_hash=mined.tx_hash)
         escrow_account_close(order_id=transfer.order_id, status=EscrowAccount.Status.REFUNDED)
     else:
+        assert transfer.deposit is not None
         log_action(
             action=Action.DEPOSIT_RETURNED,
             order_id=transfer.deposit.order_id,
@@ -500,7 +510,8 @@ def transfer_freeze(*, transfer_id) -> Transfer:
     transfer = lock_transfer(transfer_id)
     if transfer.status == Transfer.Status.FROZEN:
         return transfer
-    if transfer.status != Transfer.Status.HELD or transfer.held_until <= timezone.now():
+    held_until = transfer.held_until if transfer.status == Transfer.Status.HELD else None
+    if held_until is None or held_until <= timezone.now():
         raise Conflict(f"transfer {transfer.pk} is {transfer.status}, not within its hold")
     transfer.status, transfer.held_until = Transfer.Status.FROZEN, None
     transfer.save(update_fields=["status", "held_until", "updated_at"])

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from django.core.cache import cache
 from eth_utils import is_address, to_checksum_address
@@ -78,8 +78,8 @@ class Option(Generic[T]):
     parse: Callable[[str], T]
     default: str
     description: str
-    low: object = None
-    high: object = None
+    low: Decimal | float | None = None
+    high: Decimal | float | None = None
     unit: str = ""
 
     def read(self, text: str) -> T:
@@ -95,7 +95,8 @@ class Option(Generic[T]):
             raise InvalidConfigValue(f"{self.key} is at most {self.high}{self.unit}.")
         return value
 
-    def _measure(self, value):
+    def _measure(self, value: T) -> Any:
+        """What the bounds compare: a duration in minutes, any other value itself."""
         return value / timedelta(minutes=1) if isinstance(value, timedelta) else value
 
     def get(self) -> T:
@@ -122,7 +123,7 @@ def _names(*allowed: str) -> Callable[[str], tuple[str, ...]]:
     return parse
 
 
-OPTIONS: dict[str, Option] = {}
+OPTIONS: dict[str, Option[Any]] = {}
 
 
 def _declare(option: Option[T]) -> Option[T]:
@@ -132,7 +133,7 @@ def _declare(option: Option[T]) -> Option[T]:
     return option
 
 
-def option_named(key: str) -> Option:
+def option_named(key: str) -> Option[Any]:
     try:
         return OPTIONS[key]
     except KeyError:
@@ -387,7 +388,7 @@ def config_values() -> dict[str, str]:
     if held is not None and time.monotonic() - held[0] < CONFIG_CACHE_SECONDS:
         return held[1]
     key = f"system-config:{version}"
-    values = cache.get(key)
+    values: dict[str, str] | None = cache.get(key)
     if values is None:
         values = dict(SystemConfig.objects.values_list("key", "value"))
         cache.set(key, values, CONFIG_CACHE_SECONDS)

@@ -19,10 +19,15 @@ takes the payout without waiting, and reads "someone holds it" as "too late"
 from kibo.models import BlockedWallet, SystemConfig, User
 
 
-def lock_user(user_id, *, skip_locked: bool = False) -> User | None:
-    """The user, locked until the transaction ends; None if there is no such user (or, with
-    skip_locked, another transaction holds it)."""
-    return User.objects.select_for_update(skip_locked=skip_locked).filter(pk=user_id).first()
+def lock_user(user_id) -> User:
+    """The user, locked until the transaction ends."""
+    return User.objects.select_for_update().get(pk=user_id)
+
+
+def lock_user_if_free(user_id) -> User | None:
+    """The user, locked, unless another transaction holds it (None): for sweeps, which
+    leave a busy row to their next run."""
+    return User.objects.select_for_update(skip_locked=True).filter(pk=user_id).first()
 
 
 def lock_users(*user_ids) -> None:

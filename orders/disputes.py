@@ -357,6 +357,8 @@ def ally_penalize_no_payment(*, order: Order, staff: User, note: str) -> AllyPen
     order = lock_order(order.pk)
     if order.status == OrderStatus.COMPLETED or order.proof_file:
         raise DomainError("It was completed with a receipt: a false receipt is a dispute's matter.")
+    if order.ally is None:  # only take() sets the ally; nothing takes it away
+        raise DomainError("Nobody took this order.")
     return ally_penalize(
         ally=order.ally,
         order=order,

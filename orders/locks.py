@@ -18,17 +18,29 @@ def order_pk(order_id) -> uuid.UUID:
         raise OrderNotFound() from None
 
 
-def lock_order(order_id, *, skip_locked: bool = False) -> Order | None:
-    """The order (with its payer), locked until the transaction ends; OrderNotFound if there
-    is none; None when skip_locked and another transaction holds it."""
-    pk = order_pk(order_id)
-    order = (
+def _locked(order_id, *, skip_locked: bool) -> Order | None:
+    return (
         Order.objects.select_for_update(of=("self",), skip_locked=skip_locked)
         .select_related("user")
-        .filter(pk=pk)
+        .filter(pk=order_pk(order_id))
         .first()
     )
-    if order is None and not (skip_locked and Order.objects.filter(pk=pk).exists()):
+
+
+def lock_order(order_id) -> Order:
+    """The order (with its payer), locked until the transaction ends; OrderNotFound if there
+    is none."""
+    order = _locked(order_id, skip_locked=False)
+    if order is None:
+        raise OrderNotFound()
+    return order
+
+
+def lock_order_if_free(order_id) -> Order | None:
+    """The order, locked, unless another transaction holds it (None): for sweeps.
+    OrderNotFound if there is none."""
+    order = _locked(order_id, skip_locked=True)
+    if order is None and not Order.objects.filter(pk=order_pk(order_id)).exists():
         raise OrderNotFound()
     return order
 

@@ -167,6 +167,10 @@ class Order(models.Model):
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
+    def timer_ran_out(self, now) -> bool:
+        """Whether the timer of the order's state has run out (a final state has none)."""
+        return self.expires_at is not None and self.expires_at <= now
+
 
 class LateProofDecision(models.TextChoices):
     PENDING = "PENDING", _("Waiting for our staff")

@@ -72,6 +72,7 @@ def deposit_claim(
 ) -> DepositClaim:
     """Which order a deposit pays: the one its payer reported it for, or else the sender's
     order waiting for this token on this network; locked until escrow's transaction ends."""
+    order: Order | None
     if order_hint is not None:
         order = lock_order(order_hint)
     else:
@@ -86,8 +87,8 @@ def deposit_claim(
             token=token,
             amount_base=incoming.amount_base,
         )
-    if reason is not None:
-        return DepositClaim(order_id=order.pk if order else None, reason=reason)
+    if order is None or reason is not None:
+        return DepositClaim(order_id=order.pk if order else None, reason=reason or "")
     due = to_base_units(order.amount_crypto, token.decimals, round_up=True)
     return DepositClaim(order_id=order.pk, credited_base=due)
 
@@ -192,7 +193,8 @@ def deposit_verify(*, order: Order, tx_hash: str) -> DepositCheck:
             % {"seen": seen, "needed": spec.confirmations},
         )
 
-    deposits = [deposit_record(incoming=t, order_hint=order.pk) for t in accepted]
+    recorded = [deposit_record(incoming=t, order_hint=order.pk) for t in accepted]
+    deposits = [deposit for deposit in recorded if deposit is not None]
     if any(d.order_id == order.pk and d.outcome == Deposit.Outcome.CREDITED for d in deposits):
         message = _("Payment received. Looking for an ally to pay the QR.")
         if any(d.amount_base > d.credited_base for d in deposits):

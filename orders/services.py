@@ -10,6 +10,7 @@ database trigger adds the matching STATUS_CHANGED entry.
 import logging
 import re
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -29,13 +30,13 @@ from audit.services import log_action, log_actions
 from escrow.accounts import escrow_account_open
 from escrow.amounts import format_amounts
 from escrow.models import TX_HASH_RE, Transfer
-from escrow.networks import is_enabled
+from escrow.networks import is_enabled, network_spec
 from escrow.services import escrow_release_create, refunds_create
 from escrow.transfers import transfer_unhold
 from kibo import config
 from kibo.cache import renew_generations
 from kibo.db import in_callers_transaction, violated_constraint
-from kibo.locks import lock_free_users, lock_user, lock_users
+from kibo.locks import lock_free_users, lock_user, lock_user_if_free, lock_users
 from kibo.models import User
 from kibo.services import wallet_refuse_if_blocked, wallet_refuse_if_still_blocked
 from orders.board import queue_generation
@@ -48,7 +49,7 @@ from orders.errors import (
     OrderNotFound,
     Underpaid,
 )
-from orders.locks import lock_order, lock_orders, order_pk
+from orders.locks import lock_order, lock_order_if_free, lock_orders, order_pk
 from orders.models import OPEN_STATUSES, DailyStats, Dispute, LateProof, Order, OrderStatus
 from orders.proofs import Receipt, read_receipt
 from orders.qr import parse_qr
@@ -59,7 +60,7 @@ from quotes.pricing import TOKEN_DECIMALS
 
 logger = logging.getLogger(__name__)
 
-TIMEOUTS = {  # how long an order may stay in each open state
+TIMEOUTS: dict[str, config.Option[timedelta]] = {  # how long an order may stay in each open state
     OrderStatus.PENDING_PAYMENT: config.PENDING_PAYMENT_TIMEOUT,
     OrderStatus.AVAILABLE: config.AVAILABLE_TIMEOUT,
     OrderStatus.TAKEN: config.TAKEN_TIMEOUT,
@@ -118,6 +119,11 @@ def _order_create(
     if not is_enabled(network):
         raise InvalidOrder(
             _("Kibo does not accept payments on %(network)r.") % {"network": network}
+        )
+    if crypto_token not in network_spec(network).tokens:  # no contract for it there
+        raise InvalidOrder(
+            _("Kibo does not accept %(token)s on %(network)s.")
+            % {"token": crypto_token, "network": network_spec(network).label}
         )
     qr = parse_qr((qr_data or "").strip(), country=user.country)
     if qr.fiat != fiat_currency:
@@ -236,11 +242,11 @@ def _order_take(*, order_id, ally: User) -> Order:
     if order.status == OrderStatus.TAKEN and order.ally_id == ally.pk:
         return order
     _ensure_ally_may_take(ally, now=now)
-    if COUNTRY_FIAT.get(ally.country) != order.fiat_currency:
+    if ally.country is None or COUNTRY_FIAT.get(ally.country) != order.fiat_currency:
         raise OrderNotFound()  # not on this ally's board
     if order.status == OrderStatus.TAKEN:
         raise OrderAlreadyTaken()
-    if order.status != OrderStatus.AVAILABLE or order.expires_at <= now:
+    if order.status != OrderStatus.AVAILABLE or order.timer_ran_out(now):
         raise IllegalTransition(_("This order is no longer available."))
     order.ally = ally
     order.taken_at = now
@@ -312,7 +318,7 @@ def _order_complete(*, order_id, ally: User, receipt: Receipt, proof_name: str) 
         raise OrderNotFound()
     if order.status == OrderStatus.COMPLETED:
         return order
-    if order.status != OrderStatus.TAKEN or order.expires_at <= now:
+    if order.status != OrderStatus.TAKEN or order.timer_ran_out(now):
         raise _ReceiptTooLate()
     reused = _("This receipt was already used for another order.")
     if Order.objects.filter(proof_sha256=receipt.sha256).exists():
@@ -380,7 +386,11 @@ def orders_expire_locked(
         order.status, order.expires_at, order.updated_at = OrderStatus.EXPIRED, None, now
     paid = (OrderStatus.AVAILABLE, OrderStatus.TAKEN)
     refunds_create(payers={o.pk: o.user.wallet_address for o in orders if previous[o.pk] in paid})
-    stalled = [(o.ally, o) for o in orders if previous[o.pk] == OrderStatus.TAKEN]
+    stalled = [
+        (o.ally, o)
+        for o in orders
+        if previous[o.pk] == OrderStatus.TAKEN and o.ally is not None  # taken: it has one
+    ]
     if stalled:
         allies_penalize(
             stalled=stalled,
@@ -445,13 +455,19 @@ def order_expire(*, order_id, skip_locked: bool = False) -> Order | None:
     # ally, and it also restarts the timer, so an ally that changes under us means "not due".
     pk = order_pk(order_id)
     ally_id = Order.objects.filter(pk=pk).values_list("ally_id", flat=True).first()
-    if ally_id is not None and lock_user(ally_id, skip_locked=skip_locked) is None:
-        return None
-    order = lock_order(order_id, skip_locked=skip_locked)
+    if ally_id is not None:
+        ally = lock_user_if_free(ally_id) if skip_locked else lock_user(ally_id)
+        if ally is None:
+            return None
+    order = lock_order_if_free(order_id) if skip_locked else lock_order(order_id)
     if order is None:
         return None
     now = timezone.now()
-    if order.status not in OPEN_STATUSES or order.expires_at > now or order.ally_id != ally_id:
+    if (
+        order.status not in OPEN_STATUSES
+        or not order.timer_ran_out(now)
+        or order.ally_id != ally_id
+    ):
         return order
     _expire(order, now=now, reason="timeout", actor_wallet=None)
     return order
@@ -473,7 +489,7 @@ def order_release_record(*, order_id, tx_hash: str) -> Order:
         order=order,
         metadata={
             "tx_hash": tx_hash,
-            "to": order.ally.wallet_address,
+            "to": order.ally.wallet_address if order.ally else None,
             "payout": str(order.payout_crypto),
         },
     )
@@ -545,7 +561,7 @@ EXPIRY_FIELDS = (
 
 
 @transaction.atomic(durable=True)  # a batch is its own transaction: one fails alone
-def _expire_batch(due: list[tuple[uuid.UUID, uuid.UUID | None]]) -> set[uuid.UUID]:
+def _expire_batch(due: Sequence[tuple[uuid.UUID, uuid.UUID | None]]) -> set[uuid.UUID]:
     """Lock what is free of the due orders (allies first, as everywhere) and expire them."""
     now = timezone.now()
     allies = lock_free_users({ally for _, ally in due if ally is not None})
@@ -605,8 +621,8 @@ def daily_stats_rollup() -> int:
             for created in decided.values_list("order__created_at", flat=True)
         }
     days |= {first + timedelta(days=n) for n in range((today - first).days)}
-    days = sorted(d for d in days if today - timedelta(days=ROLLUP_DAYS_KEPT) <= d < today)
-    for day in days:
+    kept = sorted(d for d in days if today - timedelta(days=ROLLUP_DAYS_KEPT) <= d < today)
+    for day in kept:
         figures = day_figures(day=day)
         with transaction.atomic():
             for fiat in Fiat.values:
@@ -625,4 +641,4 @@ def daily_stats_rollup() -> int:
                         "active_allies": f.active_allies,
                     },
                 )
-    return len(days)
+    return len(kept)

@@ -19,8 +19,12 @@ class Fiat(models.TextChoices):
     ARS = "ARS", "Argentine peso"
 
 
-FIAT_COUNTRY = {Fiat.BOB: Country.BOLIVIA, Fiat.MXN: Country.MEXICO, Fiat.ARS: Country.ARGENTINA}
-COUNTRY_FIAT = {country: fiat for fiat, country in FIAT_COUNTRY.items()}
+FIAT_COUNTRY: dict[str, str] = {
+    Fiat.BOB: Country.BOLIVIA,
+    Fiat.MXN: Country.MEXICO,
+    Fiat.ARS: Country.ARGENTINA,
+}
+COUNTRY_FIAT: dict[str, str] = {country: fiat for fiat, country in FIAT_COUNTRY.items()}
 
 
 class Quote(models.Model):

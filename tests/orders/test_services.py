@@ -48,6 +48,7 @@ from tests.factories import (
     shop_qr,
     tx_hash,
 )
+from tests.helpers.networks import change_local_network
 
 pytestmark = pytest.mark.django_db
 
@@ -157,6 +158,16 @@ def test_create_rejects_unknown_choices_and_empty_qr(field, value, message):
     request[field] = value
     with pytest.raises(DomainError, match=message):
         order_create(**request)
+    assert not Order.objects.exists()
+
+
+def test_create_refuses_a_token_with_no_contract_on_the_network(settings):
+    # given a deployment whose local chain has no USDC contract
+    make_quote(token="USDC")
+    change_local_network(settings, tokens={"USDT": network_spec("local").token("USDT")})
+    # when a payer asks to pay in USDC there, then nothing is created
+    with pytest.raises(InvalidOrder, match=r"does not accept USDC on Local \(anvil\)"):
+        make_order(token="USDC")
     assert not Order.objects.exists()
 
 
