@@ -12,9 +12,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
 WORKDIR /app
 COPY . .
 COPY --from=assets /app/node_modules ./node_modules
-# Runtime dependencies only (no test or lint tools, no embedded servers). collectstatic needs
+# Runtime dependencies only, exactly as locked (requirements/runtime.txt, hashes checked): no
+# test or lint tools, no embedded servers, no devtools (.dockerignore). collectstatic needs
 # settings to load; these build-time values are never used at run time.
-RUN pip install --no-cache-dir -e . \
+RUN pip install --no-cache-dir --require-hashes -r requirements/runtime.txt \
+    && pip install --no-cache-dir --no-deps -e . \
     && DJANGO_SECRET_KEY=build-time-placeholder-build-time-placeholder \
        KIBO_ESCROW_PRIVATE_KEY=build-time KIBO_S3_BUCKET=build-time \
        DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost \

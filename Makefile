@@ -5,14 +5,22 @@ PY := $(VENV)/bin/python
 # makemessages): the URLs are required, not used.
 NO_SERVICES := DATABASE_URL=postgres://unused@127.0.0.1:1/unused REDIS_URL=redis://127.0.0.1:1
 
-.PHONY: run test check system lint bench install contracts messages
+.PHONY: run test test-fast check system lint lock bench install contracts messages
 
-# The virtualenv is rebuilt whenever the declared dependencies change.
-$(VENV)/.installed: pyproject.toml
+# The virtualenv holds exactly the locked resolution (requirements/dev.txt: the runtime and
+# every dependency group, hashes checked), and is rebuilt when the lock changes.
+$(VENV)/.installed: requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
+
+# After changing a dependency in pyproject.toml: resolve and lock everything again.
+LOCK := $(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 --quiet
+lock: $(VENV)/.installed
+	$(LOCK) --group dev -o requirements/dev.txt
+	$(LOCK) -o requirements/runtime.txt
 
 node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund
@@ -36,12 +44,13 @@ system:
 run: install
 	$(PY) -m devtools.launch
 
-# The gates that need no service: lint, format, the import contracts (pyproject.toml),
-# migrations in step with the models.
+# The gates that need no service: lint, format, the import contracts and the types
+# (pyproject.toml), migrations in step with the models.
 check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(NO_SERVICES) $(VENV)/bin/mypy
 	$(NO_SERVICES) $(PY) -W ignore::RuntimeWarning manage.py makemigrations --check --dry-run
 
 test: check system

@@ -71,3 +71,9 @@ def test_every_periodic_task_beat_runs_is_a_task_the_worker_knows():
     app.loader.import_default_modules()
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert scheduled and scheduled <= set(app.tasks)
+
+
+def test_the_image_installs_exactly_the_runtime_lock():
+    dockerfile = (BASE_DIR / "Dockerfile").read_text()
+    assert "pip install --no-cache-dir --require-hashes -r requirements/runtime.txt" in dockerfile
+    assert "--no-deps -e ." in dockerfile
