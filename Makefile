@@ -56,6 +56,11 @@ check: install
 test: check system
 	$(PY) -m pytest
 
+# While working: the suite without the slow tests (real workers, browsers, chain pace), in
+# under a minute. `make test` runs everything.
+test-fast: install
+	$(PY) -m pytest -m "not slow"
+
 lint: check
 
 # At a million orders (BENCH_ORDERS to change): fills its own database, then prints the table.

@@ -1,20 +1,17 @@
 import importlib
-import os
 import subprocess
 import sys
-import time
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.apps import apps
 from django.core.cache import cache
-from django.db import connection
 from django.test import Client
 from django.utils import translation
 
 from kibo.env import BASE_DIR
 from tests.helpers.networks import change_local_network
+from tests.helpers.processes import worker_command, worker_env
 
 SEED_MIGRATIONS = [
     importlib.import_module("kibo.migrations.0002_seed_system_config"),
@@ -62,7 +59,7 @@ def _seeded_config(request):
 @pytest.fixture
 def chain():
     """The local chain, put back as it was after the test (like the database's rollback)."""
-    from tests.chainkit import rpc
+    from tests.helpers.chain import rpc
 
     snapshot = rpc("evm_snapshot")
     yield
@@ -73,7 +70,7 @@ MAINNET_CONFIRMATIONS = 3
 MAINNET_BLOCK_SECONDS = 0.2
 
 
-@pytest.fixture(params=["instant", "mainnet"])
+@pytest.fixture(params=["instant", pytest.param("mainnet", marks=pytest.mark.slow)])
 def pace(request, chain, settings, monkeypatch):
     """How the chain runs, for the tests that must hold at both paces: `instant` mines each
     transaction at once and one block confirms it; `mainnet` mines a block every 0.2 s and
@@ -84,7 +81,7 @@ def pace(request, chain, settings, monkeypatch):
         return
     change_local_network(settings, confirmations=MAINNET_CONFIRMATIONS)
     monkeypatch.setenv("KIBO_CONFIRMATIONS_LOCAL", str(MAINNET_CONFIRMATIONS))
-    from tests.chainkit import IntervalMiner
+    from tests.helpers.chain import IntervalMiner
 
     with IntervalMiner(MAINNET_BLOCK_SECONDS):
         yield request.param
@@ -97,49 +94,6 @@ def admin_user(db):
     from tests.factories import wallet
 
     return User.objects.create_superuser(wallet(), password="staff-password", username="staff")
-
-
-def wait_for(condition, *, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
-
-
-def worker_database_url() -> str:
-    """DATABASE_URL, pointed at the database pytest-django created for this session."""
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
-
-
-def worker_command(*options: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "kibo",
-        "worker",
-        *options,
-        "--loglevel",
-        "WARNING",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
-
-
-def worker_env(**changes) -> dict[str, str]:
-    """The environment of a worker on the test database; a change to None removes the name."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": worker_database_url(),
-        "DJANGO_SETTINGS_MODULE": "kibo.settings.test",
-        **changes,
-    }
-    return {name: value for name, value in env.items() if value is not None}
 
 
 @pytest.fixture

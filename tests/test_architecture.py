@@ -71,11 +71,13 @@ def project_copy(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow  # lint-imports over a copy of the project
 def test_the_import_contracts_hold(project_copy):
     result = lint_imports(project_copy)
     assert result.returncode == 0, result.stdout
 
 
+@pytest.mark.slow  # lint-imports over a copy of the project
 @pytest.mark.parametrize(
     ("module", "source", "broken"),
     [
@@ -165,3 +167,14 @@ def test_the_ports_are_connected_and_one_left_unconnected_fails_loudly():
     assert isinstance(payers_orders(), OrdersOfPayers)
     with pytest.raises(PortNotConnected, match="Nothing is connected to nowhere"):
         Port("nowhere")()
+
+
+def test_tests_share_helpers_through_tests_helpers_never_through_other_test_modules():
+    shared = ("tests.helpers", "tests.factories")
+    found = []
+    for path in (BASE_DIR / "tests").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            module = node.module if isinstance(node, ast.ImportFrom) else None
+            if module and module.startswith("tests") and not module.startswith(shared):
+                found.append(f"{path.relative_to(BASE_DIR)}: {module}")
+    assert not found, found

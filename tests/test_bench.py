@@ -6,7 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from kibo.env import BASE_DIR
+
+pytestmark = pytest.mark.slow  # fills and measures a database
 
 ROWS = [
     "ally board (/ally/board/)",

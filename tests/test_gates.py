@@ -28,7 +28,11 @@ def test_make_test_runs_every_gate_then_the_suite():
     assert re.search(r"^test: check system$", MAKEFILE, re.M)
     for gate, command in GATES.items():
         assert command in recipe("check"), gate
-    assert "-m pytest" in recipe("test")
+    assert "-m pytest" in recipe("test") and "not slow" not in recipe("test")  # everything
+
+
+def test_make_test_fast_leaves_out_only_the_tests_marked_slow():
+    assert '-m pytest -m "not slow"' in recipe("test-fast")
 
 
 def test_the_pre_commit_hooks_run_the_same_gates():

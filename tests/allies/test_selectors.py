@@ -13,6 +13,7 @@ from tests.factories import expire_timer, make_ally, make_taken_order, png_uploa
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.slow  # waits for the cache to lapse
 def test_an_allys_standing_is_read_once_and_renewed_by_what_changes_it(
     django_assert_num_queries,
 ):
@@ -44,6 +45,7 @@ def test_an_allys_standing_is_read_once_and_renewed_by_what_changes_it(
         assert ally_standing(ally=ally).penalty == penalty
 
 
+@pytest.mark.slow  # waits for the penalty to end
 def test_a_cached_penalty_lapses_when_it_ends():
     ally = make_ally()
     ally_penalize(ally=ally, order=None, reason="FAKE_PROOF", minutes=30)

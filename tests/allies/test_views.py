@@ -177,6 +177,7 @@ def test_another_countrys_order_is_404(client, ally):
     assert client.post(f"/ally/orders/{order.pk}/take/").status_code == 404
 
 
+@pytest.mark.slow  # threads racing, many rounds
 @pytest.mark.django_db(transaction=True)
 def test_two_allies_race_for_each_order_one_wins_one_gets_409():
     outcomes = []
@@ -380,6 +381,7 @@ def test_the_board_speaks_spanish_first():
     assert "Tablero de pedidos" in page and "Tomar: pagar 1\xa0234,50 BOB" in page
 
 
+@pytest.mark.slow  # a long queue
 def test_a_long_queue_shows_the_oldest_orders_and_counts_them_all(client, ally):
     from orders.board import BOARD_SIZE
 

@@ -25,9 +25,11 @@ from orders.disputes import dispute_decide
 from orders.models import Dispute, Order, OrderStatus
 from orders.services import order_create
 from quotes.models import Quote
-from tests.chainkit import confirmed
-from tests.escrow.test_money_flows import settle
 from tests.factories import expire_timer
+from tests.helpers.chain import confirmed
+from tests.helpers.money import settle
+
+pytestmark = pytest.mark.slow  # the demo's payments on the chain
 
 
 @pytest.mark.django_db

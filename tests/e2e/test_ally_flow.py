@@ -2,105 +2,35 @@
 to the ally's board, the ally pays the QR and uploads the receipt, and is paid on chain; or
 the ally stalls, is penalized, and the payer is refunded."""
 
-import io
-from dataclasses import dataclass
-
 import pytest
-import zxingcpp
 from eth_utils import to_checksum_address
 from PIL import Image
 from playwright.sync_api import expect
 
 from escrow.amounts import to_base_units
 from kibo.services import config_set
-from orders.models import Order, OrderStatus
-from tests.chainkit import balance, rpc
-from tests.conftest import wait_for
-from tests.e2e.conftest import ARTIFACTS, CAMERA_QR
-from tests.e2e.test_user_flow import ENGLISH, dev_account, pay_a_qr, scan_with_camera
-from tests.factories import make_user
+from orders.models import OrderStatus
+from tests.helpers.browser import ARTIFACTS, CAMERA_QR
+from tests.helpers.chain import balance
+from tests.helpers.pages import (
+    ALLY_ENGLISH,
+    ALLY_SPANISH,
+    ENGLISH,
+    ally_at_the_board,
+    dev_account,
+    fits_a_phone,
+    pay_a_qr,
+    qr_on_screen,
+    scan_with_camera,
+    the_order_appears_and_is_taken,
+)
+from tests.helpers.processes import wait_for
 
 pytestmark = [
+    pytest.mark.slow,  # a real browser, server, worker and beat
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("chain"),
 ]
-
-
-@dataclass(frozen=True)
-class AllyWords:
-    sign_in: str
-    board: str
-    take: str  # the take button of the 35.00 BOB order
-    send: str
-    done: str
-    penalized: str
-    reason: str
-
-
-ALLY_ENGLISH = AllyWords(
-    sign_in=ENGLISH.sign_in,
-    board="Order board",
-    take="Take: pay 35.00 BOB",
-    send="Send the receipt",
-    done="Done: the QR is paid.",
-    penalized="You are penalized until",
-    reason="Did not upload proof in time",
-)
-ALLY_SPANISH = AllyWords(
-    sign_in="Conectar billetera e iniciar sesión",
-    board="Tablero de pedidos",
-    take="Tomar: pagar 35,00 BOB",
-    send="Enviar el comprobante",
-    done="Listo: el QR está pagado.",
-    penalized="Estás penalizado hasta las",
-    reason="No subió el comprobante a tiempo",
-)
-
-
-def fits_a_phone(page) -> None:
-    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert width[0] <= width[1], f"wider than the phone: {width}"
-
-
-def ally_at_the_board(
-    page_for, live_server, shoot, accessible, *, account: int, words=ALLY_ENGLISH, **screen
-):
-    """An approved Bolivian ally signs in with their wallet and lands on the board."""
-    address = to_checksum_address(rpc("eth_accounts")[account])
-    make_user(address=address, role="ally", country="BO", verified=True)
-    page, _ = page_for(address, **screen)
-    page.goto(live_server.url + "/auth/")
-    page.get_by_role("button", name=words.sign_in).click()
-    page.wait_for_url("**/ally/")
-    expect(page.get_by_role("heading", name=words.board)).to_be_visible()
-    accessible(page)
-    shoot(page, "ally-board-empty")
-    page.evaluate("window.__sameDocument = true")
-    return page, address
-
-
-def the_order_appears_and_is_taken(
-    page, order: Order, shoot, accessible, words=ALLY_ENGLISH
-) -> None:
-    card = page.locator(f'[data-order-id="{order.pk}"]')
-    expect(card).to_be_visible(timeout=30_000)
-    assert page.evaluate("window.__sameDocument === true"), "the board reloaded"
-    assert page.evaluate("document.body.dataset.newOrders") == "1"  # the chime rang once
-    accessible(page)
-    shoot(page, "ally-board-new-order")
-    card.get_by_role("button", name=words.take, exact=True).click()
-    page.wait_for_url(f"**/ally/orders/{order.pk}/")
-    accessible(page)
-    fits_a_phone(page)
-    shoot(page, "ally-order-qr")
-
-
-def qr_on_screen(page) -> str:
-    """What a banking app scanning the ally's screen reads."""
-    picture = Image.open(io.BytesIO(page.locator("[data-qr]").screenshot()))
-    found = zxingcpp.read_barcodes(picture)
-    assert found, "no QR readable on the ally's screen"
-    return found[0].text
 
 
 @pytest.mark.usefixtures("kibo_running")

@@ -10,13 +10,21 @@ from playwright.sync_api import expect
 from escrow.amounts import to_base_units
 from escrow.models import Transfer
 from orders.models import Dispute, OrderStatus
-from tests.chainkit import balance
-from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.test_ally_flow import ally_at_the_board, fits_a_phone, the_order_appears_and_is_taken
-from tests.e2e.test_user_flow import SPANISH, dev_account, pay_a_qr, scan_with_camera
 from tests.factories import wallet
+from tests.helpers.browser import ARTIFACTS
+from tests.helpers.chain import balance
+from tests.helpers.pages import (
+    SPANISH,
+    ally_at_the_board,
+    dev_account,
+    fits_a_phone,
+    pay_a_qr,
+    scan_with_camera,
+    the_order_appears_and_is_taken,
+)
 
 pytestmark = [
+    pytest.mark.slow,  # a real browser, server, worker and beat
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("chain"),
 ]

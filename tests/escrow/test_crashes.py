@@ -8,11 +8,15 @@ from escrow.models import SignedTransaction, Transfer
 from escrow.tasks import process_transfer
 from orders.disputes import dispute_decide, dispute_open
 from orders.models import Order, OrderStatus
-from tests.chainkit import balance
-from tests.conftest import wait_for
-from tests.escrow.test_transfers import completed_order, token_transfers_to
+from tests.helpers.chain import balance, token_transfers_to
+from tests.helpers.money import completed_order
+from tests.helpers.processes import wait_for
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("chain")]
+pytestmark = [
+    pytest.mark.slow,  # workers killed and restarted
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("chain"),
+]
 
 
 def confirmed(release) -> bool:

@@ -9,15 +9,19 @@ from django.utils import timezone
 from escrow.amounts import to_base_units
 from escrow.models import Deposit, EscrowAccount, Transfer
 from escrow.selectors import escrow_address
-from escrow.transfers import transfer_process, transfers_unhold_due
-from orders.models import Order, OrderStatus
+from escrow.transfers import transfers_unhold_due
+from orders.models import OrderStatus
 from orders.services import order_cancel, order_complete, order_expire, order_take
-from tests.chainkit import balance, confirmed, funded_wallet, send
-from tests.conftest import wait_for
 from tests.factories import expire_timer, make_ally, make_order, make_user, png_upload
+from tests.helpers.chain import balance, funded_wallet, send
+from tests.helpers.money import due_base, order_for, pay, settle
 from tests.helpers.networks import change_local_network
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("chain")]
+pytestmark = [
+    pytest.mark.slow,  # money moving on the chain, settled block by block
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("chain"),
+]
 
 
 @pytest.fixture
@@ -28,41 +32,6 @@ def client():
 
 def text(response) -> str:
     return unescape(response.content.decode())
-
-
-def due_base(order) -> int:
-    return to_base_units(
-        order.amount_crypto, 18 if order.crypto_token == "ETH" else 6, round_up=True
-    )
-
-
-def order_for(wallet, **kwargs) -> Order:
-    return make_order(user=make_user(address=wallet.address), **kwargs)
-
-
-def pay(client, order, wallet, *, amount_base=None, symbol=None, **send_kwargs):
-    """Pay from the wallet and, once the payment is confirmed, report it as its owner."""
-    tx = send(
-        wallet,
-        to=send_kwargs.pop("to", escrow_address()),
-        symbol=symbol or order.crypto_token,
-        amount_base=due_base(order) if amount_base is None else amount_base,
-        **send_kwargs,
-    )
-    confirmed(tx)
-    client.force_login(order.user)
-    return tx, client.post(f"/orders/{order.pk}/deposit/", {"tx_hash": tx}, HTTP_HX_REQUEST="true")
-
-
-def settle(transfer: Transfer) -> Transfer:
-    """Drive the transfer until the chain has settled it, as the worker and beat would."""
-
-    def final() -> bool:
-        done = transfer_process(transfer_id=transfer.pk)
-        return done.status not in Transfer.UNFINISHED
-
-    assert wait_for(final, seconds=30), Transfer.objects.get(pk=transfer.pk).last_error
-    return Transfer.objects.get(pk=transfer.pk)
 
 
 @pytest.mark.parametrize("symbol", ["USDT", "USDC", "ETH"])
@@ -160,7 +129,7 @@ def assert_rejected(response, message):
 
 def test_a_token_at_another_contract_with_the_same_symbol_is_rejected(client):
     from devtools.localchain import load_artifact
-    from tests.chainkit import w3
+    from tests.helpers.chain import w3
 
     web3 = w3()
     wallet = funded_wallet()
@@ -362,7 +331,7 @@ def test_an_unconfirmed_deposit_is_checked_again_in_the_background(
 ):
 
     from orders.tasks import check_deposit
-    from tests.chainkit import mine
+    from tests.helpers.chain import mine
 
     change_local_network(settings, confirmations=3)
     wallet = funded_wallet()

@@ -21,10 +21,12 @@ from orders.services import (
     order_expire,
     order_take,
 )
-from tests.chainkit import balance, confirmed, funded_wallet, rpc, send, token
-from tests.conftest import wait_for
 from tests.factories import QR, expire_timer, make_ally, make_quote, make_user, png_upload
+from tests.helpers.chain import balance, confirmed, funded_wallet, rpc, send, token
 from tests.helpers.db import rollback_scope
+from tests.helpers.processes import wait_for
+
+pytestmark = pytest.mark.slow  # many random lifecycles on the chain
 
 TOKENS = ("USDT", "USDC", "ETH")
 # "advance" moves the oldest open order one step: pay it, take it, or complete it. "judge"

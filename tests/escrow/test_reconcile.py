@@ -13,12 +13,15 @@ from escrow.selectors import escrow_address, reconcile
 from escrow.transfers import transfer_process, transfers_process_unfinished
 from orders.models import Order
 from orders.services import order_cancel, order_complete, order_confirm_paid, order_take
-from tests.chainkit import ETHER, funded_wallet, token, w3
-from tests.escrow.test_money_flows import due_base, order_for, pay
-from tests.escrow.test_transfers import completed_order
 from tests.factories import make_ally, png_upload
+from tests.helpers.chain import ETHER, funded_wallet, token, w3
+from tests.helpers.money import completed_order, due_base, order_for, pay
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("chain")]
+pytestmark = [
+    pytest.mark.slow,  # money moving on the chain, settled block by block
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("chain"),
+]
 
 
 def reconcile_output() -> str:

@@ -11,11 +11,14 @@ from escrow.amounts import to_base_units
 from escrow.models import Transfer
 from escrow.transfers import transfer_process, transfer_unhold, transfers_process_unfinished
 from kibo.services import config_set
-from tests.chainkit import balance
-from tests.escrow.test_money_flows import settle
-from tests.escrow.test_transfers import completed_order
+from tests.helpers.chain import balance
+from tests.helpers.money import completed_order, settle
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("chain")]
+pytestmark = [
+    pytest.mark.slow,  # money moving on the chain, settled block by block
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("chain"),
+]
 
 
 @pytest.fixture

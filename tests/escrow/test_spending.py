@@ -15,15 +15,26 @@ from kibo.services import config_set
 from orders.models import Order, OrderStatus
 from orders.payments import deposit_verify
 from orders.services import order_expire
-from tests.chainkit import balance, confirmed, funded_wallet, mine, rpc, send, set_token_balance
-from tests.chainkit import token as token_spec
-from tests.conftest import wait_for
-from tests.escrow.test_money_flows import due_base, order_for
-from tests.escrow.test_transfers import completed_order, token_transfers_to
 from tests.factories import expire_timer, tx_hash, wallet
+from tests.helpers.chain import (
+    balance,
+    confirmed,
+    funded_wallet,
+    mine,
+    rpc,
+    send,
+    set_token_balance,
+    token_transfers_to,
+)
+from tests.helpers.chain import token as token_spec
+from tests.helpers.money import completed_order, due_base, order_for
 from tests.helpers.networks import change_local_network
+from tests.helpers.processes import wait_for
 
-pytestmark = pytest.mark.usefixtures("chain")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.usefixtures("chain"),
+]  # money moving on the chain, settled block by block
 
 
 def with_confirmations(settings, confirmations: int) -> None:
@@ -266,6 +277,7 @@ def settled(*transfers: Transfer) -> bool:
     return done.filter(status=Transfer.Status.CONFIRMED).count() == len(transfers)
 
 
+@pytest.mark.slow  # a real worker and beat
 @pytest.mark.django_db(transaction=True)
 def test_a_shortfall_is_sent_by_itself_once_the_escrow_is_funded(pace, celery_worker, celery_beat):
     # given a real worker and beat, and a payout the escrow cannot cover

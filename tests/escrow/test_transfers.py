@@ -8,44 +8,20 @@ from escrow.chain import ChainUnavailable
 from escrow.models import SignedTransaction, Transfer
 from escrow.selectors import escrow_address
 from escrow.transfers import transfer_process, transfer_retry
-from orders.payments import deposit_verify
-from orders.services import order_complete, order_confirm_paid, order_take
-from tests.chainkit import balance, confirmed, funded_wallet, mine, rpc, send, set_token_balance
-from tests.escrow.test_money_flows import due_base, order_for
-from tests.factories import make_ally, png_upload
+from tests.helpers.chain import (
+    balance,
+    mine,
+    rpc,
+    set_token_balance,
+    token_transfers_to,
+)
+from tests.helpers.money import completed_order
 from tests.helpers.networks import change_local_network
 
-pytestmark = pytest.mark.usefixtures("chain")
-
-
-def completed_order(*, symbol="USDT", confirm=True):
-    """A paid (on chain) and completed order whose RELEASE transfer waits to be sent: the
-    payer said the shop got paid (`confirm`), or the payout is still held."""
-    wallet = funded_wallet()
-    order = order_for(wallet, token=symbol)
-    tx = send(wallet, to=escrow_address(), symbol=symbol, amount_base=due_base(order))
-    confirmed(tx)
-    assert deposit_verify(order=order, tx_hash=tx).state == "credited"
-    ally = make_ally()
-    order_take(order_id=order.pk, ally=ally)
-    order = order_complete(order_id=order.pk, ally=ally, proof=png_upload())
-    if confirm:
-        order_confirm_paid(order_id=order.pk, user=order.user)
-    release = Transfer.objects.get(order=order, purpose=Transfer.Purpose.RELEASE)
-    return order, ally, release
-
-
-def token_transfers_to(address: str) -> int:
-    """How many ERC-20 Transfer events on the whole chain paid `address`."""
-    from escrow.chain import TRANSFER_TOPIC
-
-    topic = "0x" + address[2:].lower().rjust(64, "0")
-    return len(
-        rpc(
-            "eth_getLogs",
-            {"fromBlock": "0x0", "toBlock": "latest", "topics": [TRANSFER_TOPIC, None, topic]},
-        )
-    )
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.usefixtures("chain"),
+]  # money moving on the chain, settled block by block
 
 
 @pytest.mark.django_db

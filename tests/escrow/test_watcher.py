@@ -4,11 +4,15 @@ from escrow.deposits import deposits_watch
 from escrow.models import ChainCursor, Deposit, Transfer
 from escrow.selectors import escrow_address
 from orders.models import OrderStatus
-from tests.chainkit import funded_wallet, mine, rpc, send
-from tests.escrow.test_money_flows import due_base, order_for
+from tests.helpers.chain import funded_wallet, mine, rpc, send
+from tests.helpers.money import due_base, order_for
 from tests.helpers.networks import change_local_network
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("chain")]
+pytestmark = [
+    pytest.mark.slow,  # money moving on the chain, settled block by block
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("chain"),
+]
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@ import subprocess
 import pytest
 
 from kibo.env import BASE_DIR
-from tests.conftest import worker_command, worker_env
+from tests.helpers.processes import worker_command, worker_env
+
+pytestmark = pytest.mark.slow  # starts worker processes
 
 OTHER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 

@@ -34,6 +34,7 @@ def some_history():
     make_order()
 
 
+@pytest.mark.slow  # every admin list, filled
 @pytest.mark.parametrize("url", CHANGELISTS)
 def test_every_admin_list_renders_for_staff_in_bounded_queries(
     admin_client, url, django_assert_max_num_queries

@@ -1,32 +1,13 @@
 import pytest
 from django.contrib.messages import get_messages
 from eth_account import Account
-from eth_account.messages import encode_defunct
 
 from kibo.models import User
 from kibo.ratelimit import rate_limit_allows
 from tests.factories import make_order, make_quote, make_user
+from tests.helpers.auth import prepared, sign, sign_in
 
 pytestmark = pytest.mark.django_db
-
-
-def sign(account, text: str) -> str:
-    return "0x" + account.sign_message(encode_defunct(text=text)).signature.hex().removeprefix("0x")
-
-
-def prepared(client, account, chain_id: int = 31337) -> str:
-    response = client.get("/auth/nonce/", {"address": account.address, "chain_id": chain_id})
-    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
-    body = response.json()
-    assert body["nonce"] in body["message"]
-    return body["message"]
-
-
-def sign_in(client, account, text: str | None = None, signature: str | None = None):
-    text = prepared(client, account) if text is None else text
-    return client.post(
-        "/auth/login/", {"message": text, "signature": signature or sign(account, text)}
-    )
 
 
 def test_the_nonce_is_random_and_json():

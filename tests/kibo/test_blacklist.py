@@ -21,7 +21,7 @@ from tests.factories import (
     make_taken_order,
     make_user,
 )
-from tests.kibo.test_auth import sign_in
+from tests.helpers.auth import sign_in
 
 pytestmark = pytest.mark.django_db
 

@@ -6,6 +6,8 @@ import pytest
 
 from kibo.env import BASE_DIR
 
+pytestmark = pytest.mark.slow  # a Python process per setting
+
 GOOD = {
     "DJANGO_SETTINGS_MODULE": "kibo.settings.production",
     "DJANGO_SECRET_KEY": "x" * 50,

@@ -19,7 +19,6 @@ from orders.disputes import dispute_open
 from orders.models import DailyStats, Dispute, Order
 from orders.selectors import TOTAL, console_history, console_now, day_figures
 from orders.services import daily_stats_rollup, order_expire
-from tests.chainkit import token
 from tests.factories import (
     expire_timer,
     make_ally,
@@ -29,8 +28,9 @@ from tests.factories import (
     make_quote,
     make_taken_order,
 )
+from tests.helpers.chain import token
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]  # days of orders and a rollup
 
 
 def a_day_of_orders():
@@ -176,6 +176,7 @@ def test_the_console_is_for_staff_and_refreshes_its_figures(admin_user):
         assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
+@pytest.mark.slow  # fills a busy day
 def test_the_console_costs_the_same_few_queries_however_busy(
     admin_user, django_assert_max_num_queries
 ):

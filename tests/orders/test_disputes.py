@@ -24,9 +24,6 @@ from orders.errors import IllegalTransition, InvalidOrder, OrderNotFound
 from orders.models import Dispute, DisputeEvidence, LateProof, LateProofDecision, OrderStatus
 from orders.selectors import stuck_obligations
 from orders.services import order_complete, order_confirm_paid, orders_expire_due
-from tests.chainkit import balance
-from tests.escrow.test_money_flows import settle
-from tests.escrow.test_transfers import completed_order
 from tests.factories import (
     expire_timer,
     make_ally,
@@ -35,6 +32,8 @@ from tests.factories import (
     make_user,
     png_upload,
 )
+from tests.helpers.chain import balance
+from tests.helpers.money import completed_order, settle
 
 pytestmark = pytest.mark.django_db
 
@@ -287,6 +286,7 @@ def test_after_an_upheld_dispute_reconcile_watches_the_refund(admin_user):
     )
 
 
+@pytest.mark.slow  # the refund settled on the chain
 @pytest.mark.usefixtures("chain")
 def test_upheld_on_the_real_chain_the_payer_is_refunded_exactly_once(admin_user):
     # given an order paid on chain, completed, and disputed by its payer
@@ -312,6 +312,7 @@ def test_upheld_on_the_real_chain_the_payer_is_refunded_exactly_once(admin_user)
     assert refund.signed.count() == 1
 
 
+@pytest.mark.slow  # the payout settled on the chain
 @pytest.mark.usefixtures("chain")
 def test_rejected_on_the_real_chain_the_ally_is_paid_exactly_once(admin_user):
     order, ally, release = completed_order(confirm=False)

@@ -163,6 +163,7 @@ def test_one_order_that_cannot_expire_does_not_stop_the_sweep():
     assert healthy.status == OrderStatus.EXPIRED and broken.status == OrderStatus.AVAILABLE
 
 
+@pytest.mark.slow  # a backlog of orders
 def test_a_backlog_expires_in_batches_with_every_guarantee_of_one_by_one(
     django_capture_on_commit_callbacks, monkeypatch
 ):

@@ -7,7 +7,7 @@ import pytest
 from orders.models import OrderStatus
 from tests.factories import make_ally, make_taken_order, make_user, png_upload
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]  # a real S3 server (moto)
 
 
 def test_a_receipt_is_stored_privately_in_s3_and_served_only_to_who_may_see_it(

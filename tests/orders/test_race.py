@@ -9,6 +9,8 @@ from orders.models import Order, OrderStatus
 from orders.services import order_take
 from tests.factories import make_ally, make_paid_order
 
+pytestmark = pytest.mark.slow  # twenty threads, many rounds
+
 ROUNDS = 50
 ALLIES = 20
 

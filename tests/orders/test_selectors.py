@@ -83,6 +83,7 @@ def test_the_board_queue_is_read_once_and_renewed_when_an_order_joins_or_leaves(
         assert waiting_queue(ally=other, size=20) == Queue(orders=[], total=0)
 
 
+@pytest.mark.slow  # waits for an order to run out
 def test_the_board_queue_lapses_when_its_first_order_runs_out():
     make_paid_order(fiat="BOB")
     Order.objects.update(expires_at=timezone.now() + timedelta(seconds=1))

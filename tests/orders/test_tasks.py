@@ -2,8 +2,10 @@ import pytest
 
 from orders.models import Order, OrderStatus
 from orders.tasks import expire_due_orders
-from tests.conftest import wait_for
 from tests.factories import expire_timer, make_order, make_paid_order
+from tests.helpers.processes import wait_for
+
+pytestmark = pytest.mark.slow  # a real worker through the real broker
 
 
 @pytest.mark.django_db(transaction=True)

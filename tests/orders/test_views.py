@@ -278,7 +278,7 @@ def test_the_order_page_asks_the_wallet_for_exactly_the_due_payment(client, paye
 
 
 def _token_address() -> str:
-    from tests.chainkit import token
+    from tests.helpers.chain import token
 
     return token("USDT").address
 

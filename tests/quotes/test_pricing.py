@@ -53,6 +53,7 @@ class Rollback(Exception):
     pass
 
 
+@pytest.mark.slow  # many random prices
 @pytest.mark.django_db
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -8,31 +8,7 @@ from werkzeug import Response
 
 from quotes.models import LocalRate
 from quotes.providers import BinanceP2P, CoinGecko, Local, RateUnavailable
-
-BINANCE_PATH = "/bapi/c2c/v2/friendly/c2c/adv/search"
-
-
-def binance_answer(*prices, code="000000"):
-    return {
-        "code": code,
-        "message": None,
-        "messageDetail": None,
-        "success": code == "000000",
-        "total": len(prices),
-        "data": [
-            {
-                "adv": {
-                    "advNo": str(i),
-                    "price": price,
-                    "asset": "USDT",
-                    "fiatUnit": "BOB",
-                    "tradableQuantity": "500.00",
-                },
-                "advertiser": {"nickName": f"trader{i}"},
-            }
-            for i, price in enumerate(prices)
-        ],
-    }
+from tests.helpers.rates import BINANCE_PATH, binance_answer
 
 
 @pytest.fixture
@@ -98,6 +74,7 @@ def test_binance_garbage_and_http_errors_are_refused(httpserver, binance, respon
         binance.rate("USDC", "MXN")
 
 
+@pytest.mark.slow  # waits for the timeout
 def test_a_slow_provider_times_out(httpserver, binance):
     def slow(request):
         time.sleep(1.0)

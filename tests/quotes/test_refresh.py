@@ -8,7 +8,7 @@ from audit.models import Action, Log
 from kibo.services import config_set
 from quotes.models import LocalRate, Quote
 from quotes.services import PAIRS, quotes_refresh
-from tests.quotes.test_providers import BINANCE_PATH, binance_answer
+from tests.helpers.rates import BINANCE_PATH, binance_answer
 
 pytestmark = pytest.mark.django_db
 

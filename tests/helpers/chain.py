@@ -10,7 +10,7 @@ from web3 import Web3
 
 from devtools.localchain import mint_local
 from escrow.amounts import to_base_units
-from escrow.chain import ERC20_ABI, balance_of
+from escrow.chain import ERC20_ABI, TRANSFER_TOPIC, balance_of
 from escrow.networks import network_spec
 
 ETHER = 10**18
@@ -101,7 +101,7 @@ def confirmed(tx_hash: str, *, seconds: float = 30) -> None:
     """Wait until the transaction is mined and has the confirmations the network requires.
     With automine on, nothing else makes blocks: the missing ones are mined here."""
     from escrow.chain import confirmations, receipt
-    from tests.conftest import wait_for
+    from tests.helpers.processes import wait_for
 
     def done() -> bool:
         mined = receipt("local", tx_hash)
@@ -139,3 +139,14 @@ class IntervalMiner:
         self._stop.set()
         self._thread.join()
         rpc("evm_setAutomine", True)
+
+
+def token_transfers_to(address: str) -> int:
+    """How many ERC-20 Transfer events on the whole chain paid `address`."""
+    topic = "0x" + address[2:].lower().rjust(64, "0")
+    return len(
+        rpc(
+            "eth_getLogs",
+            {"fromBlock": "0x0", "toBlock": "latest", "topics": [TRANSFER_TOPIC, None, topic]},
+        )
+    )

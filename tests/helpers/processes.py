@@ -1,0 +1,51 @@
+"""Waiting for what other processes do, and starting Celery workers on the test database."""
+
+import os
+import sys
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+from django.db import connection
+
+
+def wait_for(condition, *, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def worker_database_url() -> str:
+    """DATABASE_URL, pointed at the database pytest-django created for this session."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+
+
+def worker_command(*options: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "kibo",
+        "worker",
+        *options,
+        "--loglevel",
+        "WARNING",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+
+
+def worker_env(**changes) -> dict[str, str]:
+    """The environment of a worker on the test database; a change to None removes the name."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": worker_database_url(),
+        "DJANGO_SETTINGS_MODULE": "kibo.settings.test",
+        **changes,
+    }
+    return {name: value for name, value in env.items() if value is not None}
