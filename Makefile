@@ -58,7 +58,7 @@ test: check system
 
 # While working: the suite without the slow tests (real workers, browsers, chain pace), in
 # under a minute. `make test` runs everything.
-test-fast: install
+test-fast: install system
 	$(PY) -m pytest -m "not slow"
 
 lint: check

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from escrow.models import EscrowAccount
+from kibo.db import in_callers_transaction
 
 
 @transaction.atomic
@@ -25,9 +26,11 @@ def escrow_account_open(
     )
 
 
+@in_callers_transaction
 def escrow_account_close(*, order_id: uuid.UUID, status: str) -> None:
     """The payout (RELEASED) or refund (REFUNDED) of the order's deposit is confirmed on
-    chain. Closing a closed account changes nothing."""
+    chain, in the settling transaction, which holds the order. Closing a closed account
+    changes nothing."""
     stamp = "released_at" if status == EscrowAccount.Status.RELEASED else "refunded_at"
     EscrowAccount.objects.filter(order_id=order_id, status=EscrowAccount.Status.LOCKED).update(
         status=status, **{stamp: timezone.now()}

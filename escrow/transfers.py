@@ -398,8 +398,8 @@ def _transfer_replace(*, transfer_id, latest_id) -> SignedTransaction | None:
 
 @transaction.atomic
 def _transfer_settle(*, transfer_id, mined: chain.Receipt) -> Transfer:
-    """The transfer is mined with enough confirmations: it is CONFIRMED, its order's escrow
-    account closes, and the order hears of it (escrow.outcomes), all in one transaction."""
+    """The transfer is mined with enough confirmations: it is CONFIRMED, its order hears of it
+    (escrow.outcomes), and its escrow account closes, all in one transaction."""
     transfer = lock_transfer(transfer_id)
     if transfer.status == Transfer.Status.CONFIRMED:
         return transfer

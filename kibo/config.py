@@ -6,8 +6,9 @@ Code reads a knob through its declaration, typed: `ALLY_PENALTY_MINUTES.get()` i
 AttributeError in code, and `option_named` raises UnknownConfigKey (a 500 and a log line,
 never a message shown to a payer). Staff change values in the admin, through
 kibo.services.config_set, which refuses a value of the wrong type or out of bounds; every
-process sees a change once it commits (kibo.selectors reads the table through the cache).
-A key without a row in the table has its default.
+process sees a change once it commits (`config_values` below reads the table through the
+cache). A key without a row in the table has its default, if it has one; `migrate` refuses
+to run while a stored value is one its option does not take (kibo.checks).
 
 What identifies the deployment (networks, token contracts, keys) is not here: it comes from
 the environment (settings), so no web page can change it.
@@ -40,7 +41,8 @@ class InvalidConfigValue(DomainError):
 
 
 class ConfigCorrupt(RuntimeError):
-    """A stored value the option cannot read (written behind the services' back)."""
+    """A stored value the option cannot read (written behind the services' back), or a
+    required option with no value."""
 
 
 def _decimal(text: str) -> Decimal:
@@ -72,11 +74,12 @@ def _addresses(text: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Option(Generic[T]):
     """One SYSTEM_CONFIG key: how its text reads (`parse`, which raises ValueError with what
-    it expects), its default, and the bounds a value must keep (compared after parsing)."""
+    it expects), its default (None: the table must hold a value), and the bounds a value
+    must keep (compared after parsing)."""
 
     key: str
     parse: Callable[[str], T]
-    default: str
+    default: str | None
     description: str
     low: Decimal | float | None = None
     high: Decimal | float | None = None
@@ -102,6 +105,8 @@ class Option(Generic[T]):
     def get(self) -> T:
         """The current value (the default while the table has no row for it)."""
         text = config_values().get(self.key, self.default)
+        if text is None:
+            raise ConfigCorrupt(f"SYSTEM_CONFIG has no value for {self.key}, which has no default.")
         try:
             return self.read(text)
         except InvalidConfigValue as problem:
@@ -128,7 +133,8 @@ OPTIONS: dict[str, Option[Any]] = {}
 
 def _declare(option: Option[T]) -> Option[T]:
     assert option.key not in OPTIONS, option.key
-    option.read(option.default)  # a default must be a value the option takes
+    if option.default is not None:
+        option.read(option.default)  # a default must be a value the option takes
     OPTIONS[option.key] = option
     return option
 
@@ -337,7 +343,7 @@ ESCROW_WALLET_ADDRESS = _declare(
     Option(
         "ESCROW_WALLET_ADDRESS",
         _address,
-        "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",  # the local chain's first account
+        None,  # where payers send money: never a guess (migrations seed the local chain's)
         "The escrow hot wallet; must match KIBO_ESCROW_PRIVATE_KEY.",
     )
 )

@@ -25,6 +25,10 @@ class Port(Generic[T]):
         self._implementation: T | None = None
 
     def connect(self, implementation: T) -> None:
+        """Connect the one implementation (again, the same kind of one, is harmless)."""
+        connected = self._implementation
+        if connected is not None and type(connected) is not type(implementation):
+            raise RuntimeError(f"{self.name} is connected to {connected!r} already.")
         self._implementation = implementation
 
     def __call__(self) -> T:

@@ -86,6 +86,10 @@ def lock_open_dispute(order: Order, *, kind: str) -> Dispute | None:
 
 
 def lock_late_proof(late_proof_id) -> LateProof:
+    """The late receipt (with its order and ally, read, not locked: the caller has locked
+    the ally first)."""
     return (
-        LateProof.objects.select_for_update().select_related("order", "ally").get(pk=late_proof_id)
+        LateProof.objects.select_for_update(of=("self",))
+        .select_related("order", "ally")
+        .get(pk=late_proof_id)
     )

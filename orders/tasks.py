@@ -20,6 +20,8 @@ def roll_up_daily_stats() -> int:
 
 
 @shared_task(
+    # The name it had in escrow.tasks: checks queued before it moved still find it.
+    name="escrow.tasks.check_deposit",
     bind=True,
     acks_late=True,
     ignore_result=True,

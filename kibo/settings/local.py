@@ -1,4 +1,5 @@
-"""Development: `make run` (kibo.launch) points DATABASE_URL and REDIS_URL at embedded servers."""
+"""Development: `make run` (devtools.launch) points DATABASE_URL and REDIS_URL at embedded
+servers; the devtools app is installed (the demo data)."""
 
 from kibo.env import env
 

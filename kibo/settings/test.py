@@ -1,4 +1,5 @@
-"""Tests: kibo.pytest_plugin points DATABASE_URL and REDIS_URL at embedded servers when unset."""
+"""Tests: devtools.pytest_plugin points DATABASE_URL and REDIS_URL at embedded servers when
+unset; the devtools app is installed (the crash tests' failpoints, the demo data)."""
 
 from kibo.env import BASE_DIR, env
 

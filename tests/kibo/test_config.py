@@ -83,6 +83,28 @@ def test_a_stored_value_written_behind_the_services_back_fails_loudly():
         config.ALLY_PENALTY_MINUTES.get()
 
 
+def test_the_escrow_address_has_no_default_to_fall_back_on():
+    SystemConfig.objects.filter(key="ESCROW_WALLET_ADDRESS").delete()
+    with pytest.raises(config.ConfigCorrupt, match="no value for ESCROW_WALLET_ADDRESS"):
+        config.ESCROW_WALLET_ADDRESS.get()
+
+
+def test_migrate_refuses_to_run_on_a_stored_value_its_option_does_not_take():
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    # given a value stored before the bounds were declared, and a required one missing
+    SystemConfig.objects.filter(key="AVAILABLE_TIMEOUT_MINUTES").update(value="90")
+    SystemConfig.objects.filter(key="ESCROW_WALLET_ADDRESS").delete()
+    # when the checks migrate runs first are run, then both are named
+    with pytest.raises(SystemCheckError) as refused:
+        call_command("check", databases=["default"])
+    said = str(refused.value)
+    assert "kibo.E001" in said and "AVAILABLE_TIMEOUT_MINUTES='90'" in said
+    assert "is at most 60" in said
+    assert "kibo.E002" in said and "ESCROW_WALLET_ADDRESS" in said
+
+
 def test_config_is_read_from_the_cache_after_the_first_call(django_assert_num_queries):
     config.TAKEN_TIMEOUT.get()
     with django_assert_num_queries(0):

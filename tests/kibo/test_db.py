@@ -1,5 +1,5 @@
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from escrow.services import refunds_create
 from kibo.db import TransactionRequired, in_callers_transaction, violated_constraint
@@ -18,14 +18,19 @@ def test_a_helper_that_relies_on_its_callers_locks_fails_outside_a_transaction()
 
 @pytest.mark.django_db(transaction=True)
 def test_it_runs_in_the_callers_transaction_without_a_savepoint_of_its_own():
+    savepoints = []
+
     @in_callers_transaction
     def rename(user_id):
+        savepoints.append([sid for sid in connection.savepoint_ids if sid is not None])
         User.objects.filter(pk=user_id).update(username="renamed")
 
     user = User.objects.create_user("0x" + "1" * 40)
     with pytest.raises(RuntimeError), transaction.atomic():
+        before = list(connection.savepoint_ids)
         rename(user.pk)
         raise RuntimeError("the caller fails after it")
+    assert savepoints == [before]  # no savepoint of its own (atomic marks one as None)
     user.refresh_from_db()
     assert user.username is None  # rolled back with the caller
 
