@@ -9,9 +9,13 @@ from kibo.models import SystemConfig
 
 
 @register(Tags.database)
-def stored_config_values_are_ones_their_options_take(app_configs=None, **kwargs):
+def stored_config_values_are_ones_their_options_take(app_configs=None, databases=None, **kwargs):
     """A value stored before an option's bounds were declared, or written with raw SQL,
-    would make every read of it fail: say so before anything runs on it."""
+    would make every read of it fail: say so before anything runs on it. Like Django's own
+    database checks, it reads the database only when asked to (migrate, check --database):
+    never when a process merely starts."""
+    if not databases or "default" not in databases:
+        return []
     try:
         stored = list(SystemConfig.objects.values_list("key", "value"))
     except DatabaseError:  # the table does not exist yet: nothing is stored
