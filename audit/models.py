@@ -33,6 +33,7 @@ class Action(models.TextChoices):
     DISPUTE_UPHELD = "DISPUTE_UPHELD"
     DISPUTE_REJECTED = "DISPUTE_REJECTED"
     LATE_PROOF_DECIDED = "LATE_PROOF_DECIDED"
+    CONFIG_CHANGED = "CONFIG_CHANGED"
 
 
 class Log(models.Model):

@@ -1,22 +1,20 @@
 """The only module that talks to an EVM node (web3.py).
 
 Everything else speaks in network names, token specs, addresses and integer base units.
-The escrow key is read from the environment when a transaction is signed and is never
-stored, logged or put in an exception message.
+It never holds a key: a transfer is signed by the signer its caller passes
+(escrow.signers).
 """
 
 import math
-import os
 from dataclasses import dataclass
 from functools import cache
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 
 from escrow.networks import NetworkSpec, TokenSpec, UnknownToken, network_spec
+from escrow.signers import Signer
 
 TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 NATIVE_LOG_INDEX = -1  # a native-coin deposit has no log; one per transaction
@@ -56,10 +54,6 @@ class TransferWouldFail(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
-
-
-class EscrowKeyMissing(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -125,33 +119,6 @@ def _call(network: str, work):
 def _hex(value) -> str:
     text = value.hex() if isinstance(value, bytes | bytearray) else str(value)
     return text if text.startswith("0x") else "0x" + text
-
-
-# --- the escrow wallet ----------------------------------------------------------------
-
-
-def _escrow_key() -> str:
-    key = os.environ.get("KIBO_ESCROW_PRIVATE_KEY", "")
-    if not key:
-        raise EscrowKeyMissing("KIBO_ESCROW_PRIVATE_KEY is not set.")
-    return key
-
-
-@cache
-def _account_for(key: str) -> LocalAccount:
-    """Deriving the account from a key is slow; the answer never changes."""
-    try:
-        return Account.from_key(key)
-    except (ValueError, TypeError):
-        raise EscrowKeyMissing("KIBO_ESCROW_PRIVATE_KEY is not a valid private key.") from None
-
-
-def escrow_account() -> LocalAccount:
-    return _account_for(_escrow_key())
-
-
-def escrow_key_address() -> str:
-    return escrow_account().address
 
 
 # --- reads ----------------------------------------------------------------------------
@@ -336,11 +303,13 @@ def transfer_call(spec: NetworkSpec, token: TokenSpec, to: str, amount_base: int
     return {"to": token.address, "value": 0, "data": data}
 
 
-def estimate_transfer_gas(network: str, token: TokenSpec, to: str, amount_base: int) -> int:
-    """Gas for the transfer from escrow, with headroom; raises TransferWouldFail if the node
-    predicts a revert."""
+def estimate_transfer_gas(
+    network: str, token: TokenSpec, to: str, amount_base: int, *, sender: str
+) -> int:
+    """Gas for the transfer from `sender`, with headroom; raises TransferWouldFail if the
+    node predicts a revert."""
     spec = network_spec(network)
-    call = {**transfer_call(spec, token, to, amount_base), "from": escrow_key_address()}
+    call = {**transfer_call(spec, token, to, amount_base), "from": sender}
 
     def work(w3):
         try:
@@ -373,6 +342,7 @@ def bumped_fees(previous: tuple[int, int], current: tuple[int, int]) -> tuple[in
 def sign_transfer(
     network: str,
     *,
+    signer: Signer,
     token: TokenSpec,
     to: str,
     amount_base: int,
@@ -390,10 +360,10 @@ def sign_transfer(
         "maxPriorityFeePerGas": fees[1],
         "type": 2,
     }
-    signed = escrow_account().sign_transaction(tx)
+    signed = signer.sign_transaction(tx)
     return SignedTransfer(
         raw_tx=_hex(signed.raw_transaction),
-        tx_hash=_hex(signed.hash),
+        tx_hash=_hex(signed.tx_hash),
         nonce=nonce,
         max_fee_per_gas=fees[0],
         max_priority_fee_per_gas=fees[1],

@@ -1,19 +1,30 @@
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import F, Max, Q, Sum
+from eth_utils import is_address, to_checksum_address
 
 from escrow import chain
 from escrow.amounts import to_base_units
 from escrow.models import Deposit, EscrowAccount, Transfer
 from escrow.networks import NetworkSpec, TokenSpec, configured_networks, network_spec
-from kibo import config
 
 
 def escrow_address() -> str:
-    """The escrow wallet, as staff configured it (the worker checks its key matches)."""
-    return config.ESCROW_WALLET_ADDRESS.get()
+    """The escrow wallet payers send to: KIBO_ESCROW_ADDRESS, from the environment, the same
+    in every process (no web page can change it; the worker checks its signer's matches)."""
+    return _checksummed(settings.KIBO_ESCROW_ADDRESS)
+
+
+@functools.lru_cache(maxsize=8)
+def _checksummed(address: str) -> str:
+    if not is_address(address):
+        raise ImproperlyConfigured("KIBO_ESCROW_ADDRESS is not an Ethereum address.")
+    return to_checksum_address(address)
 
 
 @dataclass(frozen=True)

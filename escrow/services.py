@@ -10,11 +10,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from escrow.amounts import to_base_units
-from escrow.chain import ChainUnavailable, EscrowKeyMissing, escrow_key_address
+from escrow.chain import ChainUnavailable
 from escrow.locks import lock_escrow_account, lock_escrow_accounts
 from escrow.models import EscrowSnapshot, Transfer
 from escrow.networks import configured_networks, network_spec
-from escrow.selectors import reconcile
+from escrow.selectors import escrow_address, reconcile
+from escrow.signers import SignerUnavailable, escrow_signer
 from escrow.transfers import TransferIntent, transfer_create, transfers_create
 from kibo import config
 from kibo.db import in_callers_transaction
@@ -106,16 +107,12 @@ def escrow_snapshot_take() -> int:
     return kept
 
 
-def escrow_key_problem() -> str | None:
+def escrow_signer_problem() -> str | None:
     """Why this process cannot sign for the escrow wallet, or None when it can."""
     try:
-        address = escrow_key_address()
-    except EscrowKeyMissing as missing:
-        return str(missing)
-    configured = config.ESCROW_WALLET_ADDRESS.get()
-    if address.lower() != configured.lower():
-        return (
-            f"KIBO_ESCROW_PRIVATE_KEY belongs to {address}, but SYSTEM_CONFIG "
-            f"ESCROW_WALLET_ADDRESS is {configured}."
-        )
+        address = escrow_signer().address
+    except SignerUnavailable as unavailable:
+        return str(unavailable)
+    if address != escrow_address():
+        return f"the signer signs for {address}, but KIBO_ESCROW_ADDRESS is {escrow_address()}."
     return None

@@ -5,17 +5,17 @@ from celery import shared_task, signals
 from escrow import chain
 from escrow.deposits import deposits_watch
 from escrow.networks import configured_networks
-from escrow.services import escrow_key_problem, escrow_snapshot_take
+from escrow.services import escrow_signer_problem, escrow_snapshot_take
 from escrow.transfers import PROCESS_TRANSFERS, transfer_process, transfers_process_unfinished
 
 logger = logging.getLogger(__name__)
 
 
 @signals.worker_init.connect
-def refuse_to_start_without_the_escrow_key(**_):
-    """A worker moves escrow funds, so it needs the key of the configured escrow wallet.
-    (The worker imports the task modules before it sends worker_init.)"""
-    problem = escrow_key_problem()
+def refuse_to_start_without_the_escrow_signer(**_):
+    """A worker moves escrow funds, so it needs the signer of the escrow wallet (the only
+    process that does). The worker imports the task modules before it sends worker_init."""
+    problem = escrow_signer_problem()
     if problem:
         raise SystemExit(f"The worker refuses to start: {problem}")
 

@@ -47,6 +47,7 @@ from escrow.models import EscrowAccount, NonceCursor, SignedTransaction, Transfe
 from escrow.networks import network_spec
 from escrow.outcomes import outcomes
 from escrow.selectors import Funds, escrow_address, escrow_funds
+from escrow.signers import SignerUnavailable, escrow_signer
 from kibo.errors import Conflict
 
 logger = logging.getLogger(__name__)
@@ -218,8 +219,14 @@ def _wait_for_funds(transfer: Transfer, funds: Funds, *, needs: int, decimals: i
 
 def _sign_and_store(transfer: Transfer, *, token, nonce: int, gas: int, fees) -> SignedTransaction:
     """Sign the transfer and keep the exact bytes; nothing is sent before this commits."""
+    signer = escrow_signer()
+    if signer.address != transfer.from_address:  # the wallet changed under a queued transfer
+        raise SignerUnavailable(
+            f"the signer is for {signer.address}, the transfer from {transfer.from_address}"
+        )
     signed = chain.sign_transfer(
         transfer.network,
+        signer=signer,
         token=token,
         to=transfer.recipient,
         amount_base=int(transfer.amount_base),
@@ -266,7 +273,9 @@ def _transfer_sign(*, transfer_id) -> Transfer:
     if funds[token.symbol].free < amount:
         return _wait_for_funds(transfer, funds[token.symbol], needs=amount, decimals=token.decimals)
     try:
-        gas = chain.estimate_transfer_gas(network, token, transfer.recipient, amount)
+        gas = chain.estimate_transfer_gas(
+            network, token, transfer.recipient, amount, sender=transfer.from_address
+        )
     except chain.TransferWouldFail as predicted:
         _fail(transfer, f"the node predicts this transfer would fail: {predicted.reason}")
         return transfer

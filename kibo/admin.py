@@ -124,7 +124,7 @@ class SystemConfigAdmin(admin.ModelAdmin):
         return False  # a key without a row has its default: edit the value instead
 
     def save_model(self, request, obj, form, change):
-        config_set(key=obj.key, value=obj.value)
+        config_set(key=obj.key, value=obj.value, staff=request.user)
 
 
 class BlockedWalletForm(forms.ModelForm):

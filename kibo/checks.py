@@ -35,9 +35,4 @@ def stored_config_values_are_ones_their_options_take(app_configs=None, databases
                     id="kibo.E001",
                 )
             )
-    required = [o.key for o in OPTIONS.values() if o.default is None]
-    for key in sorted(set(required) - {key for key, _ in stored}):
-        errors.append(
-            Error(f"SYSTEM_CONFIG has no value for {key}, which has no default.", id="kibo.E002")
-        )
     return errors

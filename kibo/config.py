@@ -7,11 +7,11 @@ AttributeError in code, and `option_named` raises UnknownConfigKey (a 500 and a 
 never a message shown to a payer). Staff change values in the admin, through
 kibo.services.config_set, which refuses a value of the wrong type or out of bounds; every
 process sees a change once it commits (`config_values` below reads the table through the
-cache). A key without a row in the table has its default, if it has one; `migrate` refuses
-to run while a stored value is one its option does not take (kibo.checks).
+cache). A key without a row in the table has its default; `migrate` refuses to run while a
+stored value is one its option does not take (kibo.checks). Every change is audited.
 
-What identifies the deployment (networks, token contracts, keys) is not here: it comes from
-the environment (settings), so no web page can change it.
+What identifies the deployment (the escrow address, networks, token contracts, keys) is not
+here: it comes from the environment (settings), so no web page can change it.
 """
 
 import re
@@ -41,8 +41,7 @@ class InvalidConfigValue(DomainError):
 
 
 class ConfigCorrupt(RuntimeError):
-    """A stored value the option cannot read (written behind the services' back), or a
-    required option with no value."""
+    """A stored value the option cannot read (written behind the services' back)."""
 
 
 def _decimal(text: str) -> Decimal:
@@ -74,12 +73,11 @@ def _addresses(text: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Option(Generic[T]):
     """One SYSTEM_CONFIG key: how its text reads (`parse`, which raises ValueError with what
-    it expects), its default (None: the table must hold a value), and the bounds a value
-    must keep (compared after parsing)."""
+    it expects), its default, and the bounds a value must keep (compared after parsing)."""
 
     key: str
     parse: Callable[[str], T]
-    default: str | None
+    default: str
     description: str
     low: Decimal | float | None = None
     high: Decimal | float | None = None
@@ -105,8 +103,6 @@ class Option(Generic[T]):
     def get(self) -> T:
         """The current value (the default while the table has no row for it)."""
         text = config_values().get(self.key, self.default)
-        if text is None:
-            raise ConfigCorrupt(f"SYSTEM_CONFIG has no value for {self.key}, which has no default.")
         try:
             return self.read(text)
         except InvalidConfigValue as problem:
@@ -133,8 +129,7 @@ OPTIONS: dict[str, Option[Any]] = {}
 
 def _declare(option: Option[T]) -> Option[T]:
     assert option.key not in OPTIONS, option.key
-    if option.default is not None:
-        option.read(option.default)  # a default must be a value the option takes
+    option.read(option.default)  # a default must be a value the option takes
     OPTIONS[option.key] = option
     return option
 
@@ -339,14 +334,6 @@ ORDER_LIMITS: dict[str, tuple[Option[Decimal], Option[Decimal]]] = {
 
 # --- escrow ---------------------------------------------------------------------------------
 
-ESCROW_WALLET_ADDRESS = _declare(
-    Option(
-        "ESCROW_WALLET_ADDRESS",
-        _address,
-        None,  # where payers send money: never a guess (migrations seed the local chain's)
-        "The escrow hot wallet; must match KIBO_ESCROW_PRIVATE_KEY.",
-    )
-)
 ESCROW_TREASURY_ADDRESSES = _declare(
     Option(
         "ESCROW_TREASURY_ADDRESSES",

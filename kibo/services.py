@@ -15,17 +15,30 @@ from kibo.siwe import SiweRejected
 
 
 @transaction.atomic
-def config_set(*, key: str, value: str) -> SystemConfig:
-    """Change a SYSTEM_CONFIG value. The key must be a declared option (kibo.config), and
-    the value one it takes (InvalidConfigValue says why not; nothing is saved). Every
-    process sees it once this commits."""
+def config_set(*, key: str, value: str, staff: User | None = None) -> SystemConfig:
+    """Change a SYSTEM_CONFIG value, audited (CONFIG_CHANGED: the key, the old and new
+    values, and the staff member, if a person made it). The key must be a declared option
+    (kibo.config), and the value one it takes (InvalidConfigValue says why not; nothing is
+    saved). Every process sees it once this commits."""
     option = option_named(key)
     value = value.strip()
     option.read(value)
     config = lock_config(key)
+    old = config.value
     config.value, config.description = value, option.description
     config.save()
     renew_generations(CONFIG_GENERATION)
+    if old != value:
+        log_action(
+            action=Action.CONFIG_CHANGED,
+            actor_wallet=staff.wallet_address if staff else None,
+            metadata={
+                "key": key,
+                "old": old,
+                "new": value,
+                **({"staff": str(staff)} if staff else {}),
+            },
+        )
     return config
 
 

@@ -52,15 +52,24 @@ def test_the_image_default_command_is_a_real_entry_point():
 
 
 def test_every_setting_the_services_need_is_passed_by_compose():
-    environment = KIBO_SERVICES["web"]["environment"]
     required = {
         "DATABASE_URL",
         "REDIS_URL",
         "DJANGO_SECRET_KEY",
-        "KIBO_ESCROW_PRIVATE_KEY",
+        "KIBO_ESCROW_ADDRESS",
         "KIBO_S3_BUCKET",
     }
-    assert required <= set(environment)
+    for service in KIBO_SERVICES.values():
+        assert required <= set(service["environment"])
+
+
+def test_only_the_worker_is_given_the_escrow_key():
+    given = {
+        name
+        for name, service in KIBO_SERVICES.items()
+        if "KIBO_ESCROW_PRIVATE_KEY" in service["environment"]
+    }
+    assert given == {"worker"}
 
 
 def test_every_periodic_task_beat_runs_is_a_task_the_worker_knows():

@@ -214,6 +214,13 @@ KIBO_QUOTE_TICK_SECONDS = env.float("KIBO_QUOTE_TICK_SECONDS", default=5.0)
 # The networks this deployment takes payments on; development and tests use only "local".
 KIBO_ENABLED_NETWORKS = env.list("KIBO_ENABLED_NETWORKS", default=["mantle", "base"])
 
+# The escrow wallet payers send to: deployment configuration every process reads from the
+# environment (no web page can change it). Only the worker that signs transfers loads the
+# signer for it, and only that process is given a key (KIBO_ESCROW_PRIVATE_KEY for the
+# default signer; escrow.signers says how to add a KMS or HSM one).
+KIBO_ESCROW_ADDRESS = env("KIBO_ESCROW_ADDRESS", default="")
+KIBO_ESCROW_SIGNER = env("KIBO_ESCROW_SIGNER", default="escrow.signers.LocalKeySigner")
+
 # Escrow transfers: a transaction not mined after this long is replaced with higher fees.
 KIBO_TRANSFER_STUCK_SECONDS = env.int("KIBO_TRANSFER_STUCK_SECONDS", default=120)
 # Refused broadcasts after which the worker log asks staff to look. The transfer stays

@@ -9,3 +9,8 @@ INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]  # noqa: F405
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 
 KIBO_ENABLED_NETWORKS = env.list("KIBO_ENABLED_NETWORKS", default=["local"])
+
+# The local chain's first development account, whose key devtools.embedded gives the worker.
+KIBO_ESCROW_ADDRESS = env(
+    "KIBO_ESCROW_ADDRESS", default="0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+)

@@ -1,20 +1,44 @@
 """Production: real services from the environment, private S3 media, and refusal to start unsafe."""
 
 from django.core.exceptions import ImproperlyConfigured
+from eth_account import Account
+from eth_utils import is_address, to_checksum_address
 
 from kibo.env import BASE_DIR, env
+from kibo.well_known import DEVELOPMENT_ADDRESSES
 
 from .base import *  # noqa: F403
-from .base import INSECURE_SECRET_KEY, SECRET_KEY, private_s3_storage
+from .base import INSECURE_SECRET_KEY, KIBO_ESCROW_ADDRESS, SECRET_KEY, private_s3_storage
 
 if env.bool("DJANGO_DEBUG", default=False):
     raise ImproperlyConfigured("DJANGO_DEBUG must be off in production.")
 if SECRET_KEY == INSECURE_SECRET_KEY or len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("Set DJANGO_SECRET_KEY to a long random value in production.")
-if not env("KIBO_ESCROW_PRIVATE_KEY", default=""):
+if not is_address(KIBO_ESCROW_ADDRESS):
     raise ImproperlyConfigured(
-        "Set KIBO_ESCROW_PRIVATE_KEY: the escrow wallet cannot sign without it."
+        "Set KIBO_ESCROW_ADDRESS to the escrow wallet's public address (0x and 40 hex digits): "
+        "it is where payers send their money."
     )
+if to_checksum_address(KIBO_ESCROW_ADDRESS) in DEVELOPMENT_ADDRESSES:
+    raise ImproperlyConfigured(
+        "KIBO_ESCROW_ADDRESS is a development account whose key everyone knows (the test "
+        "mnemonic anvil and Hardhat use): anyone could take what payers send there."
+    )
+# Only the worker has a key; where one is given, it must not be a development key either.
+_key = env("KIBO_ESCROW_PRIVATE_KEY", default="")
+if _key:
+    try:
+        _signs_for = Account.from_key(_key).address
+    except (ValueError, TypeError):
+        _signs_for = None  # the worker refuses an invalid key, saying so
+    if _signs_for in DEVELOPMENT_ADDRESSES:
+        raise ImproperlyConfigured(
+            "KIBO_ESCROW_PRIVATE_KEY is a development key everyone knows (the test mnemonic "
+            "anvil and Hardhat use)."
+        )
+    del _signs_for
+del _key
+KIBO_ESCROW_ADDRESS = to_checksum_address(KIBO_ESCROW_ADDRESS)
 
 DEBUG = False
 STATIC_ROOT = BASE_DIR / "staticfiles"

@@ -16,3 +16,8 @@ KIBO_ENABLED_NETWORKS = env.list("KIBO_ENABLED_NETWORKS", default=["local"])
 # test points them at its own local server.
 KIBO_BINANCE_P2P_URL = env("KIBO_BINANCE_P2P_URL", default="http://127.0.0.1:9")
 KIBO_COINGECKO_URL = env("KIBO_COINGECKO_URL", default="http://127.0.0.1:9")
+
+# The local chain's first development account, whose key devtools.embedded gives the worker.
+KIBO_ESCROW_ADDRESS = env(
+    "KIBO_ESCROW_ADDRESS", default="0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+)

@@ -25,7 +25,11 @@ def start_worker(**env_changes) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("key", "message"),
     [
-        (OTHER_KEY, "belongs to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8, but SYSTEM_CONFIG"),
+        (
+            OTHER_KEY,
+            "the signer signs for 0x70997970C51812dc3A010C7d01b50e0d17dc79C8, but "
+            "KIBO_ESCROW_ADDRESS is 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+        ),
         (None, "KIBO_ESCROW_PRIVATE_KEY is not set"),
         ("0x1234", "not a valid private key"),
     ],

@@ -29,7 +29,6 @@ def test_the_seed_keys_and_values_are_present_and_typed():
     assert config.TAKEN_TIMEOUT.get() == timedelta(minutes=5)
     assert config.PLATFORM_FEE_PERCENT.get() == Decimal("1.0")
     assert config.QUOTE_SOURCES.get() == ("binance_p2p", "coingecko", "local")
-    assert config.ESCROW_WALLET_ADDRESS.get() == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 
 
 def test_every_declared_option_has_a_seeded_row_and_every_row_an_option():
@@ -59,7 +58,7 @@ def test_an_unknown_key_is_a_programming_error_not_a_message():
         ("TAKEN_TIMEOUT_MINUTES", "1e9", "is at most 60 \\(minutes\\)"),
         ("PLATFORM_FEE_PERCENT", "NaN", "takes a number"),
         ("PLATFORM_FEE_PERCENT", "150", "is at most 20 %"),
-        ("ESCROW_WALLET_ADDRESS", "0x1234", "takes an Ethereum address"),
+        ("ESCROW_TREASURY_ADDRESSES", "0x1234", "takes an Ethereum address"),
         ("QUOTE_SOURCES", "local,oracle", "a comma-separated list of binance_p2p"),
     ],
 )
@@ -83,26 +82,63 @@ def test_a_stored_value_written_behind_the_services_back_fails_loudly():
         config.ALLY_PENALTY_MINUTES.get()
 
 
-def test_the_escrow_address_has_no_default_to_fall_back_on():
-    SystemConfig.objects.filter(key="ESCROW_WALLET_ADDRESS").delete()
-    with pytest.raises(config.ConfigCorrupt, match="no value for ESCROW_WALLET_ADDRESS"):
-        config.ESCROW_WALLET_ADDRESS.get()
+def test_the_escrow_address_is_no_option_and_no_row_staff_could_edit(admin_client):
+    # the payers' destination is deployment configuration (KIBO_ESCROW_ADDRESS)
+    assert "ESCROW_WALLET_ADDRESS" not in config.OPTIONS
+    assert not SystemConfig.objects.filter(key="ESCROW_WALLET_ADDRESS").exists()
+    with pytest.raises(config.UnknownConfigKey):
+        config_set(key="ESCROW_WALLET_ADDRESS", value="0x" + "1" * 40)
+    response = admin_client.post(
+        "/admin/kibo/systemconfig/add/",
+        {"key": "ESCROW_WALLET_ADDRESS", "value": "0x" + "1" * 40},
+    )
+    assert response.status_code == 200  # the form refuses the key
+    assert not SystemConfig.objects.filter(key="ESCROW_WALLET_ADDRESS").exists()
+    # and staff read it, from the environment, on the admin's first page
+    page = admin_client.get("/admin/").content.decode()
+    assert "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266" in page
+
+
+def test_every_change_is_audited_with_the_old_and_new_value_and_the_staff_member(
+    admin_client, admin_user
+):
+    from audit.models import Action, Log
+
+    # through the service, and through the admin's list, where values are edited in place
+    config_set(key="DISPUTE_SLA_HOURS", value="12", staff=admin_user)
+    admin_client.post(
+        "/admin/kibo/systemconfig/",
+        {
+            "form-TOTAL_FORMS": "1",
+            "form-INITIAL_FORMS": "1",
+            "form-0-key": "ALLY_PENALTY_MINUTES",
+            "form-0-value": "45",
+            "_save": "Save",
+        },
+    )
+    config_set(key="DISPUTE_SLA_HOURS", value="12", staff=admin_user)  # no change: no entry
+    changes = [
+        (entry.metadata["key"], entry.metadata["old"], entry.metadata["new"], entry.actor_wallet)
+        for entry in Log.objects.filter(action=Action.CONFIG_CHANGED).order_by("created_at")
+    ]
+    assert changes == [
+        ("DISPUTE_SLA_HOURS", "24", "12", admin_user.wallet_address),
+        ("ALLY_PENALTY_MINUTES", "30", "45", admin_user.wallet_address),
+    ]
 
 
 def test_migrate_refuses_to_run_on_a_stored_value_its_option_does_not_take():
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
 
-    # given a value stored before the bounds were declared, and a required one missing
+    # given a value stored before the bounds were declared
     SystemConfig.objects.filter(key="AVAILABLE_TIMEOUT_MINUTES").update(value="90")
-    SystemConfig.objects.filter(key="ESCROW_WALLET_ADDRESS").delete()
-    # when the checks migrate runs first are run, then both are named
+    # when the checks migrate runs first are run, then it is named
     with pytest.raises(SystemCheckError) as refused:
         call_command("check", databases=["default"])
     said = str(refused.value)
     assert "kibo.E001" in said and "AVAILABLE_TIMEOUT_MINUTES='90'" in said
     assert "is at most 60" in said
-    assert "kibo.E002" in said and "ESCROW_WALLET_ADDRESS" in said
 
 
 def test_config_is_read_from_the_cache_after_the_first_call(django_assert_num_queries):

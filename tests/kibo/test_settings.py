@@ -8,11 +8,13 @@ from kibo.env import BASE_DIR
 
 pytestmark = pytest.mark.slow  # a Python process per setting
 
+ANVIL_ACCOUNT_0_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 GOOD = {
     "DJANGO_SETTINGS_MODULE": "kibo.settings.production",
     "DJANGO_SECRET_KEY": "x" * 50,
     "DJANGO_DEBUG": "false",
-    "KIBO_ESCROW_PRIVATE_KEY": "0x" + "1" * 64,
+    "KIBO_ESCROW_ADDRESS": "0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A",  # key 0x11…11
+    "KIBO_ESCROW_PRIVATE_KEY": None,  # the web tier never has it
     "KIBO_S3_BUCKET": "kibo-private",
 }
 
@@ -65,7 +67,21 @@ def test_the_image_leaves_the_development_tools_out():
         ({"DJANGO_DEBUG": "true"}, "DJANGO_DEBUG must be off"),
         ({"DJANGO_SECRET_KEY": None}, "Set DJANGO_SECRET_KEY"),
         ({"DJANGO_SECRET_KEY": "short"}, "Set DJANGO_SECRET_KEY"),
-        ({"KIBO_ESCROW_PRIVATE_KEY": None}, "Set KIBO_ESCROW_PRIVATE_KEY"),
+        ({"KIBO_ESCROW_ADDRESS": None}, "Set KIBO_ESCROW_ADDRESS"),
+        ({"KIBO_ESCROW_ADDRESS": "0x1234"}, "Set KIBO_ESCROW_ADDRESS"),
+        # anvil's and Hardhat's account 0 and account 19, whose keys everyone knows
+        (
+            {"KIBO_ESCROW_ADDRESS": "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"},
+            "KIBO_ESCROW_ADDRESS is a development account whose key everyone knows",
+        ),
+        (
+            {"KIBO_ESCROW_ADDRESS": "0x8626f6940E2eb28930eFb4CeF49B2d1F2C9C1199"},
+            "KIBO_ESCROW_ADDRESS is a development account whose key everyone knows",
+        ),
+        (
+            {"KIBO_ESCROW_PRIVATE_KEY": ANVIL_ACCOUNT_0_KEY},
+            "KIBO_ESCROW_PRIVATE_KEY is a development key everyone knows",
+        ),
     ],
 )
 def test_production_refuses_to_start_unsafe(overrides, message):
@@ -75,7 +91,22 @@ def test_production_refuses_to_start_unsafe(overrides, message):
 
 
 def test_the_escrow_key_never_appears_in_a_refusal():
-    key = "0x" + "ab" * 32
-    result = load_production_settings(KIBO_ESCROW_PRIVATE_KEY=key, DJANGO_DEBUG="true")
-    assert result.returncode != 0
-    assert key not in result.stderr and key not in result.stdout
+    for key in ("0x" + "ab" * 32, ANVIL_ACCOUNT_0_KEY):
+        result = load_production_settings(KIBO_ESCROW_PRIVATE_KEY=key, DJANGO_DEBUG="true")
+        assert result.returncode != 0
+        assert key not in result.stderr and key not in result.stdout
+        result = load_production_settings(KIBO_ESCROW_PRIVATE_KEY=key)
+        assert key not in result.stderr and key not in result.stdout
+
+
+def test_the_web_tier_starts_without_the_escrow_key_and_reads_the_address_from_the_environment():
+    # given production settings with the escrow's public address and no key at all
+    code = (
+        "import django; django.setup(); from escrow.selectors import escrow_address;"
+        " print(escrow_address())"
+    )
+    # when a web process starts
+    result = load_production_settings(code, KIBO_ESCROW_ADDRESS=GOOD["KIBO_ESCROW_ADDRESS"].lower())
+    # then it runs, and payers are told the address from the environment (EIP-55)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == GOOD["KIBO_ESCROW_ADDRESS"]

@@ -15,7 +15,7 @@ from devtools.localchain import mint_local, pay_from
 from escrow import chain
 from escrow.amounts import to_base_units
 from escrow.networks import network_spec
-from kibo import config
+from escrow.selectors import escrow_address
 from kibo.models import Country, User
 from kibo.services import config_set
 from orders.disputes import dispute_answer, dispute_open
@@ -67,7 +67,7 @@ class Command(BaseCommand):
             "local",
             private_key=DEMO_SHOPPER_KEY,
             token=token,
-            to=config.ESCROW_WALLET_ADDRESS.get(),
+            to=escrow_address(),
             amount_base=amount,
         )
         self.stdout.write(f"Demo order {order.pk} paid on the local chain: {paid}")
