@@ -9,7 +9,12 @@ from django.utils.translation import gettext as _
 from allies.locks import lock_application
 from allies.models import AllyApplication, AllyPenalty
 from allies.ports import payers_orders
-from allies.selectors import pending_application, standing_generation
+from allies.selectors import (
+    approved_application,
+    country_change_refusal,
+    pending_application,
+    standing_generation,
+)
 from audit.models import Action
 from audit.services import log_action, log_actions
 from kibo.cache import renew_generations
@@ -169,3 +174,54 @@ def ally_application_decide(*, application_id, staff: User, approve: bool) -> Al
         },
     )
     return application
+
+
+# --- a user's country ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def user_country_set(*, user: User, country: str) -> User:
+    """The user picks the country whose QRs they pay. It changes until the first order, and
+    never for an ally or an applicant (country_change_refusal says why)."""
+    if country not in Country.values:
+        raise DomainError(_("Choose Bolivia, Mexico or Argentina."))
+    user = lock_user(user.pk)
+    if user.country == country:
+        return user
+    refusal = country_change_refusal(user=user)
+    if refusal is not None:
+        raise Conflict(refusal)
+    user.country = country
+    user.save(update_fields=["country"])
+    return user
+
+
+@transaction.atomic
+def user_country_change(*, user_id, country: str, staff: User) -> User:
+    """Staff move a user to another country, audited (COUNTRY_CHANGED). For an ally this is
+    the country they are approved for: their approved application says so from now on, and
+    the board and taking an order follow it."""
+    if not staff.is_staff:
+        raise NotFound(_("No such user."))
+    if country not in Country.values:
+        raise DomainError(_("Choose Bolivia, Mexico or Argentina."))
+    user = lock_user(user_id)
+    old = user.country
+    if old == country:
+        return user
+    if payers_orders().pays_an_order(user_id=user.pk):
+        raise Conflict(_("The user is paying an order; change the country once it is finished."))
+    approved = approved_application(user=user)
+    if approved is not None:
+        approved = lock_application(approved.pk)
+        approved.country = country
+        approved.save(update_fields=["country"])
+    user.country = country
+    user.save(update_fields=["country"])
+    renew_generations(standing_generation(user.pk))
+    log_action(
+        action=Action.COUNTRY_CHANGED,
+        actor_wallet=staff.wallet_address,
+        metadata={"user": user.wallet_address, "old": old, "new": country, "staff": str(staff)},
+    )
+    return user

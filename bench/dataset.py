@@ -96,6 +96,18 @@ def _users(cursor, seed: int, sizes: Sizes) -> None:
         """,
         {"allies": sizes.allies},
     )
+    # Each ally was approved (by itself here: the dataset has no staff) for its country.
+    cursor.execute(
+        """
+        INSERT INTO ally_applications (id, user_id, country, display_name, bank, status,
+                                       created_at, decided_at, decided_by_id)
+        SELECT bench_uuid('application', w.n), u.id, u.country, 'Aliado ' || w.n, 'Banco',
+               'APPROVED', u.created_at, u.created_at, u.id
+        FROM bench_wallets w JOIN users u ON u.id = bench_uuid('user', w.n)
+        WHERE w.n < %(allies)s
+        """,
+        {"allies": sizes.allies},
+    )
 
 
 def _quotes(cursor, sizes: Sizes) -> None:

@@ -2,9 +2,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import ReadOnlyPasswordHashField
 from django.core.exceptions import ValidationError
 
+from allies.services import user_country_change
 from kibo import config
+from kibo.errors import DomainError
 from kibo.models import BlockedWallet, SystemConfig, User, checksum_wallet
 from kibo.selectors import is_wallet_blocked
 from kibo.services import config_set
@@ -25,6 +28,9 @@ admin.site.index_template = "admin/kibo_index.html"  # links the staff console
 
 
 class UserForm(forms.ModelForm):
+    # Shown as what it is (its algorithm, never the hash) with a link to set a new one.
+    password = ReadOnlyPasswordHashField(label="Password")
+
     class Meta:
         model = User
         fields = ("wallet_address", "role", "country", "verified")
@@ -72,6 +78,18 @@ class UserAdmin(DjangoUserAdmin):
         ),
     )
     add_fieldsets = ((None, {"fields": ("wallet_address", "role", "country", "verified")}),)
+
+    def save_model(self, request, obj, form, change):
+        """A new country goes through the service, audited: for an ally it is the country
+        they are approved to work in."""
+        if not change or "country" not in form.changed_data:
+            return super().save_model(request, obj, form, change)
+        country, obj.country = obj.country, form.initial["country"]
+        super().save_model(request, obj, form, change)
+        try:
+            user_country_change(user_id=obj.pk, country=country, staff=request.user)
+        except DomainError as refused:
+            self.message_user(request, f"Country not changed: {refused.message}", messages.ERROR)
 
 
 class SystemConfigForm(forms.ModelForm):

@@ -7,9 +7,9 @@ from audit.services import log_action
 from kibo.cache import renew_generations
 from kibo.config import CONFIG_GENERATION, option_named
 from kibo.db import in_callers_transaction
-from kibo.errors import Conflict, DomainError, WalletBlocked
-from kibo.locks import lock_config, lock_user
-from kibo.models import Country, SystemConfig, User, checksum_wallet
+from kibo.errors import WalletBlocked
+from kibo.locks import lock_config
+from kibo.models import SystemConfig, User, checksum_wallet
 from kibo.selectors import is_wallet_blocked
 from kibo.siwe import SiweRejected
 
@@ -57,19 +57,6 @@ def user_sign_in(*, address: str) -> User:
         raise SiweRejected(_("This account is disabled."))
     user.last_active = timezone.now()
     user.save(update_fields=["last_active"])
-    return user
-
-
-@transaction.atomic
-def user_country_set(*, user: User, country: str) -> User:
-    """The country whose QRs the user pays; it can change until the first order."""
-    if country not in Country.values:
-        raise DomainError(_("Choose Bolivia, Mexico or Argentina."))
-    user = lock_user(user.pk)
-    if user.country != country and user.orders.exists():
-        raise Conflict(_("Your country can't change after your first order."))
-    user.country = country
-    user.save(update_fields=["country"])
     return user
 
 

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from eth_utils import is_address, to_checksum_address
 
+from allies.services import user_country_set
 from escrow.chain import ChainUnavailable, head_block
 from escrow.networks import configured_networks
 from kibo import siwe
@@ -23,7 +24,7 @@ from kibo.celery import app as celery_app
 from kibo.errors import DomainError, WalletBlocked
 from kibo.models import User
 from kibo.ratelimit import client_ip, rate_limit_allows
-from kibo.services import user_country_set, user_sign_in
+from kibo.services import user_sign_in
 from quotes.models import Quote
 
 NONCE_SESSION_KEY = "siwe_nonce"

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from allies.models import AllyPenalty
-from allies.selectors import is_ally_penalized, standing_generation
+from allies.selectors import approved_application, is_ally_penalized, standing_generation
 from allies.services import allies_penalize
 from audit.models import Action
 from audit.services import log_action, log_actions
@@ -242,8 +242,9 @@ def _order_take(*, order_id, ally: User) -> Order:
     if order.status == OrderStatus.TAKEN and order.ally_id == ally.pk:
         return order
     _ensure_ally_may_take(ally, now=now)
-    if ally.country is None or COUNTRY_FIAT.get(ally.country) != order.fiat_currency:
-        raise OrderNotFound()  # not on this ally's board
+    approved = approved_application(user=ally)
+    if approved is None or COUNTRY_FIAT.get(approved.country) != order.fiat_currency:
+        raise OrderNotFound()  # not on this ally's board: not the country staff approved
     if order.status == OrderStatus.TAKEN:
         raise OrderAlreadyTaken()
     if order.status != OrderStatus.AVAILABLE or order.timer_ran_out(now):

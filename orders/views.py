@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseStopPolling
 from PIL import Image, UnidentifiedImageError
 
+from allies.selectors import country_change_refusal
 from allies.views import work_page
 from escrow.chain import ChainUnavailable, NodeError
 from escrow.models import Transfer
@@ -146,11 +147,18 @@ def _read_qr_image(upload) -> str:
 @require_GET
 def new_order(request):
     """Scan the shop's QR with the camera, or upload a screenshot of it."""
-    return render(
-        request,
-        "orders/new.html",
-        {"open_order": _open_order(request.user), "countries": Country.choices},
-    )
+    return render(request, "orders/new.html", _new_order_page(request))
+
+
+def _new_order_page(request, **context) -> dict:
+    """What the whole "Pay a QR" page shows besides its step: the order in progress, and
+    the country picker while the user may still change country."""
+    return {
+        "open_order": _open_order(request.user),
+        "countries": Country.choices,
+        "may_change_country": country_change_refusal(user=request.user) is None,
+        **context,
+    }
 
 
 @user_page
@@ -164,12 +172,21 @@ def read_qr(request):
         text = _read_qr_image(upload) if upload else request.POST.get("qr_text", "")
         qr = parse_qr(text.strip(), country=request.user.country)
     except QRRejected as rejected:
-        context = {"qr_error": rejected.message, "countries": Country.choices}
-        template = "orders/new.html#qr-error" if request.htmx else "orders/new.html"
-        return render(request, template, context, status=422)
-    context = {"step": _price_step(request, qr), "open_order": _open_order(request.user)}
-    template = "orders/new.html#price" if request.htmx else "orders/new.html"
-    return render(request, template, context)
+        if request.htmx:
+            return render(
+                request, "orders/new.html#qr-error", {"qr_error": rejected.message}, status=422
+            )
+        return render(
+            request,
+            "orders/new.html",
+            _new_order_page(request, qr_error=rejected.message),
+            status=422,
+        )
+    if request.htmx:
+        return render(request, "orders/new.html#price", {"step": _price_step(request, qr)})
+    return render(
+        request, "orders/new.html", _new_order_page(request, step=_price_step(request, qr))
+    )
 
 
 # --- create and follow --------------------------------------------------------------------
@@ -216,10 +233,9 @@ def _create(request):
         try:
             qr = parse_qr(request.POST.get("qr_text", "").strip(), country=request.user.country)
         except QRRejected:
-            context = {"qr_error": error.message, "countries": Country.choices}
+            context = _new_order_page(request, qr_error=error.message)
         else:
-            context = {"step": _price_step(request, qr, error=error.message)}
-        context["open_order"] = _open_order(request.user)
+            context = _new_order_page(request, step=_price_step(request, qr, error=error.message))
         return render(request, "orders/new.html", context, status=error.status_code)
     return redirect("orders:detail", order_id=order.pk)
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from eth_utils import to_checksum_address
 from PIL import Image
 
+from allies.models import AllyApplication
 from kibo.models import User
 from orders.models import Order
 from orders.qr import crc16_ccitt_false
@@ -62,7 +63,21 @@ def make_user(*, address: str | None = None, **fields) -> User:
 
 
 def make_ally(*, country: str = "BO", verified: bool = True, **fields) -> User:
-    return make_user(role=User.Role.ALLY, country=country, verified=verified, **fields)
+    """An ally as staff make one: a wallet whose application for the country was approved."""
+    ally = make_user(role=User.Role.ALLY, country=country, verified=verified, **fields)
+    approver, _ = User.objects.get_or_create(
+        username="approver", defaults={"wallet_address": wallet(), "is_staff": True}
+    )
+    AllyApplication.objects.create(
+        user=ally,
+        country=country,
+        display_name="Aliado",
+        bank="Banco",
+        status=AllyApplication.Status.APPROVED,
+        decided_at=timezone.now(),
+        decided_by=approver,
+    )
+    return ally
 
 
 def make_quote(

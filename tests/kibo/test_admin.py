@@ -233,3 +233,26 @@ def test_a_huge_list_is_counted_by_the_planners_estimate(monkeypatch):
     monkeypatch.setattr(admin_tools, "EXACT_COUNT_UP_TO", 10_000)
     exact = EstimatedCountPaginator(Order.objects.order_by("-created_at"), 100).count
     assert exact == 3 and estimated >= 1  # a planner's guess, not a count
+
+
+def test_the_user_page_never_shows_or_takes_a_password_hash(admin_client, admin_user):
+    page = admin_client.get(f"/admin/kibo/user/{admin_user.pk}/change/").content.decode()
+    assert admin_user.password not in page
+    assert 'name="password"' not in page and "../password/" in page  # a link to set one
+    admin_client.post(
+        f"/admin/kibo/user/{admin_user.pk}/change/",
+        {
+            "wallet_address": admin_user.wallet_address,
+            "role": admin_user.role,
+            "username": admin_user.username,
+            "password": "pbkdf2_sha256$1$forged$hash",
+            "is_staff": "on",
+            "is_superuser": "on",
+            "is_active": "on",
+            "reputation": "5.00",
+            "successful_orders": "0",
+        },
+    )
+    before = admin_user.password
+    admin_user.refresh_from_db()
+    assert admin_user.password == before

@@ -11,6 +11,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from PIL import Image
 
+from allies.selectors import approved_application
+from allies.services import ally_application_decide, ally_apply
 from devtools.localchain import mint_local, pay_from
 from escrow import chain
 from escrow.amounts import to_base_units
@@ -120,6 +122,18 @@ class Command(BaseCommand):
                     amount_base=DEMO_TOKEN_BALANCE - held,
                 )
 
+    def demo_ally(self, wallet: str, country: str, staff: User) -> None:
+        """A wallet that applied as an ally of the country and that staff approved."""
+        user, _ = User.objects.get_or_create(wallet_address=wallet, defaults={"country": country})
+        if approved_application(user=user) is not None:
+            return
+        User.objects.filter(pk=user.pk).update(role=User.Role.USER)  # demo data of old
+        user.refresh_from_db()
+        application = ally_apply(
+            user=user, country=country, display_name=f"Aliado {country}", bank="Banco Demo"
+        )
+        ally_application_decide(application_id=application.pk, staff=staff, approve=True)
+
     def handle(self, *args, **options):
         password = secrets.token_urlsafe(9)
         staff = User.objects.filter(username="admin").first()
@@ -134,10 +148,7 @@ class Command(BaseCommand):
             wallet_address=DEMO_SHOPPER, defaults={"country": Country.BOLIVIA}
         )
         for country, wallet in DEMO_ALLIES.items():
-            User.objects.update_or_create(
-                wallet_address=wallet,
-                defaults={"role": User.Role.ALLY, "country": country, "verified": True},
-            )
+            self.demo_ally(wallet, country, staff)
         # There is no network here: quotes come from rates set by hand (the `local` source),
         # refreshed by beat like any other source.
         for (token, fiat), rate in DEMO_RATES.items():
