@@ -49,6 +49,7 @@ COUNTRIES = {
 }
 NUMERIC_FIAT = {c.numeric: c.fiat for c in COUNTRIES.values()}
 MAX_LENGTH = 2000
+CODI_MAX_DEPTH = 4  # a CoDi message is one object holding one more: deeper is not CoDi
 TEMPLATE_TAGS = {f"{n:02d}" for n in range(26, 52)} | {"62", "64"}
 TLV_HEAD = re.compile(r"[0-9]{2}[0-9]{2}")
 AMOUNT = re.compile(r"[0-9]{1,10}(\.[0-9]{1,2})?")
@@ -127,9 +128,11 @@ def _parse_emvco(text: str, country: str, rules: CountryQR) -> PaymentQR:
         )
     amount = None
     if "54" in fields:
-        if not AMOUNT.fullmatch(fields["54"]) or Decimal(fields["54"]) <= 0:
+        if not AMOUNT.fullmatch(fields["54"]):
             raise QRRejected(_("This QR code holds an amount Kibo cannot read."))
-        amount = Decimal(fields["54"])
+        # A zero amount is how many static QRs (Argentina's among them) say "no amount":
+        # the payer types it, as for a QR without tag 54.
+        amount = Decimal(fields["54"]) or None
     return PaymentQR(
         raw=text,
         kind=EMVCO,
@@ -141,7 +144,32 @@ def _parse_emvco(text: str, country: str, rules: CountryQR) -> PaymentQR:
     )
 
 
+def _json_depth(text: str) -> int:
+    """How deeply the JSON text nests objects and arrays (strings skipped), counted
+    without parsing it: json.loads would recurse once per level."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def _is_codi(text: str) -> bool:
+    if _json_depth(text) > CODI_MAX_DEPTH:
+        raise QRRejected(_("This is not a payment QR code Kibo can read."))
     try:
         message = json.loads(text)
     except ValueError:

@@ -1,5 +1,7 @@
 import contextlib
+import json
 import re
+import sys
 from decimal import Decimal
 
 import pytest
@@ -79,7 +81,6 @@ def test_the_crc_covers_the_utf8_bytes():
         (emvco(tlv("53", "068"), tlv("58", "AR")), "BO", "from another country (AR)"),
         (emvco(tlv("58", "BO")), "BO", "does not say its currency"),
         (emvco(tlv("53", "068"), tlv("54", "1,50"), tlv("58", "BO")), "BO", "amount"),
-        (emvco(tlv("53", "068"), tlv("54", "0.00"), tlv("58", "BO")), "BO", "amount"),
         (emvco(tlv("53", "068"), tlv("54", "1.505"), tlv("58", "BO")), "BO", "amount"),
         ("https://pay.example/qr/123", "BO", "a web link"),
         ("hello", "BO", "not a payment QR"),
@@ -95,6 +96,44 @@ def test_a_qr_kibo_cannot_pay_is_refused_with_the_reason(payload, country, reaso
     with pytest.raises(QRRejected, match=re.escape(reason)) as refused:
         parse_qr(payload, country=country)
     assert refused.value.status_code == 422
+
+
+@pytest.mark.parametrize("zero", ["0", "0.00", "00"])
+def test_a_static_qr_whose_amount_is_zero_has_no_amount(zero):
+    # as Argentine static QRs in the wild say "the payer types the amount"
+    static = emvco(
+        tlv("01", "11"),
+        tlv("43", tlv("00", "com.mercadolibre") + tlv("01", "https://mpago.la/pos/4110915")),
+        tlv("52", "9700"),
+        tlv("53", "032"),
+        tlv("54", zero),
+        tlv("58", "AR"),
+        tlv("59", "GLADYS MABEL GIMENEZ"),
+        tlv("60", "VILLA BOSCH"),
+    )
+    qr = parse_qr(static, country="AR")
+    assert qr.amount is None and not qr.amount_is_fixed and qr.merchant == "GLADYS MABEL GIMENEZ"
+
+
+@pytest.mark.parametrize("depth", [5, 300, 970])
+def test_a_deeply_nested_codi_message_is_refused_not_a_crash(depth):
+    payload = '{"TYP":19,"ic":{"IDC":"1"},"v":' + "[" * depth + "]" * depth + "}"
+    # web3's py_ecc raises the recursion limit on import; a process that has not imported
+    # it recurses out at Python's default (1000) levels
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        with pytest.raises(QRRejected, match="not a payment QR code") as refused:
+            parse_qr(payload, country="MX")
+    finally:
+        sys.setrecursionlimit(limit)
+    assert refused.value.status_code == 422
+
+
+def test_nesting_inside_a_string_is_not_nesting():
+    codi = r'{"TYP":19,"v":{"DEV":"[[[[[[[[{{{{"},"ic":{"IDC":"4a","SER":0,"ENC":"a\\"}}'
+    assert json.loads(codi)["ic"]["ENC"] == "a\\"  # an escaped backslash, then the end
+    assert parse_qr(codi, country="MX").kind == CODI
 
 
 def test_a_codi_qr_is_kept_whole_and_the_payer_types_the_amount():
