@@ -30,6 +30,12 @@ class QRRejected(DomainError):
     status_code = 422
 
 
+class QRImageTooLarge(QRRejected):
+    """A picture of a QR with more bytes or pixels than Kibo reads."""
+
+    status_code = 413
+
+
 EMVCO = "emvco"
 QR_SIMPLE = "qr_simple"
 CODI = "codi"

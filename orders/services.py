@@ -256,6 +256,11 @@ def _order_take(*, order_id, ally: User) -> Order:
     return order
 
 
+# Receipts an ally may send for one order after it ran out: enough for a mistaken one and
+# the right one, not a way to fill staff's queue or the storage.
+LATE_PROOFS_PER_ORDER = 3
+
+
 class _ReceiptTooLate(Exception):
     pass
 
@@ -273,7 +278,11 @@ def order_complete(*, order_id, ally: User, proof) -> Order:
     try:
         order = _order_complete(order_id=order_id, ally=ally, receipt=receipt, proof_name=name)
     except _ReceiptTooLate:
-        _late_proof_keep(order_id=order_id, ally=ally, receipt=receipt, proof_name=name)
+        try:
+            _late_proof_keep(order_id=order_id, ally=ally, receipt=receipt, proof_name=name)
+        except Exception:
+            default_storage.delete(name)
+            raise
         raise IllegalTransition(
             _(
                 "This order expired before the receipt arrived. "
@@ -291,7 +300,16 @@ def order_complete(*, order_id, ally: User, proof) -> Order:
 @transaction.atomic
 def _late_proof_keep(*, order_id, ally: User, receipt: Receipt, proof_name: str) -> None:
     order = lock_order(order_id)
-    _, created = LateProof.objects.get_or_create(
+    kept = LateProof.objects.filter(order=order, ally=ally)
+    if kept.count() >= LATE_PROOFS_PER_ORDER and not kept.filter(proof_sha256=receipt.sha256):
+        raise IllegalTransition(
+            _(
+                "This order expired and you already sent %(count)s receipts for it; "
+                "our staff will review those."
+            )
+            % {"count": LATE_PROOFS_PER_ORDER}
+        )
+    _late, created = LateProof.objects.get_or_create(
         order=order,
         ally=ally,
         proof_sha256=receipt.sha256,

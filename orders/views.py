@@ -22,7 +22,6 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
-from PIL import Image, UnidentifiedImageError
 
 from allies.selectors import country_change_refusal
 from allies.views import work_page
@@ -37,8 +36,9 @@ from orders.disputes import dispute_open
 from orders.forms import statement_fields
 from orders.models import OPEN_STATUSES, Dispute, DisputeEvidence, Order, OrderStatus
 from orders.payments import deposit_verify
+from orders.pictures import NotAPicture, TooManyPixels, opened_picture
 from orders.proofs import CONTENT_TYPES
-from orders.qr import PaymentQR, QRRejected, parse_qr
+from orders.qr import PaymentQR, QRImageTooLarge, QRRejected, parse_qr
 from orders.quoting import order_quote, parse_amount_fiat
 from orders.selectors import order_visible_privately, user_order_summary
 from orders.services import order_cancel, order_confirm_paid, order_create, parse_tx_hash
@@ -122,22 +122,28 @@ def _price_step(request, qr: PaymentQR, *, error: str | None = None) -> dict:
 
 
 def _read_qr_image(upload) -> str:
-    """The text of the QR in an uploaded picture, checked by content; raises QRRejected."""
+    """The text of the QR in an uploaded picture, checked by content; raises QRRejected.
+
+    One request decodes at most KIBO_QR_IMAGE_MAX_PIXELS pixels, in grey (a byte each)."""
     if upload.size > settings.KIBO_QR_IMAGE_MAX_BYTES:
         limit = settings.KIBO_QR_IMAGE_MAX_BYTES // (1024 * 1024)
-        raise QRRejected(_("The picture is too large; the limit is %(mb)s MB.") % {"mb": limit})
+        raise QRImageTooLarge(
+            _("The picture is too large; the limit is %(mb)s MB.") % {"mb": limit}
+        )
     try:
-        with Image.open(upload) as image:
-            if image.format not in QR_IMAGE_FORMATS:
-                raise UnidentifiedImageError()
-            image.load()
-            import zxingcpp  # loaded on first use: it is large
-
-            found = zxingcpp.read_barcodes(
-                image.convert("RGB"), formats=zxingcpp.BarcodeFormat.QRCode
-            )
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        with opened_picture(
+            upload, formats=QR_IMAGE_FORMATS, max_pixels=settings.KIBO_QR_IMAGE_MAX_PIXELS
+        ) as image:
+            grey = image.convert("L")
+    except TooManyPixels:
+        raise QRImageTooLarge(
+            _("The picture is too large; upload a screenshot of just the QR code.")
+        ) from None
+    except NotAPicture:
         raise QRRejected(_("Upload a picture (PNG, JPEG or WebP) of the QR code.")) from None
+    import zxingcpp  # loaded on first use: it is large
+
+    found = zxingcpp.read_barcodes(grey, formats=zxingcpp.BarcodeFormat.QRCode)
     if not found:
         raise QRRejected(_("No QR code was found in this picture. Try a sharper screenshot."))
     return found[0].text
@@ -164,7 +170,8 @@ def _new_order_page(request, **context) -> dict:
 @user_page
 @require_POST
 def read_qr(request):
-    """POST qr_text (what the camera read) or qr_image -> the QR and its price, or 422.
+    """POST qr_text (what the camera read) or qr_image -> the QR and its price, or 422
+    (413 for a picture too large to read).
 
     The price step posts here again when the token, network or amount changes."""
     try:
@@ -172,15 +179,16 @@ def read_qr(request):
         text = _read_qr_image(upload) if upload else request.POST.get("qr_text", "")
         qr = parse_qr(text.strip(), country=request.user.country)
     except QRRejected as rejected:
+        status = rejected.status_code  # 422, or 413 for a picture too large to read
         if request.htmx:
             return render(
-                request, "orders/new.html#qr-error", {"qr_error": rejected.message}, status=422
+                request, "orders/new.html#qr-error", {"qr_error": rejected.message}, status=status
             )
         return render(
             request,
             "orders/new.html",
             _new_order_page(request, qr_error=rejected.message),
-            status=422,
+            status=status,
         )
     if request.htmx:
         return render(request, "orders/new.html#price", {"step": _price_step(request, qr)})

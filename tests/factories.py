@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from eth_utils import to_checksum_address
 from PIL import Image
+from pypdf import PdfWriter
 
 from allies.models import AllyApplication
 from kibo.models import User
@@ -127,10 +128,43 @@ def make_taken_order(*, ally: User | None = None, **kwargs) -> Order:
 
 
 def png_upload(name: str = "receipt.png") -> SimpleUploadedFile:
-    """A small PNG receipt, different every time (one receipt proves one payment)."""
+    """A PNG receipt the size of a phone's smallest screenshot, different every time (one
+    receipt proves one payment): white, with a random patch where the figures would be."""
+    picture = Image.new("RGB", (240, 320), "white")
+    picture.paste(Image.frombytes("RGB", (40, 20), secrets.token_bytes(40 * 20 * 3)), (100, 150))
     buffer = io.BytesIO()
-    Image.frombytes("RGB", (40, 20), secrets.token_bytes(40 * 20 * 3)).save(buffer, format="PNG")
+    picture.save(buffer, format="PNG")
     return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/png")
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A small PNG whose header claims width x height grey pixels (a decompression bomb):
+    its data holds the first rows only, all it takes for a reader that decodes first."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = zlib.compress(b"\0" * (width + 1) * min(height, 400), 9)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", rows)
+        + chunk(b"IEND", b"")
+    )
+
+
+def pdf_receipt(*, pages: int = 1, metadata: dict[str, str] | None = None) -> bytes:
+    """A bank's PDF receipt: a page (or `pages`), and what its maker wrote about it."""
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=300, height=500)
+    writer.add_metadata(metadata or {"/Author": "Banco", "/Title": secrets.token_hex(8)})
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
 
 
 def expire_timer(order: Order) -> None:

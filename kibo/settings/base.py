@@ -189,8 +189,12 @@ LOGGING = {
 KIBO_PROOF_MAX_BYTES = env.int("KIBO_PROOF_MAX_BYTES", default=5 * 1024 * 1024)
 # A receipt picture is decoded to be re-encoded: a small file can hold a huge picture.
 KIBO_PROOF_MAX_PIXELS = env.int("KIBO_PROOF_MAX_PIXELS", default=25_000_000)
+# ... and a picture narrower or shorter than this is no phone's screenshot of a receipt.
+KIBO_PROOF_MIN_SIDE = env.int("KIBO_PROOF_MIN_SIDE", default=200)
 # Payment QR screenshots uploaded to be read on the server.
 KIBO_QR_IMAGE_MAX_BYTES = env.int("KIBO_QR_IMAGE_MAX_BYTES", default=4 * 1024 * 1024)
+# ... and their pixels, counted before decoding: a phone's screenshot has 2 to 5 million.
+KIBO_QR_IMAGE_MAX_PIXELS = env.int("KIBO_QR_IMAGE_MAX_PIXELS", default=12_000_000)
 
 # Sign-in with Ethereum: how long a nonce lives, and how many sign-in attempts a client
 # (per IP address) or a wallet may make per minute.

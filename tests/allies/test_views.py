@@ -26,6 +26,7 @@ from tests.factories import (
     make_paid_order,
     make_taken_order,
     make_user,
+    pdf_receipt,
     png_upload,
     shop_qr,
     wallet,
@@ -243,7 +244,7 @@ def test_a_valid_receipt_completes_the_order(client, ally, django_capture_on_com
 
 
 def _pdf() -> bytes:
-    return b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF"
+    return pdf_receipt()
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from PIL import Image
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import DictionaryObject, NameObject, TextStringObject
 
 from allies.models import AllyPenalty
 from audit.models import Action, Log
@@ -44,6 +46,7 @@ from tests.factories import (
     make_quote,
     make_taken_order,
     make_user,
+    pdf_receipt,
     png_upload,
     shop_qr,
     tx_hash,
@@ -451,9 +454,15 @@ def test_a_receipt_is_checked_by_content_and_size(upload, message):
 
 def test_a_pdf_receipt_is_accepted():
     order = make_taken_order()
-    pdf = SimpleUploadedFile("receipt.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF")
+    pdf = SimpleUploadedFile(
+        "receipt.pdf", pdf_receipt(metadata={"/Author": "Juan Pérez", "/Producer": "BancoApp 4"})
+    )
     done = order_complete(order_id=order.pk, ally=order.ally, proof=pdf)
     assert done.proof_file.name.endswith(".pdf")
+    with done.proof_file.open("rb") as stored:
+        kept = stored.read()
+    assert b"Juan" not in kept and b"BancoApp" not in kept and b"/Producer" not in kept
+    assert len(PdfReader(io.BytesIO(kept)).pages) == 1
 
 
 def test_a_receipt_after_the_order_expired_changes_nothing_and_is_kept_for_staff():
@@ -508,7 +517,7 @@ def _stored_receipts() -> list[str]:
 
 
 def test_a_photo_of_a_receipt_is_stored_upright_and_without_its_metadata():
-    photo = Image.new("RGB", (60, 30), "white")
+    photo = Image.new("RGB", (600, 300), "white")
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90° to show
     exif[0x8825] = {2: (16.0, 30.0, 0.0)}  # a GPS position
@@ -524,14 +533,14 @@ def test_a_photo_of_a_receipt_is_stored_upright_and_without_its_metadata():
     )
 
     with done.proof_file.open("rb") as stored, Image.open(stored) as image:
-        assert image.format == "JPEG" and image.size == (30, 60)
+        assert image.format == "JPEG" and image.size == (300, 600)
         assert not image.getexif() and "exif" not in image.info
     with done.proof_file.open("rb") as stored:
         assert b"PhoneMaker" not in stored.read()
 
 
 def test_the_same_receipt_with_other_metadata_is_still_the_same_receipt():
-    photo = Image.frombytes("RGB", (30, 20), bytes(range(256)) * 7 + bytes(8))
+    photo = Image.frombytes("RGB", (300, 200), (bytes(range(256)) * 704)[: 300 * 200 * 3])
     first, second = io.BytesIO(), io.BytesIO()
     photo.save(first, format="PNG")
     photo.save(second, format="JPEG", quality=100, comment=b"another file, truly")
@@ -590,7 +599,7 @@ def test_what_a_file_is_decides_not_its_name(name, content, message):
 
 def test_a_pdf_named_png_is_refused_and_a_pdf_named_pdf_is_kept_under_a_secret_name():
     order = make_taken_order()
-    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF"
+    pdf = pdf_receipt()
     with pytest.raises(InvalidOrder, match=r"named \.png but it is a PDF"):
         order_complete(
             order_id=order.pk, ally=order.ally, proof=SimpleUploadedFile("receipt.png", pdf)
@@ -711,3 +720,77 @@ def test_a_timer_may_be_a_fraction_of_a_minute():
     config_set(key="TAKEN_TIMEOUT_MINUTES", value="0.5")
     order = make_taken_order()
     assert order.expires_at - order.taken_at == timedelta(seconds=30)
+
+
+def _png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), "white").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _encrypted_pdf() -> bytes:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_receipt())))
+    writer.encrypt("secret")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("r.png", _png(1, 1), "too small to be a receipt"),
+        ("r.png", _png(1080, 120), "too small to be a receipt"),
+        ("r.pdf", pdf_receipt(pages=0), "has no page"),
+        ("r.pdf", _encrypted_pdf(), "protected with a password"),
+    ],
+)
+def test_a_receipt_must_be_able_to_be_one(name, content, message):
+    order = make_taken_order()
+    before = set(_stored_receipts())
+    with pytest.raises(InvalidOrder, match=message):
+        order_complete(order_id=order.pk, ally=order.ally, proof=SimpleUploadedFile(name, content))
+    order.refresh_from_db()
+    assert order.status == OrderStatus.TAKEN and set(_stored_receipts()) == before
+
+
+def test_a_pdf_loses_what_runs_when_it_is_opened():
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_receipt())))
+    writer.root_object[NameObject("/OpenAction")] = DictionaryObject(
+        {
+            NameObject("/S"): NameObject("/JavaScript"),
+            NameObject("/JS"): TextStringObject("app.alert('hola');"),
+        }
+    )
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    assert b"/JavaScript" in buffer.getvalue()
+    order = make_taken_order()
+    done = order_complete(
+        order_id=order.pk, ally=order.ally, proof=SimpleUploadedFile("r.pdf", buffer.getvalue())
+    )
+    with done.proof_file.open("rb") as stored:
+        kept = stored.read()
+    assert b"/JavaScript" not in kept and b"/OpenAction" not in kept
+
+
+def test_late_receipts_are_kept_up_to_a_few_per_order():
+    from orders.services import LATE_PROOFS_PER_ORDER
+
+    order = make_taken_order()
+    expire_timer(order)
+    order_expire(order_id=order.pk)
+    first = png_upload()
+    for receipt in [first] + [png_upload() for _ in range(LATE_PROOFS_PER_ORDER - 1)]:
+        with pytest.raises(IllegalTransition, match="kept the receipt"):
+            order_complete(order_id=order.pk, ally=order.ally, proof=receipt)
+    before = set(_stored_receipts())
+
+    with pytest.raises(IllegalTransition, match="already sent 3 receipts"):
+        order_complete(order_id=order.pk, ally=order.ally, proof=png_upload())
+
+    assert LateProof.objects.filter(order=order).count() == LATE_PROOFS_PER_ORDER
+    assert set(_stored_receipts()) == before  # the refused file is not kept
+    first.seek(0)  # the same receipt again is still "kept", not counted twice
+    with pytest.raises(IllegalTransition, match="kept the receipt"):
+        order_complete(order_id=order.pk, ally=order.ally, proof=first)

@@ -2,6 +2,8 @@
 
 import io
 import re
+import resource
+import time
 from datetime import timedelta
 from decimal import Decimal
 from html import unescape
@@ -23,6 +25,7 @@ from tests.factories import (
     make_quote,
     make_taken_order,
     make_user,
+    png_claiming,
     png_upload,
     shop_qr,
     tx_hash,
@@ -190,7 +193,34 @@ def test_a_picture_without_a_qr_is_refused(client, payer):
 def test_a_picture_over_the_size_limit_is_refused(client, payer, settings):
     settings.KIBO_QR_IMAGE_MAX_BYTES = 100
     response = client.post("/orders/qr/", {"qr_image": qr_png(shop_qr())}, HTTP_HX_REQUEST="true")
-    assert response.status_code == 422 and "too large" in text(response)
+    assert response.status_code == 413 and "too large" in text(response)
+
+
+@pytest.mark.parametrize("side", [20_000, 10_000, 3_500])
+def test_a_small_file_claiming_a_huge_picture_is_refused_before_decoding(client, payer, side):
+    bomb = png_claiming(side, side)
+    assert len(bomb) < 20_000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+    started = time.perf_counter()
+    response = client.post(
+        "/orders/qr/",
+        {"qr_image": SimpleUploadedFile("qr.png", bomb, content_type="image/png")},
+        HTTP_HX_REQUEST="true",
+    )
+    took = time.perf_counter() - started
+    grew_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert response.status_code == 413
+    assert "upload a screenshot of just the QR code" in text(response)
+    assert took < 0.5 and grew_mb < 10, (took, grew_mb)
+
+
+def test_the_pixel_cap_is_a_setting(client, payer, settings):
+    settings.KIBO_QR_IMAGE_MAX_PIXELS = 100 * 100
+    response = client.post("/orders/qr/", {"qr_image": qr_png(shop_qr())}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 413
+    settings.KIBO_QR_IMAGE_MAX_PIXELS = 2_000_000
+    response = client.post("/orders/qr/", {"qr_image": qr_png(shop_qr())}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
 
 
 def test_without_javascript_the_price_step_is_a_whole_page(client, payer):
