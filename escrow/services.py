@@ -4,6 +4,7 @@ worker sends exactly once."""
 
 import logging
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -17,7 +18,6 @@ from escrow.networks import configured_networks, network_spec
 from escrow.selectors import escrow_address, reconcile
 from escrow.signers import SignerUnavailable, escrow_signer
 from escrow.transfers import TransferIntent, transfer_create, transfers_create
-from kibo import config
 from kibo.db import in_callers_transaction
 from kibo.errors import Conflict
 
@@ -55,15 +55,16 @@ def refunds_create(*, payers: dict[uuid.UUID, str]) -> None:
 
 
 @in_callers_transaction
-def escrow_release_create(*, order_id: uuid.UUID, recipient: str, payout: Decimal) -> Transfer:
+def escrow_release_create(
+    *, order_id: uuid.UUID, recipient: str, payout: Decimal, hold: timedelta
+) -> Transfer:
     """Pay the ally of a completed order its payout (the deposit minus Kibo's fee, which the
-    caller computed; rounded down to base units). The payout is HELD for
-    RELEASE_HOLD_MINUTES while the payer may still say the shop was not paid (0: it goes out
-    at once). The caller holds the order's lock."""
+    caller computed; rounded down to base units). The payout is HELD for `hold` while the
+    payer may still say the shop was not paid (zero: it goes out at once); the workflow
+    decides how long. The caller holds the order's lock."""
     escrow = lock_escrow_account(order_id)
     if escrow is None:
         raise Conflict("This order has no locked deposit to release.")
-    hold = config.RELEASE_HOLD.get()
     return transfer_create(
         purpose=Transfer.Purpose.RELEASE,
         order_id=order_id,

@@ -201,6 +201,28 @@ RELEASE_HOLD = _declare(
         unit=MINUTES,
     )
 )
+RELEASE_HOLD_NEW_ALLY = _declare(
+    Option(
+        "RELEASE_HOLD_MINUTES_NEW_ALLY",
+        _minutes,
+        "120",
+        "Minutes the payout is held instead for an ally's first NEW_ALLY_ORDERS completed "
+        "orders: a fresh account's receipts have no record behind them yet.",
+        low=0,
+        high=7 * 24 * 60,
+        unit=MINUTES,
+    )
+)
+NEW_ALLY_ORDERS = _declare(
+    Option(
+        "NEW_ALLY_ORDERS",
+        _integer,
+        "5",
+        "Completed orders an ally's payouts are held RELEASE_HOLD_MINUTES_NEW_ALLY for.",
+        low=0,
+        high=1000,
+    )
+)
 
 # --- disputes -------------------------------------------------------------------------------
 

@@ -375,9 +375,22 @@ def _order_complete(*, order_id, ally: User, receipt: Receipt, proof_name: str) 
         metadata={"payout": str(order.payout_crypto), "fee": str(order.fee_crypto)},
     )
     escrow_release_create(
-        order_id=order.pk, recipient=ally.wallet_address, payout=order.payout_crypto
+        order_id=order.pk,
+        recipient=ally.wallet_address,
+        payout=order.payout_crypto,
+        hold=release_hold(ally_id=ally.pk),
     )
     return order
+
+
+@in_callers_transaction
+def release_hold(*, ally_id) -> timedelta:
+    """How long a payout to this ally waits for the payer's word: longer for a new ally's
+    first NEW_ALLY_ORDERS completed orders (counting the one completing now)."""
+    completed = User.objects.filter(pk=ally_id).values_list("successful_orders", flat=True)
+    if completed.get() <= config.NEW_ALLY_ORDERS.get():
+        return config.RELEASE_HOLD_NEW_ALLY.get()
+    return config.RELEASE_HOLD.get()
 
 
 def _expire(order: Order, *, now: datetime, reason: str, actor_wallet: str | None) -> None:

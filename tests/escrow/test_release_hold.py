@@ -70,5 +70,6 @@ def test_the_payer_confirming_lets_the_release_go_at_once_once(hold):
 
 def test_without_a_hold_the_release_goes_out_at_once():
     config_set(key="RELEASE_HOLD_MINUTES", value="0")
+    config_set(key="RELEASE_HOLD_MINUTES_NEW_ALLY", value="0")
     _, _, release = completed_order(confirm=False)
     assert release.status == Transfer.Status.PENDING and release.held_until is None

@@ -794,3 +794,23 @@ def test_late_receipts_are_kept_up_to_a_few_per_order():
     first.seek(0)  # the same receipt again is still "kept", not counted twice
     with pytest.raises(IllegalTransition, match="kept the receipt"):
         order_complete(order_id=order.pk, ally=order.ally, proof=first)
+
+
+def test_a_new_allys_first_payouts_are_held_longer():
+    from escrow.models import Transfer
+    from kibo.services import config_set
+
+    config_set(key="RELEASE_HOLD_MINUTES", value="10")
+    config_set(key="RELEASE_HOLD_MINUTES_NEW_ALLY", value="120")
+    config_set(key="NEW_ALLY_ORDERS", value="2")
+    ally = make_ally()
+
+    def hold_minutes() -> float:
+        order = make_taken_order(ally=ally)
+        order_complete(order_id=order.pk, ally=ally, proof=png_upload())
+        release = Transfer.objects.get(order=order, purpose=Transfer.Purpose.RELEASE)
+        return (release.held_until - timezone.now()).total_seconds() / 60
+
+    held = [hold_minutes() for _ in range(3)]
+    assert 119 < held[0] <= 120 and 119 < held[1] <= 120  # the first two: a new ally
+    assert 9 < held[2] <= 10  # then the usual hold
