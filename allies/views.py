@@ -30,6 +30,7 @@ from kibo.cache import render_fragments
 from kibo.charts import bar_chart
 from kibo.errors import DomainError, NotFound, refusal_status
 from kibo.models import Country, User
+from kibo.ratelimit import limited
 from orders.board import ally_board_state, ally_dashboard
 from orders.disputes import PENALTY_DISPUTE_WINDOW, dispute_answer
 from orders.errors import OrderAlreadyTaken
@@ -265,6 +266,7 @@ def work(request, order_id):
 
 @ally_page
 @require_POST
+@limited("upload")
 def answer(request, order_id):
     """The ally's side of the payer's open dispute: a statement and up to three files."""
     order = _assigned_order(request, order_id)
@@ -281,6 +283,7 @@ def answer(request, order_id):
 
 @ally_page
 @require_POST
+@limited("upload")
 def proof(request, order_id):
     """The ally's bank receipt: a valid one completes the order and queues the payout."""
     order = _assigned_order(request, order_id)

@@ -1,14 +1,20 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import ReadOnlyPasswordHashField
 from django.core.exceptions import ValidationError
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 
 from allies.services import user_country_change
 from kibo import config
+from kibo.cache import hit, over
 from kibo.errors import DomainError
+from kibo.lockouts import FAILURE_WINDOW_SECONDS, failed_sign_in, locked_for, lockout_lift
 from kibo.models import BlockedWallet, SystemConfig, User, checksum_wallet
+from kibo.ratelimit import client_ip, too_many_response
 from kibo.selectors import is_wallet_blocked
 from kibo.services import config_set
 from orders.blocking import wallet_block, wallet_unblock
@@ -23,6 +29,35 @@ class StaffLoginForm(AdminAuthenticationForm):
 
 
 admin.site.login_form = StaffLoginForm
+
+
+@sensitive_post_parameters()
+@never_cache
+def staff_login(request, extra_context=None):
+    """The admin's login page (kibo.urls routes /admin/login/ here), with its failures
+    limited: per client (KIBO_ADMIN_LOGIN_FAILURES_PER_CLIENT in 15 minutes), and per
+    account, locked out after KIBO_ADMIN_LOGIN_FAILURES_PER_ACCOUNT (kibo.lockouts). Over
+    either, 429 with Retry-After, and the password is not even checked."""
+    if request.method != "POST":
+        return admin.site.login(request, extra_context)
+    client, username = client_ip(request), request.POST.get("username", "")
+    client_key = f"admin-login-client:{client}"
+    per_client = settings.KIBO_ADMIN_LOGIN_FAILURES_PER_CLIENT
+    if wait := over(client_key, limit=per_client, window_seconds=FAILURE_WINDOW_SECONDS):
+        return too_many_response(request, wait)
+    if wait := locked_for(username):
+        message = (
+            "This account is locked after too many failed sign-ins. Another staff member can "
+            f"lift the lock-out in the admin, or try again in {wait // 60 + 1} minutes."
+        )
+        return too_many_response(request, wait, message)
+    response = admin.site.login(request, extra_context)
+    if not (request.user.is_authenticated and request.user.is_staff):
+        hit(client_key, limit=per_client, window_seconds=FAILURE_WINDOW_SECONDS)
+        failed_sign_in(username, client=client)
+    return response
+
+
 admin.site.site_header = admin.site.site_title = "Kibo staff"
 admin.site.index_template = "admin/kibo_index.html"  # links the staff console
 
@@ -78,6 +113,12 @@ class UserAdmin(DjangoUserAdmin):
         ),
     )
     add_fieldsets = ((None, {"fields": ("wallet_address", "role", "country", "verified")}),)
+    actions = ("lift_lockout",)
+
+    @admin.action(description="Lift the sign-in lock-out", permissions=["change"])
+    def lift_lockout(self, request, queryset):
+        lifted = [user for user in queryset if lockout_lift(user=user, staff=request.user)]
+        self.message_user(request, f"{len(lifted)} lock-out(s) lifted.", messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
         """A new country goes through the service, audited: for an ally it is the country

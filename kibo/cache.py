@@ -1,11 +1,13 @@
 """The cache: Django's Redis cache keeping one client per pool, values cached under
-generations, and rendered fragments.
+generations, rendered fragments, and counters of attempts in fixed windows (the rate
+limits of kibo.ratelimit and the staff lock-outs of kibo.lockouts).
 
 Django's Redis client builds a new `redis.Redis` for every operation (a fresh table of
 response callbacks each time): measured here, a get took 0.27 ms that way and 0.15 ms with
 the client kept. A client is only a view on its pool and safe to share.
 """
 
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,3 +125,38 @@ def render_fragments(template: str, items: list[tuple[str | None, dict]], second
     if fresh:
         cache.set_many(fresh, seconds)
     return fragments
+
+
+# --- attempts counted in fixed windows, shared by every process --------------------------
+
+
+def _window(key: str, window_seconds: int) -> tuple[str, int]:
+    """The cache key of the current window for `key`, and the seconds left in it."""
+    now = time.time()
+    return f"ratelimit:{key}:{int(now // window_seconds)}", int(
+        window_seconds - now % window_seconds
+    ) + 1
+
+
+def hit(key: str, *, limit: int, window_seconds: int = 60) -> int | None:
+    """Count one attempt under `key`: None while this window holds at most `limit` of them,
+    else the seconds to wait."""
+    bucket, left = _window(key, window_seconds)
+    cache.add(bucket, 0, timeout=window_seconds * 2)
+    try:
+        count = cache.incr(bucket)
+    except ValueError:  # the bucket expired between add and incr: this is its first attempt
+        cache.set(bucket, 1, timeout=window_seconds * 2)
+        count = 1
+    return None if count <= limit else left
+
+
+def over(key: str, *, limit: int, window_seconds: int = 60) -> int | None:
+    """Like hit, without counting: the seconds to wait if `key` is already over `limit`."""
+    bucket, left = _window(key, window_seconds)
+    return left if (cache.get(bucket) or 0) >= limit else None
+
+
+def forget_hits(key: str, *, window_seconds: int = 60) -> None:
+    """Start `key`'s count again in the current window."""
+    cache.delete(_window(key, window_seconds)[0])

@@ -188,6 +188,14 @@ def recover_signer(text: str, signature: str) -> str:
         raise SiweRejected(_("The signature is not valid."), status_code=400) from None
 
 
+def signed_by(text: str, signature: str, *, address: str) -> bool:
+    """Whether `signature` is `address`'s over `text` (False for anything else)."""
+    try:
+        return recover_signer(text, signature).lower() == address.lower()
+    except SiweRejected:
+        return False
+
+
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

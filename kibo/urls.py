@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from kibo import views
+from kibo.admin import staff_login
 from orders.console import console
 
 urlpatterns = [
@@ -16,5 +17,6 @@ urlpatterns = [
     path("orders/", include("orders.urls")),
     path("ally/", include("allies.urls")),
     path("admin/dashboard/", admin.site.admin_view(console), name="console"),
+    path("admin/login/", staff_login),  # the admin's own, with failures limited
     path("admin/", admin.site.urls),
 ]

@@ -20,10 +20,11 @@ from allies.services import user_country_set
 from escrow.chain import ChainUnavailable, head_block
 from escrow.networks import configured_networks
 from kibo import siwe
+from kibo.cache import hit
 from kibo.celery import app as celery_app
 from kibo.errors import DomainError, WalletBlocked
 from kibo.models import User
-from kibo.ratelimit import client_ip, rate_limit_allows
+from kibo.ratelimit import client_ip
 from kibo.services import user_sign_in
 from quotes.models import Quote
 
@@ -65,9 +66,11 @@ def _safe_next(request) -> str:
     return target if allowed else ""
 
 
-def _too_many() -> JsonResponse:
+def _too_many(retry_after: int) -> JsonResponse:
     return JsonResponse(
-        {"error": _("Too many sign-in attempts. Wait a minute and try again.")}, status=429
+        {"error": _("Too many sign-in attempts. Wait a minute and try again.")},
+        status=429,
+        headers={"Retry-After": str(retry_after)},
     )
 
 
@@ -80,8 +83,8 @@ def auth_nonce(request):
     """A fresh nonce for one sign-in, kept in this session for a few minutes. With `address`
     and `chain_id`, also the EIP-4361 message to sign (a browser cannot checksum addresses)."""
     limit = 2 * settings.KIBO_LOGIN_ATTEMPTS_PER_MINUTE_IP
-    if not rate_limit_allows(f"siwe-nonce:{client_ip(request)}", limit=limit):
-        return _too_many()
+    if wait := hit(f"siwe-nonce:{client_ip(request)}", limit=limit):
+        return _too_many(wait)
     nonce = secrets.token_hex(16)
     request.session[NONCE_SESSION_KEY] = {
         "value": nonce,
@@ -105,18 +108,23 @@ def auth_nonce(request):
 
 @require_POST
 def auth_login(request):
-    """POST message (EIP-4361) and signature (0x hex) -> {"address", "role"} and a session."""
+    """POST message (EIP-4361) and signature (0x hex) -> {"address", "role"} and a session.
+
+    Every attempt counts against the client. Only one whose signature proves the wallet
+    counts against the wallet too: anyone can name a wallet, so unsigned attempts must not
+    be able to lock its owner out."""
     per_ip = settings.KIBO_LOGIN_ATTEMPTS_PER_MINUTE_IP
-    if not rate_limit_allows(f"siwe-login-ip:{client_ip(request)}", limit=per_ip):
-        return _too_many()
+    if wait := hit(f"siwe-login-ip:{client_ip(request)}", limit=per_ip):
+        return _too_many(wait)
     stored = request.session.pop(NONCE_SESSION_KEY, None)  # single use, whatever follows
     expected = stored["value"] if stored and stored["expires"] > time.time() else None
     text, signature = request.POST.get("message", ""), request.POST.get("signature", "")
     try:
         message = siwe.parse_message(text)
-        per_wallet = settings.KIBO_LOGIN_ATTEMPTS_PER_MINUTE_WALLET
-        if not rate_limit_allows(f"siwe-login-wallet:{message.address}", limit=per_wallet):
-            return _too_many()
+        if siwe.signed_by(text, signature, address=message.address):
+            per_wallet = settings.KIBO_LOGIN_ATTEMPTS_PER_MINUTE_WALLET
+            if wait := hit(f"siwe-login-wallet:{message.address}", limit=per_wallet):
+                return _too_many(wait)
         siwe.verify(
             message,
             text,

@@ -32,6 +32,7 @@ from escrow.selectors import payment_request
 from kibo.cache import render_fragments
 from kibo.errors import DomainError, NotFound, refusal_status
 from kibo.models import Country, User
+from kibo.ratelimit import limited
 from orders.disputes import dispute_open
 from orders.forms import statement_fields
 from orders.models import OPEN_STATUSES, Dispute, DisputeEvidence, Order, OrderStatus
@@ -169,6 +170,7 @@ def _new_order_page(request, **context) -> dict:
 
 @user_page
 @require_POST
+@limited("qr-image", when=lambda request: "qr_image" in request.FILES)
 def read_qr(request):
     """POST qr_text (what the camera read) or qr_image -> the QR and its price, or 422
     (413 for a picture too large to read).
@@ -328,6 +330,7 @@ def confirm(request, order_id):
 
 
 @require_POST
+@limited("upload")
 def dispute(request, order_id):
     """The payer says the shop was not paid (during the hold), or the ally contests a
     penalty about the order: a statement and up to three files."""
@@ -389,6 +392,7 @@ def _deposit_result(request, order: Order, state: str, message: str, *, status: 
 
 @user_page
 @require_POST
+@limited("deposit-report")
 def deposit(request, order_id):
     """The owner reports the wallet transaction that paid the order."""
     order = _owned_order(request, order_id)

@@ -5,6 +5,7 @@ import secrets
 from datetime import timedelta
 from decimal import Decimal
 
+import segno
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from eth_utils import to_checksum_address
@@ -134,6 +135,13 @@ def png_upload(name: str = "receipt.png") -> SimpleUploadedFile:
     picture.paste(Image.frombytes("RGB", (40, 20), secrets.token_bytes(40 * 20 * 3)), (100, 150))
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/png")
+
+
+def qr_png(payload: str, *, name: str = "qr.png") -> SimpleUploadedFile:
+    """A screenshot of a payment QR, as a payer uploads one."""
+    buffer = io.BytesIO()
+    segno.make(payload, error="m").save(buffer, kind="png", scale=6, border=4)
     return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/png")
 
 

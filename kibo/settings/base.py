@@ -201,6 +201,21 @@ KIBO_QR_IMAGE_MAX_PIXELS = env.int("KIBO_QR_IMAGE_MAX_PIXELS", default=12_000_00
 KIBO_SIWE_NONCE_SECONDS = env.int("KIBO_SIWE_NONCE_SECONDS", default=300)
 KIBO_LOGIN_ATTEMPTS_PER_MINUTE_IP = env.int("KIBO_LOGIN_ATTEMPTS_PER_MINUTE_IP", default=20)
 KIBO_LOGIN_ATTEMPTS_PER_MINUTE_WALLET = env.int("KIBO_LOGIN_ATTEMPTS_PER_MINUTE_WALLET", default=5)
+# What a signed-in person may do per minute where each request is dear to answer (a client
+# address may do CLIENT_FACTOR times as much; kibo.ratelimit): 429 with Retry-After above it.
+KIBO_RATE_LIMITS = {
+    "qr-image": env.int("KIBO_RATE_QR_IMAGES_PER_MINUTE", default=10),  # decoded on the server
+    "deposit-report": env.int("KIBO_RATE_DEPOSIT_REPORTS_PER_MINUTE", default=6),  # RPC calls
+    "upload": env.int("KIBO_RATE_UPLOADS_PER_MINUTE", default=10),  # receipts and evidence
+}
+# Staff password sign-in (/admin/login/): failures per client per 15 minutes, and failures
+# for one account after which it is locked out until the time passes or staff lift it.
+KIBO_ADMIN_LOGIN_FAILURES_PER_CLIENT = env.int("KIBO_ADMIN_LOGIN_FAILURES_PER_CLIENT", default=20)
+KIBO_ADMIN_LOGIN_FAILURES_PER_ACCOUNT = env.int("KIBO_ADMIN_LOGIN_FAILURES_PER_ACCOUNT", default=5)
+KIBO_ADMIN_LOCKOUT_SECONDS = env.int("KIBO_ADMIN_LOCKOUT_SECONDS", default=3600)
+# The proxies in front of Kibo that append the client's address to X-Forwarded-For (0: none,
+# REMOTE_ADDR is the client; 1: one, e.g. the compose file's Caddy).
+KIBO_TRUSTED_PROXY_HOPS = env.int("KIBO_TRUSTED_PROXY_HOPS", default=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = KIBO_PROOF_MAX_BYTES + 1024 * 1024
 
 

@@ -2,8 +2,8 @@ import pytest
 from django.contrib.messages import get_messages
 from eth_account import Account
 
+from kibo.cache import hit
 from kibo.models import User
-from kibo.ratelimit import rate_limit_allows
 from tests.factories import make_order, make_quote, make_user
 from tests.helpers.auth import prepared, sign, sign_in
 
@@ -99,25 +99,45 @@ def test_too_many_attempts_from_one_address_are_refused_with_429(client, setting
         client.post("/auth/login/", {"message": "x", "signature": "0x"})
     response = client.post("/auth/login/", {"message": "x", "signature": "0x"})
     assert response.status_code == 429 and "Wait a minute" in response.json()["error"]
+    assert 0 < int(response["Retry-After"]) <= 61
 
 
-def test_too_many_attempts_for_one_wallet_are_refused_with_429(client, settings):
+def test_attempts_that_do_not_prove_the_wallet_never_lock_its_owner_out(client, settings):
+    from django.test import Client
+
+    # given a rival who posts sign-ins for someone else's wallet, signed with another key
+    settings.KIBO_LOGIN_ATTEMPTS_PER_MINUTE_WALLET = 2
+    account, rival = Account.create(), Account.create()
+    for _ in range(6):
+        text = prepared(client, account)
+        assert sign_in(client, account, text, sign(rival, text)).status_code == 401
+        unsigned = client.post("/auth/login/", {"message": text, "signature": "0x"})
+        assert unsigned.status_code in (400, 401)
+
+    # then the owner still signs in, from anywhere
+    assert sign_in(Client(REMOTE_ADDR="10.0.0.9"), account).status_code == 200
+
+
+def test_attempts_the_wallet_signed_count_against_the_wallet(client, settings):
     from django.test import Client
 
     settings.KIBO_LOGIN_ATTEMPTS_PER_MINUTE_WALLET = 2
-    account, other = Account.create(), Account.create()
-    for _ in range(2):
-        text = prepared(client, account)
-        assert sign_in(client, account, text, sign(other, text)).status_code == 401
+    account = Account.create()
+    text = prepared(client, account)
+    signature = sign(account, text)
+    assert sign_in(client, account, text, signature).status_code == 200
+    client.post("/auth/logout/")
+    assert sign_in(client, account, text, signature).status_code == 401  # a replay
 
-    # even the right signature waits now, from any client
-    fresh = Client(REMOTE_ADDR="10.0.0.9")
-    assert sign_in(fresh, account).status_code == 429
+    # the wallet's own signatures have used its two attempts: even a good one waits now
+    response = sign_in(Client(REMOTE_ADDR="10.0.0.9"), account)
+    assert response.status_code == 429 and 0 < int(response["Retry-After"]) <= 61
 
 
 def test_the_rate_limiter_counts_per_key_within_its_window():
-    assert [rate_limit_allows("k1", limit=2) for _ in range(3)] == [True, True, False]
-    assert rate_limit_allows("k2", limit=2)
+    first, second, third = (hit("k1", limit=2) for _ in range(3))
+    assert first is None and second is None and 0 < third <= 61
+    assert hit("k2", limit=2) is None
 
 
 def test_sign_out_ends_the_session(client):

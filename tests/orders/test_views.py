@@ -9,7 +9,6 @@ from decimal import Decimal
 from html import unescape
 
 import pytest
-import segno
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import F
 
@@ -27,6 +26,7 @@ from tests.factories import (
     make_user,
     png_claiming,
     png_upload,
+    qr_png,
     shop_qr,
     tx_hash,
 )
@@ -40,12 +40,6 @@ def seconds_left(page: str) -> int:
 
 def text(response) -> str:
     return unescape(response.content.decode())
-
-
-def qr_png(payload: str, *, name: str = "qr.png") -> SimpleUploadedFile:
-    buffer = io.BytesIO()
-    segno.make(payload, error="m").save(buffer, kind="png", scale=6, border=4)
-    return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/png")
 
 
 @pytest.fixture
