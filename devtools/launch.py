@@ -69,7 +69,17 @@ def main() -> int:
         ).stdout
         processes = [
             subprocess.Popen(_manage("runserver", "--noreload", f"127.0.0.1:{port}")),
-            subprocess.Popen(_celery("worker", "--loglevel", "INFO", "--concurrency", "2")),
+            subprocess.Popen(
+                _celery(
+                    "worker",
+                    "--queues",
+                    "celery,returns",
+                    "--loglevel",
+                    "INFO",
+                    "--concurrency",
+                    "2",
+                )
+            ),
             subprocess.Popen(
                 _celery(
                     "beat",

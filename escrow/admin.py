@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.db.models import Q
 
 from escrow.amounts import format_base_units
+from escrow.deposits import deposit_return_kept
 from escrow.models import (
     ChainCursor,
     Deposit,
@@ -13,6 +14,7 @@ from escrow.models import (
 from escrow.networks import network_spec
 from escrow.transfers import transfer_retry
 from kibo.admin_tools import BigTableAdmin, SearchTerm
+from kibo.errors import DomainError
 
 
 class ReadOnlyAdmin(BigTableAdmin):
@@ -45,6 +47,24 @@ class EscrowAccountAdmin(ReadOnlyAdmin):
     ordering = ("-locked_at",)
 
 
+class KeptFilter(admin.SimpleListFilter):
+    """Deposits below RETURN_MIN_<TOKEN> that were kept, not returned automatically."""
+
+    title = "kept (dust)"
+    parameter_name = "kept"
+
+    def lookups(self, request, model_admin):
+        return [("waiting", "Kept, not returned"), ("returned", "Kept, then returned by staff")]
+
+    def queryset(self, request, queryset):
+        returns = Transfer.objects.filter(purpose=Transfer.Purpose.RETURN).values("deposit_id")
+        if self.value() == "waiting":
+            return queryset.filter(kept_base__gt=0).exclude(pk__in=returns)
+        if self.value() == "returned":
+            return queryset.filter(kept_base__gt=0, pk__in=returns)
+        return queryset
+
+
 @admin.register(Deposit)
 class DepositAdmin(ReadOnlyAdmin):
     list_display = (
@@ -57,10 +77,23 @@ class DepositAdmin(ReadOnlyAdmin):
         "order_id",
         "tx_hash",
         "reason",
+        "kept_base",
     )
-    list_filter = ("outcome", "network", "token")
+    list_filter = (KeptFilter, "outcome", "network", "token")
     search_by = {"order": ["order_id"], "wallet": ["sender"], "tx": ["tx_hash"]}
     ordering = ("-created_at",)
+    actions = ["return_kept"]
+
+    @admin.action(description="Return the kept amount (dust) to the sender", permissions=["change"])
+    def return_kept(self, request, queryset):
+        returned = 0
+        for deposit in queryset.filter(kept_base__gt=0):
+            try:
+                deposit_return_kept(deposit_id=deposit.pk, staff=request.user)
+                returned += 1
+            except DomainError as refused:
+                self.message_user(request, f"{deposit.pk}: {refused.message}", messages.ERROR)
+        self.message_user(request, f"{returned} return(s) queued.", messages.SUCCESS)
 
 
 class SignedTransactionInline(admin.TabularInline):
@@ -115,7 +148,7 @@ class TransferAdmin(ReadOnlyAdmin):
         )
         return text
 
-    @admin.action(description="Retry the selected failed transfers")
+    @admin.action(description="Retry the selected failed transfers", permissions=["change"])
     def retry(self, request, queryset):
         failed = queryset.filter(status=Transfer.Status.FAILED)
         for transfer in failed:

@@ -16,7 +16,8 @@ from django.db import IntegrityError, transaction
 from audit.models import Action
 from audit.services import log_action
 from escrow import chain
-from escrow.amounts import from_base_units
+from escrow.amounts import from_base_units, to_base_units
+from escrow.locks import lock_deposit
 from escrow.models import ChainCursor, Deposit, ScannedBlock, Transfer
 from escrow.networks import NetworkSpec, TokenSpec, network_spec
 from escrow.outcomes import outcomes
@@ -24,6 +25,7 @@ from escrow.selectors import escrow_address
 from escrow.transfers import transfer_create
 from kibo import config
 from kibo.db import violated_constraint
+from kibo.errors import Conflict
 
 logger = logging.getLogger(__name__)
 
@@ -81,25 +83,32 @@ def _deposit_record(*, incoming, token: TokenSpec, order_hint, key) -> Deposit:
             **fields, outcome=Deposit.Outcome.TREASURY, reason="operator funding"
         )
     claim = outcomes().deposit_claim(incoming=incoming, token=token, order_hint=order_hint)
-    if claim.credited and claim.order_id is not None:
-        returned = incoming.amount_base - claim.credited_base
+    paid = claim.order_id if claim.credited else None
+    credited = claim.credited_base if paid is not None else 0
+    rest = incoming.amount_base - credited
+    kept = rest if 0 < rest < _return_minimum(token) else 0
+    if paid is not None:
         deposit = Deposit.objects.create(
             **fields,
-            order_id=claim.order_id,
-            credited_base=claim.credited_base,
+            order_id=paid,
+            credited_base=credited,
+            kept_base=kept,
             outcome=Deposit.Outcome.CREDITED,
-            reason="the excess of an over-payment" if returned else "",
+            reason="the excess of an over-payment" if rest else "",
         )
         outcomes().deposit_credited(
-            order_id=claim.order_id,
+            order_id=paid,
             tx_hash=incoming.tx_hash,
             amount_received=from_base_units(incoming.amount_base, token.decimals),
         )
     else:
         deposit = Deposit.objects.create(
-            **fields, order_id=claim.order_id, outcome=Deposit.Outcome.RETURNED, reason=claim.reason
+            **fields,
+            order_id=claim.order_id,
+            kept_base=kept,
+            outcome=Deposit.Outcome.RETURNED,
+            reason=claim.reason,
         )
-        returned = incoming.amount_base
         log_action(
             action=Action.DEPOSIT_REJECTED,
             order_id=claim.order_id,
@@ -109,18 +118,54 @@ def _deposit_record(*, incoming, token: TokenSpec, order_hint, key) -> Deposit:
                 "reason": claim.reason,
                 "amount_base": str(incoming.amount_base),
                 "token": token.symbol,
+                **({"kept_base": str(kept)} if kept else {}),
             },
         )
-    if returned > 0:
-        transfer_create(
-            purpose=Transfer.Purpose.RETURN,
-            deposit_id=deposit.pk,
-            network=incoming.network,
-            token=token.symbol,
-            recipient=incoming.sender,
-            amount_base=returned,
-        )
+    if rest > 0 and not kept:
+        _return(deposit, rest)
     return deposit
+
+
+def _return_minimum(token: TokenSpec) -> int:
+    """RETURN_MIN_<TOKEN> in the token's base units."""
+    return to_base_units(config.RETURN_MIN[token.symbol].get(), token.decimals)
+
+
+def _return(deposit: Deposit, amount_base: int) -> Transfer:
+    return transfer_create(
+        purpose=Transfer.Purpose.RETURN,
+        deposit_id=deposit.pk,
+        network=deposit.network,
+        token=deposit.token,
+        recipient=deposit.sender,
+        amount_base=amount_base,
+    )
+
+
+@transaction.atomic
+def deposit_return_kept(*, deposit_id, staff) -> Transfer:
+    """Staff return a deposit kept as dust to its sender (audited); once: a deposit has at
+    most one RETURN."""
+    deposit = lock_deposit(deposit_id)
+    if deposit.kept_base <= 0:
+        raise Conflict("This deposit kept nothing to return.")
+    existing = Transfer.objects.filter(deposit=deposit, purpose=Transfer.Purpose.RETURN).first()
+    if existing is not None:
+        return existing
+    transfer = _return(deposit, int(deposit.kept_base))
+    log_action(
+        action=Action.KEPT_DEPOSIT_RETURNED,
+        order_id=deposit.order_id,
+        actor_wallet=staff.wallet_address,
+        metadata={
+            "deposit": str(deposit.pk),
+            "transfer": str(transfer.pk),
+            "amount_base": str(deposit.kept_base),
+            "token": deposit.token,
+            "staff": str(staff),
+        },
+    )
+    return transfer
 
 
 def deposits_watch(*, network: str) -> int:

@@ -1,7 +1,7 @@
 """Locks on money rows, after the order they belong to (the order in kibo.locks): a
 transfer, then its order's escrow account; the sending wallet's nonce cursor last."""
 
-from escrow.models import EscrowAccount, NonceCursor, Transfer
+from escrow.models import Deposit, EscrowAccount, NonceCursor, Transfer
 
 
 def lock_transfer(transfer_id) -> Transfer:
@@ -14,6 +14,10 @@ def lock_release_without_waiting(order_id) -> Transfer:
     return Transfer.objects.select_for_update(nowait=True).get(
         order_id=order_id, purpose=Transfer.Purpose.RELEASE
     )
+
+
+def lock_deposit(deposit_id) -> Deposit:
+    return Deposit.objects.select_for_update().get(pk=deposit_id)
 
 
 def lock_escrow_account(order_id) -> EscrowAccount | None:

@@ -65,7 +65,8 @@ class Deposit(models.Model):
 
     Unique on (network, tx_hash, log_index): one transfer can fund at most one order.
     What cannot be credited to an order (late, short, a second payment, the excess of an
-    over-payment, an unknown sender) is returned to its sender by a RETURN transfer.
+    over-payment, an unknown sender) is returned to its sender by a RETURN transfer, unless
+    it is dust (below RETURN_MIN_<TOKEN>): that is kept until staff return it.
     """
 
     class Outcome(models.TextChoices):
@@ -87,6 +88,9 @@ class Deposit(models.Model):
         "orders.Order", on_delete=models.PROTECT, related_name="deposits", null=True, blank=True
     )
     credited_base = base_units(default=0)
+    # What was not credited and is below RETURN_MIN_<TOKEN>: kept, not returned
+    # automatically; staff may return it by hand (escrow.deposits.deposit_return_kept).
+    kept_base = base_units(default=0)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -107,6 +111,11 @@ class Deposit(models.Model):
                 name="deposits_credited_has_order",
             ),
             models.CheckConstraint(
+                condition=Q(kept_base__gte=0)
+                & Q(kept_base__lte=models.F("amount_base") - models.F("credited_base")),
+                name="deposits_kept_within_the_rest",
+            ),
+            models.CheckConstraint(
                 condition=Q(tx_hash__regex=TX_HASH_RE), name="deposits_tx_hash_format"
             ),
         ]
@@ -115,6 +124,9 @@ class Deposit(models.Model):
             models.Index(fields=["-created_at"], name="idx_deposits_created"),
             models.Index(fields=["tx_hash"], name="idx_deposits_tx"),
             models.Index(fields=["sender"], name="idx_deposits_sender"),
+            models.Index(
+                fields=["-created_at"], condition=Q(kept_base__gt=0), name="idx_deposits_kept"
+            ),
         ]
 
     def __str__(self):

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import F, Max, Q, Sum
+from django.db.models import Count, F, Max, Q, Sum
 from eth_utils import is_address, to_checksum_address
 
 from escrow import chain
@@ -208,3 +208,17 @@ def reconcile(*, networks: Iterable[NetworkSpec] | None = None) -> list[Reconcil
                 )
             )
     return lines
+
+
+def kept_deposits() -> list[dict]:
+    """Deposits kept as dust (below RETURN_MIN_<TOKEN>) that staff have not returned, per
+    network and token: how many and how much (base units). The kept ones are few and
+    indexed (idx_deposits_kept)."""
+    returned = Transfer.objects.filter(purpose=Transfer.Purpose.RETURN).values("deposit_id")
+    return list(
+        Deposit.objects.filter(kept_base__gt=0)
+        .exclude(pk__in=returned)
+        .values("network", "token")
+        .annotate(count=Count("pk"), total=Sum("kept_base"))
+        .order_by("network", "token")
+    )

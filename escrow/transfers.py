@@ -35,6 +35,7 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Case, When
 from django.utils import timezone
 
 from audit.models import Action
@@ -104,15 +105,26 @@ def transfers_create(intents: list[TransferIntent]) -> list:
                  AS t (purpose, order_id, deposit_id, network, token, token_address, recipient,
                        amount_base, status, held_until)
             ON CONFLICT DO NOTHING
-            RETURNING id, status
+            RETURNING id, status, purpose
             """,
             [escrow_address(), *columns],
         )
         rows = cursor.fetchall()
-    created = [pk for pk, _ in rows]
-    ready = [pk for pk, status in rows if status == Transfer.Status.PENDING]
+    created = [pk for pk, _, _ in rows]
+    ready = [
+        pk
+        for pk, status, p in rows
+        if status == Transfer.Status.PENDING and p != Transfer.Purpose.RETURN
+    ]
+    returns = [
+        pk
+        for pk, status, p in rows
+        if status == Transfer.Status.PENDING and p == Transfer.Purpose.RETURN
+    ]
     if ready:
         transaction.on_commit(lambda: _enqueue(ready))
+    if returns:
+        transaction.on_commit(lambda: _enqueue(returns, returns=True))
     return created
 
 
@@ -131,8 +143,21 @@ def transfer_create(**fields: Any) -> Transfer:
 PROCESS_TRANSFERS = "escrow.tasks.process_transfers"
 
 
-def _enqueue(transfer_ids) -> None:
-    current_app.send_task(PROCESS_TRANSFERS, args=[[str(pk) for pk in transfer_ids]])
+def _enqueue(transfer_ids, *, returns: bool = False) -> None:
+    """Tell the worker; returns on their own queue, so a flood of them never stands in
+    front of a payout or a refund."""
+    queue = settings.KIBO_RETURNS_QUEUE if returns else settings.CELERY_TASK_DEFAULT_QUEUE
+    current_app.send_task(PROCESS_TRANSFERS, args=[[str(pk) for pk in transfer_ids]], queue=queue)
+
+
+def _returns_in_flight(network: str) -> bool:
+    """Whether KIBO_RETURNS_IN_FLIGHT returns are signed and not yet mined on `network`: a
+    wallet's nonces mine in order, so a payout signed after a hundred returns would wait
+    for all of them. The next return waits for the sweep instead."""
+    signed = Transfer.objects.filter(
+        network=network, purpose=Transfer.Purpose.RETURN, status=Transfer.Status.SIGNED
+    )
+    return signed.count() >= settings.KIBO_RETURNS_IN_FLIGHT
 
 
 def transfer_process(*, transfer_id) -> Transfer:
@@ -262,6 +287,8 @@ def _transfer_sign(*, transfer_id) -> Transfer:
             previous, kept, transfer.nonce = [], None, None  # used up: take a new one
 
     cursor = lock_nonce_cursor(network, transfer.from_address)
+    if transfer.purpose == Transfer.Purpose.RETURN and kept is None and _returns_in_flight(network):
+        return transfer  # stays PENDING: returns never take the nonces ahead of payouts
     gas_coin = network_spec(network).gas_coin
     funds = escrow_funds(
         network=network,
@@ -489,7 +516,8 @@ def transfer_retry(*, transfer_id) -> Transfer:
     transfer.status = Transfer.Status.PENDING
     transfer.attempts = 0
     transfer.save(update_fields=["status", "attempts", "updated_at"])
-    transaction.on_commit(lambda: _enqueue([transfer.pk]))
+    is_return = transfer.purpose == Transfer.Purpose.RETURN
+    transaction.on_commit(lambda: _enqueue([transfer.pk], returns=is_return))
     return transfer
 
 
@@ -556,11 +584,13 @@ def transfers_unhold_due(*, limit: int = 200) -> int:
 
 def transfers_process_unfinished(*, limit: int = 200) -> int:
     """Beat's safety net: let go of the releases whose hold ended, then push every
-    unfinished transfer on. Returns how many it looked at."""
+    unfinished transfer on, payouts and refunds before returns. Returns how many it looked
+    at."""
     transfers_unhold_due(limit=limit)
+    returns_last = Case(When(purpose=Transfer.Purpose.RETURN, then=1), default=0)
     unfinished = list(
         Transfer.objects.filter(status__in=Transfer.UNFINISHED)
-        .order_by("created_at")
+        .order_by(returns_last, "created_at")
         .values_list("pk", "network")[:limit]
     )
     unreachable: set[str] = set()

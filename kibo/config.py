@@ -365,6 +365,23 @@ ESCROW_TREASURY_ADDRESSES = _declare(
         "kept instead of returned.",
     )
 )
+# Below these, a transfer into escrow that pays no order is not returned automatically:
+# each return costs escrow gas, so a contract making a thousand 1-unit deposits would make
+# a thousand returns. The deposit is kept on record for staff, who may return it by hand.
+RETURN_MIN = {
+    token: _declare(
+        Option(
+            f"RETURN_MIN_{token}",
+            _decimal,
+            minimum,
+            f"The least {token} returned automatically to the sender of a deposit that pays "
+            "no order (or of an over-payment's excess); less is kept for staff to return.",
+            low=0,
+            high=Decimal("1000"),
+        )
+    )
+    for token, minimum in (("USDT", "0.50"), ("USDC", "0.50"), ("ETH", "0.0002"))
+}
 RECONCILE_STUCK_MINUTES = _declare(
     Option(
         "RECONCILE_STUCK_MINUTES",

@@ -7,6 +7,8 @@ from django.template.response import TemplateResponse
 
 from escrow.amounts import format_base_units
 from escrow.models import EscrowSnapshot
+from escrow.networks import network_spec
+from escrow.selectors import kept_deposits
 from kibo import config
 from kibo.charts import bar_chart
 from kibo.models import Country
@@ -38,6 +40,16 @@ def _escrow_lines() -> list[dict]:
                 "locked": locked,
             }
         )
+    return lines
+
+
+def _kept_lines() -> list[dict]:
+    """Deposits kept as dust, waiting for staff to return them by hand (or not)."""
+    lines = []
+    for line in kept_deposits():
+        decimals = network_spec(line["network"]).token(line["token"]).decimals
+        (total,) = format_base_units(int(line["total"]), decimals=decimals, symbol=line["token"])
+        lines.append({**line, "total": total})
     return lines
 
 
@@ -74,6 +86,7 @@ def console(request):
         ),
         "now": console_now()[fiat],
         "escrow": _escrow_lines(),
+        "kept": _kept_lines(),
         "charts": [
             {
                 "name": name,

@@ -21,6 +21,7 @@ SEED_MIGRATIONS = [
     importlib.import_module("orders.migrations.0006_dispute_config"),
     importlib.import_module("quotes.migrations.0002_local_rates_and_sources"),
     importlib.import_module("escrow.migrations.0005_reconcile_stuck_minutes"),
+    importlib.import_module("kibo.migrations.0008_new_ally_hold_and_return_minimums"),
 ]
 # What a later migration took back out of the seed.
 UNSEEDED = [importlib.import_module("kibo.migrations.0007_escrow_address_from_the_environment")]

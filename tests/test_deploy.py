@@ -86,3 +86,11 @@ def test_the_image_installs_exactly_the_runtime_lock():
     dockerfile = (BASE_DIR / "Dockerfile").read_text()
     assert "pip install --no-cache-dir --require-hashes -r requirements/runtime.txt" in dockerfile
     assert "--no-deps -e ." in dockerfile
+
+
+def test_the_worker_consumes_returns_beside_payouts_and_refunds():
+    from django.conf import settings
+
+    command = COMPOSE["services"]["worker"]["command"]
+    queues = command[command.index("--queues") + 1].split(",")
+    assert set(queues) == {settings.CELERY_TASK_DEFAULT_QUEUE, settings.KIBO_RETURNS_QUEUE}

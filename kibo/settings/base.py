@@ -1,5 +1,7 @@
 """Settings shared by every environment. Each knob comes from the environment (kibo.env)."""
 
+from kombu import Queue
+
 from escrow.networks import from_environment as networks_from_environment
 from kibo.env import BASE_DIR, env
 
@@ -160,6 +162,16 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+# Returns of deposits that paid no order wait on their own queue, behind nothing that pays
+# an ally or refunds a payer; every worker consumes both (`-Q celery,returns`).
+KIBO_RETURNS_QUEUE = "returns"
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, routing_key=name) for name in (CELERY_TASK_DEFAULT_QUEUE, KIBO_RETURNS_QUEUE)
+)
+# Returns signed and not yet mined per network; the next waits, so a wallet's nonces (which
+# mine in order) are never taken by a flood of returns ahead of a payout or a refund.
+KIBO_RETURNS_IN_FLIGHT = env.int("KIBO_RETURNS_IN_FLIGHT", default=2)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=120)

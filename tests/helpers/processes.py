@@ -31,6 +31,8 @@ def worker_command(*options: str) -> list[str]:
         "-A",
         "kibo",
         "worker",
+        "--queues",
+        "celery,returns",  # as every deployed worker: payouts and refunds, and returns
         *options,
         "--loglevel",
         "WARNING",
