@@ -1,5 +1,6 @@
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 
 from escrow import chain
 from orders.models import Order, OrderStatus
@@ -33,11 +34,29 @@ def roll_up_daily_stats() -> int:
 def check_deposit(self, order_id: str, tx_hash: str) -> None:
     """Keep checking a reported deposit until it is confirmed, so the user need not resubmit."""
     order = Order.objects.select_related("user").filter(pk=order_id).first()
-    if order is None or order.status != OrderStatus.PENDING_PAYMENT:
-        return
-    try:
-        result = deposit_verify(order=order, tx_hash=tx_hash)
-    except DepositRejected:
-        return
-    if result.state == "pending":
-        raise self.retry(countdown=settings.KIBO_CHAIN_SWEEP_SECONDS)
+    if order is not None and order.status == OrderStatus.PENDING_PAYMENT:
+        try:
+            result = deposit_verify(order=order, tx_hash=tx_hash)
+        except DepositRejected:
+            pass
+        else:
+            if result.state == "pending":
+                raise self.retry(countdown=settings.KIBO_CHAIN_SWEEP_SECONDS)
+    cache.delete(_in_flight(order_id, tx_hash))  # done: a new report may check again
+
+
+# How long a queued check counts as in flight: its retries add up to less than this.
+DEPOSIT_CHECK_SECONDS = 60 * 60
+
+
+def _in_flight(order_id, tx_hash: str) -> str:
+    return f"deposit-check:{order_id}:{tx_hash.lower()}"
+
+
+def check_deposit_once(order_id, tx_hash: str) -> bool:
+    """Queue check_deposit for a reported payment, unless a check of this order and hash
+    is already in flight (a payer clicking again, or a flood of reports, adds none)."""
+    if not cache.add(_in_flight(order_id, tx_hash), 1, timeout=DEPOSIT_CHECK_SECONDS):
+        return False
+    check_deposit.delay(str(order_id), tx_hash)
+    return True

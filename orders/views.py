@@ -43,7 +43,7 @@ from orders.qr import PaymentQR, QRImageTooLarge, QRRejected, parse_qr
 from orders.quoting import order_quote, parse_amount_fiat
 from orders.selectors import order_visible_privately, user_order_summary
 from orders.services import order_cancel, order_confirm_paid, order_create, parse_tx_hash
-from orders.tasks import check_deposit
+from orders.tasks import check_deposit_once
 from quotes.models import Token
 
 HISTORY_PAGE_SIZE = 20
@@ -407,7 +407,7 @@ def deposit(request, order_id):
         )
         return _deposit_result(request, order, "unavailable", message, status=503)
     if result.state == "pending":
-        transaction.on_commit(lambda: check_deposit.delay(str(order.pk), tx_hash))
+        transaction.on_commit(lambda: check_deposit_once(order.pk, tx_hash))
     return _deposit_result(request, order, result.state, result.message)
 
 

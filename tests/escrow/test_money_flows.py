@@ -377,3 +377,37 @@ def test_a_payment_from_a_blocked_wallet_is_returned_to_it(client, admin_user):
     assert Log.objects.filter(action=Action.DEPOSIT_REJECTED, actor_wallet=wallet.address).exists()
     settle(Transfer.objects.get(purpose=Transfer.Purpose.RETURN, deposit=deposit))
     assert balance("USDT", wallet.address) == start
+
+
+def test_reporting_the_same_pending_payment_again_queues_no_second_check(
+    client, settings, django_capture_on_commit_callbacks
+):
+    import redis
+
+    from kibo.celery import app
+    from orders.tasks import check_deposit, check_deposit_once
+    from tests.helpers.chain import mine
+
+    change_local_network(settings, confirmations=3)
+    wallet = funded_wallet()
+    order = order_for(wallet)
+    tx = send(wallet, to=escrow_address(), symbol="USDT", amount_base=due_base(order))
+    client.force_login(order.user)
+    app.control.purge()
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+
+    # when the payer reports the payment three times while it waits for confirmations
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(f"/orders/{order.pk}/deposit/", {"tx_hash": tx})
+        assert "waiting for the network to confirm it" in text(response)
+
+    # then one check is queued, not three
+    assert broker.llen(settings.CELERY_TASK_DEFAULT_QUEUE) == 1
+    # and once that check is done, a new one may be queued again
+    mine(2)
+    check_deposit.apply(args=[str(order.pk), tx])
+    order.refresh_from_db()
+    assert order.status == OrderStatus.AVAILABLE
+    assert check_deposit_once(order.pk, tx) and not check_deposit_once(order.pk, tx)
+    app.control.purge()
