@@ -14,6 +14,7 @@ urlpatterns = [
     path("account/country/", views.account_country, name="account_country"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz/", views.healthz, name="healthz"),
+    path("livez/", views.livez, name="livez"),
     path("orders/", include("orders.urls")),
     path("ally/", include("allies.urls")),
     path("admin/dashboard/", admin.site.admin_view(console), name="console"),

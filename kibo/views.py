@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.db import connection
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
@@ -177,43 +178,55 @@ def _broker_ok() -> bool:
         return False
 
 
+# Readiness is asked every few seconds by every load balancer and monitor; the chain nodes
+# are asked at most this often, whoever asks.
+CHAIN_HEADS_CACHE_SECONDS = 5
+
+
 def _chain_heads() -> dict[str, int | None]:
-    """Each enabled network's latest block, or None where its node does not answer."""
-    heads = {}
-    for spec in configured_networks():
-        try:
-            heads[spec.name] = head_block(spec.name)
-        except ChainUnavailable:
-            heads[spec.name] = None
+    """Each enabled network's latest block, or None where its node does not answer; read
+    from the nodes at most every CHAIN_HEADS_CACHE_SECONDS (shared by every process)."""
+    heads = cache.get("healthz:chain-heads")
+    if heads is None:
+        heads = {}
+        for spec in configured_networks():
+            try:
+                heads[spec.name] = head_block(spec.name)
+            except ChainUnavailable:
+                heads[spec.name] = None
+        cache.set("healthz:chain-heads", heads, timeout=CHAIN_HEADS_CACHE_SECONDS)
     return heads
 
 
 @require_GET
+def livez(request):
+    """Liveness, for an orchestrator deciding whether to restart the process: it answers,
+    and asks nothing of the network."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
 def healthz(request):
-    """For operators and load balancers: 200 when the database and broker answer. Chain nodes
-    and quote ages are reported too; a slow node must not take the web tier out."""
-    database = _database_ok()
-    now = timezone.now()
-    quotes = (
-        {
-            f"{q.token}/{q.fiat}": {
-                "rate": str(q.rate),
-                "source": q.source,
-                "age_seconds": int((now - q.timestamp).total_seconds()),
-            }
-            for q in Quote.objects.filter(is_active=True).order_by("token", "fiat")
-        }
-        if database
-        else {}
-    )
-    checks = {"database": database, "broker": _broker_ok()}
-    healthy = all(checks.values())
-    return JsonResponse(
-        {
-            "status": "ok" if healthy else "failing",
-            **checks,
+    """Readiness, for load balancers and monitors: 200 when the database and broker answer,
+    503 otherwise; a slow chain node must not take the web tier out. Only staff see the
+    detail (each check, each network's latest block, each quote's age)."""
+    database, broker = _database_ok(), _broker_ok()
+    healthy = database and broker
+    body: dict = {"status": "ok" if healthy else "failing"}
+    if request.user.is_authenticated and request.user.is_staff:
+        now = timezone.now()
+        quotes = Quote.objects.filter(is_active=True).order_by("token", "fiat") if database else []
+        body |= {
+            "database": database,
+            "broker": broker,
             "chain": _chain_heads(),
-            "quotes": quotes,
-        },
-        status=200 if healthy else 503,
-    )
+            "quotes": {
+                f"{q.token}/{q.fiat}": {
+                    "rate": str(q.rate),
+                    "source": q.source,
+                    "age_seconds": int((now - q.timestamp).total_seconds()),
+                }
+                for q in quotes
+            },
+        }
+    return JsonResponse(body, status=200 if healthy else 503, headers={"Cache-Control": "no-store"})

@@ -5,9 +5,9 @@ from tests.helpers.networks import change_local_network
 
 
 @pytest.mark.django_db
-def test_healthz_reports_database_broker_and_quote_ages(client):
+def test_healthz_reports_database_broker_and_quote_ages_to_staff(admin_client):
     make_quote(token="USDT", fiat="BOB", rate="9.80", age_seconds=42)
-    body = client.get("/healthz/").json()
+    body = admin_client.get("/healthz/").json()
     assert body["status"] == "ok" and body["database"] and body["broker"]
     assert body["chain"]["local"] > 0
     pair = body["quotes"]["USDT/BOB"]
@@ -23,10 +23,37 @@ def test_the_landing_page_explains_kibo(client):
 
 
 @pytest.mark.django_db
-def test_healthz_names_a_chain_node_that_does_not_answer(client, settings):
+def test_healthz_names_a_chain_node_that_does_not_answer(admin_client, settings):
     change_local_network(settings, rpc_urls=("http://127.0.0.1:9",))
-    body = client.get("/healthz/").json()
+    body = admin_client.get("/healthz/").json()
     assert body["status"] == "ok" and body["chain"] == {"local": None}
+
+
+@pytest.mark.django_db
+def test_anyone_else_gets_readiness_without_detail_and_never_reaches_the_chain(
+    client, admin_client, monkeypatch
+):
+    import kibo.views
+
+    asked, real = [], kibo.views.head_block
+
+    def head_block(name):  # the real call, counted
+        asked.append(name)
+        return real(name)
+
+    monkeypatch.setattr(kibo.views, "head_block", head_block)
+    for _ in range(5):
+        response = client.get("/healthz/")
+        assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert asked == []  # an anonymous request never calls a node
+    for _ in range(5):
+        admin_client.get("/healthz/")
+    assert asked == ["local"]  # staff's detail: the nodes asked once for five requests
+
+
+def test_liveness_answers_without_the_database_or_the_network(client):
+    response = client.get("/livez/")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
 @pytest.mark.parametrize("path", ["/", "/auth/"])
