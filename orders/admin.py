@@ -14,7 +14,7 @@ from kibo.admin_tools import BigTableAdmin, SearchTerm, decide_with_note
 from kibo.models import User
 from orders.disputes import ally_penalize_no_payment, dispute_decide, late_proof_decide
 from orders.models import Dispute, LateProof, Order
-from orders.selectors import admin_metrics, dispute_sla_cutoff
+from orders.selectors import PRIVATE_FILES_PERMISSION, admin_metrics, dispute_sla_cutoff
 from orders.views import receipt_response
 
 
@@ -393,6 +393,6 @@ class LateProofAdmin(admin.ModelAdmin):
 
     def file_view(self, request, pk):
         late = LateProof.objects.filter(pk=pk).first()
-        if late is None:
+        if late is None or not request.user.has_perm(PRIVATE_FILES_PERMISSION):
             raise Http404()
         return receipt_response(late.proof_file, filename=f"kibo-late-receipt-{late.order_id}")

@@ -68,6 +68,9 @@ class Order(models.Model):
 
     class Meta:
         db_table = "orders"
+        permissions = [
+            ("view_private_files", "Can open receipts, dispute files and QR pictures"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(amount_fiat__gt=0), name="orders_amount_fiat_positive"

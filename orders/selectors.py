@@ -35,12 +35,18 @@ class SecondsRemaining(Func):
     output_field = IntegerField()
 
 
+# The permission staff need to open receipts, dispute files and QR pictures: being staff is
+# not enough (a support agent who answers questions need not see a payer's bank receipt).
+PRIVATE_FILES_PERMISSION = "orders.view_private_files"
+
+
 def order_visible_privately(*, user: User, order_id) -> Order | None:
-    """The order, when the user may see its private files: its payer, its ally, or staff."""
+    """The order, when the user may see its private files: its payer, its ally, or staff
+    with PRIVATE_FILES_PERMISSION."""
     if not user.is_authenticated:
         return None
     orders = Order.objects.filter(pk=order_id)
-    if not user.is_staff:
+    if not (user.is_staff and user.has_perm(PRIVATE_FILES_PERMISSION)):
         orders = orders.filter(Q(user=user) | Q(ally=user))
     return orders.first()
 

@@ -415,19 +415,25 @@ def completed(django_capture_on_commit_callbacks):
     [
         ("payer", True),
         ("its ally", True),
-        ("staff", True),
+        ("staff allowed to open files", True),
+        ("staff without that permission", False),
         ("another ally", False),
         ("another user", False),
     ],
 )
 def test_the_receipt_is_shown_only_to_the_payer_its_ally_and_staff(client, completed, who, sees):
+    from django.contrib.auth.models import Permission
+
     person = {
         "payer": completed.user,
         "its ally": completed.ally,
-        "staff": make_user(is_staff=True, role=User.Role.ADMIN),
+        "staff allowed to open files": make_user(is_staff=True, role=User.Role.ADMIN),
+        "staff without that permission": make_user(is_staff=True, role=User.Role.ADMIN),
         "another ally": make_ally(),
         "another user": make_user(),
     }[who]
+    if who == "staff allowed to open files":
+        person.user_permissions.add(Permission.objects.get(codename="view_private_files"))
     client.force_login(person)
     response = client.get(f"/orders/{completed.pk}/proof/")
     if sees:
