@@ -1,35 +1,48 @@
 from django.contrib import admin, messages
 
 from allies.models import AllyApplication, AllyPenalty
-from allies.selectors import standing_generation
-from allies.services import ally_application_decide
-from kibo.cache import renew_generations
+from allies.services import ally_application_decide, ally_penalty_lift
+from kibo.admin_tools import decide_with_note
 from kibo.errors import DomainError
 
 
 @admin.register(AllyPenalty)
 class AllyPenaltyAdmin(admin.ModelAdmin):
+    """Penalties are read here and lifted with the action (audited, with a note); they are
+    created by the services (a timer, a dispute, the order's NO_PAYMENT action), never added,
+    edited or deleted by hand."""
+
     list_display = ("ally", "reason", "penalty_minutes", "penalty_until", "order_id", "created_at")
     list_filter = ("reason",)
     search_fields = ("ally__wallet_address", "ally__username", "=order__id")
     list_select_related = ("ally",)
-    raw_id_fields = ("ally", "order")
     date_hierarchy = "created_at"
+    actions = ("lift",)
 
-    # The board caches each ally's standing: staff's edits show on the next poll.
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        allies = {obj.ally_id, form.initial.get("ally")} - {None}
-        renew_generations(*(standing_generation(ally) for ally in allies))
+    def has_add_permission(self, request):
+        return False
 
-    def delete_model(self, request, obj):
-        super().delete_model(request, obj)
-        renew_generations(standing_generation(obj.ally_id))
+    def has_change_permission(self, request, obj=None):
+        return False
 
-    def delete_queryset(self, request, queryset):
-        allies = set(queryset.values_list("ally_id", flat=True))
-        super().delete_queryset(request, queryset)
-        renew_generations(*(standing_generation(ally) for ally in allies))
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_lift_permission(self, request):
+        return request.user.has_perm("allies.change_allypenalty")
+
+    @admin.action(description="Lift the selected penalties now", permissions=["lift"])
+    def lift(self, request, queryset):
+        return decide_with_note(
+            self,
+            request,
+            queryset,
+            question="Lift these penalties now?",
+            submit="Lift them",
+            decide=lambda penalty, note: ally_penalty_lift(
+                penalty_id=penalty.pk, staff=request.user, note=note
+            ),
+        )
 
 
 @admin.register(AllyApplication)

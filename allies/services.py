@@ -6,7 +6,7 @@ from django.db.models import Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from allies.locks import lock_application
+from allies.locks import lock_application, lock_penalty
 from allies.models import AllyApplication, AllyPenalty
 from allies.ports import payers_orders
 from allies.selectors import (
@@ -18,6 +18,7 @@ from allies.selectors import (
 from audit.models import Action
 from audit.services import log_action, log_actions
 from kibo.cache import renew_generations
+from kibo.db import in_callers_transaction
 from kibo.errors import Conflict, DomainError, NotFound
 from kibo.locks import lock_user
 from kibo.models import Country, User
@@ -75,6 +76,44 @@ def allies_penalize(
     renew_generations(*{standing_generation(p.ally_id) for p in new.values()})
     log_actions([_penalized(p, order=p.order, staff=staff, note=note) for p in new.values()])
     return [existing.get(order.pk) or new[order.pk] for _, order in stalled]
+
+
+@in_callers_transaction
+def penalty_end(*, penalty_id) -> AllyPenalty | None:
+    """End a running penalty now (the caller audits why); None if it had already ended."""
+    now = timezone.now()
+    penalty = lock_penalty(penalty_id)
+    if penalty.penalty_until <= now:
+        return None
+    penalty.penalty_until = now
+    penalty.save(update_fields=["penalty_until"])
+    renew_generations(standing_generation(penalty.ally_id))
+    return penalty
+
+
+@transaction.atomic
+def ally_penalty_lift(*, penalty_id, staff: User, note: str) -> AllyPenalty | None:
+    """Staff lift a running penalty, saying why (audited: PENALTY_LIFTED). Penalties are
+    created, lifted and changed only through these services, never edited by hand."""
+    if not staff.is_staff:
+        raise NotFound(_("No such penalty."))
+    if not note.strip():
+        raise DomainError("Write a note saying why.")
+    penalty = penalty_end(penalty_id=penalty_id)
+    if penalty is not None:
+        log_action(
+            action=Action.PENALTY_LIFTED,
+            order_id=penalty.order_id,
+            actor_wallet=staff.wallet_address,
+            metadata={
+                "penalty": str(penalty.pk),
+                "ally": penalty.ally.wallet_address,
+                "reason": penalty.reason,
+                "staff": str(staff),
+                "note": note.strip(),
+            },
+        )
+    return penalty
 
 
 def _penalized(penalty: AllyPenalty, *, order, staff: User | None = None, note: str = "") -> dict:

@@ -27,10 +27,9 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from allies.locks import lock_penalty
 from allies.models import AllyPenalty
 from allies.selectors import standing_generation
-from allies.services import ally_penalize
+from allies.services import ally_penalize, penalty_end
 from audit.models import Action
 from audit.services import log_action
 from escrow.locks import lock_release_without_waiting
@@ -254,7 +253,7 @@ def dispute_decide(*, dispute_id, staff: User, uphold: bool, note: str) -> Dispu
         if uphold:
             _refund_payer(order, staff=staff, note=note)
     elif uphold:
-        _lift_penalty(dispute.penalty_id)
+        penalty_end(penalty_id=dispute.penalty_id)
     dispute.status, dispute.decided_at = decision, timezone.now()
     dispute.decided_by, dispute.decision_note = staff, note
     dispute.save(update_fields=["status", "decided_at", "decided_by", "decision_note"])
@@ -298,15 +297,6 @@ def _refund_payer(order, *, staff: User, note: str) -> None:
     User.objects.filter(pk=order.user_id).update(
         successful_orders=Greatest(F("successful_orders") - 1, 0)
     )
-
-
-def _lift_penalty(penalty_id) -> None:
-    now = timezone.now()
-    penalty = lock_penalty(penalty_id)
-    if penalty.penalty_until > now:
-        penalty.penalty_until = now
-        penalty.save(update_fields=["penalty_until"])
-        renew_generations(standing_generation(penalty.ally_id))
 
 
 @transaction.atomic

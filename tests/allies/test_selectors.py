@@ -57,15 +57,33 @@ def test_a_cached_penalty_lapses_when_it_ends():
     assert ally_standing(ally=ally).penalty is None
 
 
-def test_staff_removing_a_penalty_in_the_admin_shows_on_the_allys_board(admin_client):
+def test_staff_lifting_a_penalty_in_the_admin_shows_on_the_allys_board_audited(
+    admin_client, admin_user
+):
+    from audit.models import Action, Log
+
     ally = make_ally()
     penalty = ally_penalize(ally=ally, order=None, reason="FAKE_PROOF", minutes=30)
     assert ally_standing(ally=ally).penalty == penalty
+    url = "/admin/allies/allypenalty/"
 
-    admin_client.post(f"/admin/allies/allypenalty/{penalty.pk}/delete/", {"post": "yes"})
+    # a penalty is never deleted, edited or added by hand
+    assert admin_client.post(f"{url}{penalty.pk}/delete/", {"post": "yes"}).status_code == 403
+    admin_client.post(f"{url}{penalty.pk}/change/", {"penalty_minutes": "1"})
+    assert admin_client.get(f"{url}add/").status_code == 403
+    penalty.refresh_from_db()
+    assert penalty.penalty_minutes == 30 and AllyPenalty.objects.count() == 1
 
-    assert not AllyPenalty.objects.exists()
+    # staff lift it with the action, saying why
+    selected = {"action": "lift", "_selected_action": [penalty.pk]}
+    assert "Lift these penalties now?" in admin_client.post(url, selected).content.decode()
+    admin_client.post(url, {**selected, "confirmed": "yes", "note": "Bank delay, not the ally."})
+
+    assert AllyPenalty.objects.count() == 1  # kept, ended
     assert ally_standing(ally=ally).penalty is None
+    entry = Log.objects.get(action=Action.PENALTY_LIFTED)
+    assert entry.actor_wallet == admin_user.wallet_address
+    assert entry.metadata["note"] == "Bank delay, not the ally."
 
 
 def test_an_allys_dashboard_is_read_once_and_follows_the_allys_orders(
