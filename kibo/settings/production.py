@@ -8,12 +8,21 @@ from kibo.env import BASE_DIR, env
 from kibo.well_known import DEVELOPMENT_ADDRESSES
 
 from .base import *  # noqa: F403
-from .base import INSECURE_SECRET_KEY, KIBO_ESCROW_ADDRESS, SECRET_KEY, private_s3_storage
+from .base import (
+    INSECURE_SECRET_KEY,
+    KIBO_ESCROW_ADDRESS,
+    KIBO_TRUSTED_PROXY_HOPS,
+    SECRET_KEY,
+    private_s3_storage,
+)
 
 if env.bool("DJANGO_DEBUG", default=False):
     raise ImproperlyConfigured("DJANGO_DEBUG must be off in production.")
-if SECRET_KEY == INSECURE_SECRET_KEY or len(SECRET_KEY) < 32:
-    raise ImproperlyConfigured("Set DJANGO_SECRET_KEY to a long random value in production.")
+if SECRET_KEY == INSECURE_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+    raise ImproperlyConfigured(
+        "Set DJANGO_SECRET_KEY to a long random value in production (50 characters or more, "
+        "e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
 if not is_address(KIBO_ESCROW_ADDRESS):
     raise ImproperlyConfigured(
         "Set KIBO_ESCROW_ADDRESS to the escrow wallet's public address (0x and 40 hex digits): "
@@ -43,11 +52,20 @@ KIBO_ESCROW_ADDRESS = to_checksum_address(KIBO_ESCROW_ADDRESS)
 DEBUG = False
 STATIC_ROOT = BASE_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = False
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# X-Forwarded-Proto says a request came over TLS only when a trusted proxy (which sets it,
+# replacing what the client wrote) is in front: without one, any client could write it.
+if KIBO_TRUSTED_PROXY_HOPS > 0:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
-SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=3600)
+# Browsers use HTTPS only, for a year, subdomains included; preloading (into the browsers'
+# own lists, hard to undo) is the operator's choice.
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=365 * 24 * 60 * 60)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+if not SECURE_HSTS_PRELOAD:  # off by choice, not by oversight: `check --deploy` stays quiet
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 STORAGES = {
