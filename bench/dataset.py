@@ -256,12 +256,12 @@ def _money(cursor) -> None:
         WHERE o.deposit_tx_hash IS NOT NULL;
 
         INSERT INTO deposits (id, network, tx_hash, log_index, block_number, block_hash, token,
-                              token_address, sender, amount_base, credited_base, outcome,
-                              reason, created_at, order_id)
+                              token_address, sender, amount_base, credited_base, kept_base,
+                              outcome, reason, created_at, order_id)
         SELECT bench_uuid('deposit', p.i), o.network, o.deposit_tx_hash, 0, 1000000 + p.i,
                bench_hash('block', p.i), o.crypto_token, NULL, u.wallet_address,
-               o.amount_crypto * 1000000, o.amount_crypto * 1000000, 'CREDITED', '', o.paid_at,
-               o.id
+               o.amount_crypto * 1000000, o.amount_crypto * 1000000, 0, 'CREDITED', '',
+               o.paid_at, o.id
         FROM bench_plan p JOIN orders o ON o.id = p.id JOIN users u ON u.id = o.user_id
         WHERE o.deposit_tx_hash IS NOT NULL;
 

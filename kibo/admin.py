@@ -7,12 +7,14 @@ from django.contrib.auth.forms import ReadOnlyPasswordHashField
 from django.core.exceptions import ValidationError
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
+from django_otp.admin import OTPAdminAuthenticationForm
 
 from allies.services import user_country_change
 from kibo import config
 from kibo.cache import hit, over
 from kibo.errors import DomainError
 from kibo.lockouts import FAILURE_WINDOW_SECONDS, failed_sign_in, locked_for, lockout_lift
+from kibo.locks import lock_staff_authenticator
 from kibo.models import BlockedWallet, SystemConfig, User, checksum_wallet
 from kibo.ratelimit import client_ip, too_many_response
 from kibo.selectors import is_wallet_blocked
@@ -20,15 +22,40 @@ from kibo.services import config_set
 from orders.blocking import wallet_block, wallet_unblock
 
 
-class StaffLoginForm(AdminAuthenticationForm):
-    """Staff sign in with their username or their wallet (kibo.auth_backends)."""
+class StaffLoginForm(OTPAdminAuthenticationForm):
+    """Staff sign in with their username or their wallet (kibo.auth_backends), and, when
+    KIBO_STAFF_TWO_FACTOR is on, the code their authenticator app shows."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["username"].label = "Username or wallet address"
+        self.fields["otp_token"].label = "Code from your authenticator app"
+
+    def clean(self):
+        if settings.KIBO_STAFF_TWO_FACTOR:
+            return super().clean()  # the password, then the code
+        return AdminAuthenticationForm.clean(self)
+
+    def _chosen_device(self, user):
+        """Staff have one authenticator each; the page does not ask which."""
+        return super()._chosen_device(user) or lock_staff_authenticator(user.pk)
 
 
-admin.site.login_form = StaffLoginForm
+class KiboAdminSite(admin.AdminSite):
+    """The admin: staff only, and, with KIBO_STAFF_TWO_FACTOR, only a session verified by
+    a second factor (django-otp) in this sign-in."""
+
+    site_header = site_title = "Kibo staff"
+    index_template = "admin/kibo_index.html"  # links the staff console
+    login_template = "admin/kibo_login.html"
+    login_form = StaffLoginForm
+
+    def has_permission(self, request):
+        verified = not settings.KIBO_STAFF_TWO_FACTOR or request.user.is_verified()
+        return super().has_permission(request) and verified
+
+
+admin.site.__class__ = KiboAdminSite  # the default site, as django-otp documents it
 
 
 @sensitive_post_parameters()
@@ -38,6 +65,7 @@ def staff_login(request, extra_context=None):
     limited: per client (KIBO_ADMIN_LOGIN_FAILURES_PER_CLIENT in 15 minutes), and per
     account, locked out after KIBO_ADMIN_LOGIN_FAILURES_PER_ACCOUNT (kibo.lockouts). Over
     either, 429 with Retry-After, and the password is not even checked."""
+    extra_context = {**(extra_context or {}), "two_factor": settings.KIBO_STAFF_TWO_FACTOR}
     if request.method != "POST":
         return admin.site.login(request, extra_context)
     client, username = client_ip(request), request.POST.get("username", "")
@@ -56,10 +84,6 @@ def staff_login(request, extra_context=None):
         hit(client_key, limit=per_client, window_seconds=FAILURE_WINDOW_SECONDS)
         failed_sign_in(username, client=client)
     return response
-
-
-admin.site.site_header = admin.site.site_title = "Kibo staff"
-admin.site.index_template = "admin/kibo_index.html"  # links the staff console
 
 
 class UserForm(forms.ModelForm):

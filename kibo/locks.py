@@ -16,6 +16,8 @@ takes the payout without waiting, and reads "someone holds it" as "too late"
 (kibo.db).
 """
 
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
 from kibo.models import BlockedWallet, SystemConfig, User
 
 
@@ -59,3 +61,9 @@ def lock_config(key: str) -> SystemConfig:
     """A SYSTEM_CONFIG row, created empty if it is new, locked for its change."""
     config, _created = SystemConfig.objects.select_for_update().get_or_create(key=key)
     return config
+
+
+def lock_staff_authenticator(user_id) -> TOTPDevice | None:
+    """The staff member's authenticator (one each: `manage.py staff_totp`), locked while a
+    code is checked against it, so a code is accepted once."""
+    return TOTPDevice.objects.select_for_update().filter(user_id=user_id, confirmed=True).first()

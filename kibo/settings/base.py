@@ -22,6 +22,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "kibo",
     "audit",
     "quotes",
@@ -39,6 +41,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): staff's second factor
     "kibo.middleware.CountryTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -225,6 +228,10 @@ KIBO_RATE_LIMITS = {
 KIBO_ADMIN_LOGIN_FAILURES_PER_CLIENT = env.int("KIBO_ADMIN_LOGIN_FAILURES_PER_CLIENT", default=20)
 KIBO_ADMIN_LOGIN_FAILURES_PER_ACCOUNT = env.int("KIBO_ADMIN_LOGIN_FAILURES_PER_ACCOUNT", default=5)
 KIBO_ADMIN_LOCKOUT_SECONDS = env.int("KIBO_ADMIN_LOCKOUT_SECONDS", default=3600)
+# Staff sign in to the admin with a password and a code from an authenticator app (TOTP,
+# django-otp; `manage.py staff_totp <username>` enrolls one). Required in production unless
+# an operator turns it off explicitly; off in development and tests unless turned on.
+KIBO_STAFF_TWO_FACTOR = env.bool("KIBO_STAFF_TWO_FACTOR", default=False)
 # The proxies in front of Kibo that append the client's address to X-Forwarded-For (0: none,
 # REMOTE_ADDR is the client; 1: one, e.g. the compose file's Caddy).
 KIBO_TRUSTED_PROXY_HOPS = env.int("KIBO_TRUSTED_PROXY_HOPS", default=0)

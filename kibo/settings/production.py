@@ -50,6 +50,7 @@ del _key
 KIBO_ESCROW_ADDRESS = to_checksum_address(KIBO_ESCROW_ADDRESS)
 
 DEBUG = False
+KIBO_STAFF_TWO_FACTOR = env.bool("KIBO_STAFF_TWO_FACTOR", default=True)
 STATIC_ROOT = BASE_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = False
 # X-Forwarded-Proto says a request came over TLS only when a trusted proxy (which sets it,

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from devtools.localchain import mint_local
 from orders.models import Order
-from tests.factories import make_user
+from tests.factories import make_ally
 from tests.helpers.chain import rpc, token
 
 # --- the payer -------------------------------------------------------------------------------
@@ -169,7 +169,7 @@ def ally_at_the_board(
 ):
     """An approved Bolivian ally signs in with their wallet and lands on the board."""
     address = to_checksum_address(rpc("eth_accounts")[account])
-    make_user(address=address, role="ally", country="BO", verified=True)
+    make_ally(address=address, country="BO")
     page, _ = page_for(address, **screen)
     page.goto(live_server.url + "/auth/")
     page.get_by_role("button", name=words.sign_in).click()

@@ -256,3 +256,15 @@ def test_the_user_page_never_shows_or_takes_a_password_hash(admin_client, admin_
     before = admin_user.password
     admin_user.refresh_from_db()
     assert admin_user.password == before
+
+
+def test_every_admin_action_declares_the_permission_it_needs():
+    from django.contrib import admin
+
+    undeclared = [
+        f"{model.__name__}.{name}"
+        for model, model_admin in admin.site._registry.items()
+        for name in (model_admin.actions or ())
+        if not getattr(getattr(model_admin, name, None), "allowed_permissions", None)
+    ]
+    assert undeclared == []
