@@ -139,6 +139,16 @@ def block_hash(network: str, number: int) -> str | None:
         return None
 
 
+def final_block(network: str) -> int:
+    """The newest block this network's finality rule counts as final: the head less
+    `confirmations` - 1 (DEPTH), or the node's SAFE or FINALIZED block. Everything Kibo
+    records from the chain (deposits, settled transfers, the books) is read up to it."""
+    spec = network_spec(network)
+    if spec.finality == "depth":
+        return max(0, head_block(network) - (spec.confirmations - 1))
+    return _call(network, lambda w3: w3.eth.get_block(spec.finality)["number"])
+
+
 def confirmations(network: str, block_number: int) -> int:
     """How many blocks confirm a transaction mined in `block_number` (itself included)."""
     return max(0, head_block(network) - block_number + 1)

@@ -169,15 +169,14 @@ def deposit_return_kept(*, deposit_id, staff) -> Transfer:
 
 
 def deposits_watch(*, network: str) -> int:
-    """Scan the network for transfers into escrow, up to the confirmed head, in bounded steps.
+    """Scan the network for transfers into escrow, up to its final block, in bounded steps.
 
     Resumes from the persisted cursor; when the block it stopped at is no longer on the
     chain (a reorg), rewinds to the last scanned block that still is. Returns how many
     deposits it recorded.
     """
-    spec = network_spec(network)
     max_blocks = settings.KIBO_WATCHER_MAX_BLOCKS
-    safe_head = chain.head_block(network) - (spec.confirmations - 1)
+    safe_head = chain.final_block(network)
     cursor = ChainCursor.objects.filter(network=network).first()
     if cursor is None:  # first run: look back one step, then follow the chain
         start = max(0, safe_head - max_blocks)

@@ -50,6 +50,9 @@ class NetworkSpec:
     chain_id: int
     rpc_urls: tuple[str, ...]
     confirmations: int
+    # What makes a block final: DEPTH (`confirmations` blocks, itself included) or the
+    # node's SAFE or FINALIZED block tag (escrow.chain.final_block).
+    finality: str = "depth"
     native_symbol: str = "ETH"  # the coin gas is paid in (MNT on Mantle)
     tokens: dict[str, TokenSpec] = field(default_factory=dict)
     explorer_url: str | None = None
@@ -176,10 +179,20 @@ def from_environment(env: Any) -> dict[str, NetworkSpec]:
             chain_id=env.int(f"KIBO_CHAIN_ID_{key}", default=spec.chain_id),
             rpc_urls=tuple(env.list(f"KIBO_RPC_URL_{key}", default=list(spec.rpc_urls))),
             confirmations=env.int(f"KIBO_CONFIRMATIONS_{key}", default=spec.confirmations),
+            finality=_finality(env(f"KIBO_FINALITY_{key}", default=spec.finality), key),
             explorer_url=env(f"KIBO_EXPLORER_URL_{key}", default=spec.explorer_url) or None,
             tokens=tokens,
         )
     return configured
+
+
+FINALITY_RULES = ("depth", "safe", "finalized")
+
+
+def _finality(rule: str, key: str) -> str:
+    if rule not in FINALITY_RULES:
+        raise ValueError(f"KIBO_FINALITY_{key} must be one of {', '.join(FINALITY_RULES)}.")
+    return rule
 
 
 class UnknownNetwork(LookupError):

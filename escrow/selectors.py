@@ -169,14 +169,14 @@ def reconcile(*, networks: Iterable[NetworkSpec] | None = None) -> list[Reconcil
     token against the ledger of records: every deposit in, minus every transfer out (and, for
     the gas coin, the gas paid).
 
-    Everything is read at each network's confirmed block (the head less the confirmations
-    it requires, where deposits and transfers are recorded), so neither a payment arriving
+    Everything is read at each network's final block (escrow.chain.final_block, where
+    deposits and transfers are recorded), so neither a payment arriving
     nor a transfer mined while this runs can make the books look wrong.
     """
     wallet = escrow_address()
     lines = []
     for spec in configured_networks() if networks is None else networks:
-        block = max(0, chain.head_block(spec.name) - (spec.confirmations - 1))
+        block = chain.final_block(spec.name)
         tokens = {t.symbol: t for t in spec.tokens.values()}
         tokens.setdefault(spec.gas_coin.symbol, spec.gas_coin)
         pending, pending_gas = _mined_unsettled(spec.name, block=block)

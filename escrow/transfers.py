@@ -375,10 +375,9 @@ def _transfer_check(*, transfer_id) -> Transfer:
     transfer = Transfer.objects.get(pk=transfer_id)
     if transfer.status != Transfer.Status.SIGNED:
         return transfer
-    spec = network_spec(transfer.network)
     mined = _mined(transfer)
     if mined is not None:
-        if chain.confirmations(transfer.network, mined.block_number) < spec.confirmations:
+        if mined.block_number > chain.final_block(transfer.network):
             return transfer
         if mined.status == 1:
             return _transfer_settle(transfer_id=transfer_id, mined=mined)

@@ -185,8 +185,12 @@ def deposit_verify(*, order: Order, tx_hash: str) -> DepositCheck:
             )
             % {"wallet": order.user.wallet_address}
         )
-    seen = chain.confirmations(network, mined.block_number)
-    if seen < spec.confirmations:
+    if mined.block_number > chain.final_block(network):
+        if spec.finality != "depth":
+            return DepositCheck(
+                "pending", _("Payment seen; waiting for the network to finalize it.")
+            )
+        seen = chain.confirmations(network, mined.block_number)
         return DepositCheck(
             "pending",
             _("Payment seen; waiting for the network to confirm it (%(seen)s of %(needed)s).")
