@@ -128,7 +128,7 @@ OPTIONS: dict[str, Option[Any]] = {}
 
 
 def _declare(option: Option[T]) -> Option[T]:
-    assert option.key not in OPTIONS, option.key
+    assert option.key not in OPTIONS, option.key  # a declaration error, at import  # nosec B101
     option.read(option.default)  # a default must be a value the option takes
     OPTIONS[option.key] = option
     return option
@@ -298,6 +298,18 @@ QUOTE_MAX_JUMP_PERCENT = _declare(
         "10",
         "A new rate further than this from the last one is refused and logged.",
         low=Decimal("0.1"),
+        high=100,
+        unit=PERCENT,
+    )
+)
+QUOTE_CROSS_CHECK_PERCENT = _declare(
+    Option(
+        "QUOTE_CROSS_CHECK_PERCENT",
+        _decimal,
+        "10",
+        "A rate further than this from what the next source in QUOTE_SOURCES says is refused "
+        "and logged (0: no second opinion is asked).",
+        low=0,
         high=100,
         unit=PERCENT,
     )

@@ -34,7 +34,7 @@ PAIRS = [(token, fiat) for token in ("USDT", "USDC", "ETH") for fiat in Fiat.val
 
 def _usd_in_fiat(fiat: str) -> Decimal:
     """What a US dollar buys in `fiat`: the market's active USDT rate."""
-    quote = get_current_rate(token="USDT", fiat=fiat)
+    quote = get_current_rate(token="USDT", fiat=fiat)  # a coin, not a password  # nosec B106
     if quote is None:
         raise RateUnavailable(f"no USDT/{fiat} rate to convert US dollars with")
     return quote.rate
@@ -52,17 +52,53 @@ def _fetch(token: str, fiat: str, sources: tuple[str, ...]) -> tuple[Decimal, st
     raise RateUnavailable("; ".join(failures) or "no rate source is configured")
 
 
+def _second_opinion(
+    token: str, fiat: str, sources: tuple[str, ...], *, first: str
+) -> tuple[Decimal, str] | None:
+    """What the sources after `first` say, if any of them answers."""
+    later = sources[sources.index(first) + 1 :]
+    try:
+        return _fetch(token, fiat, later) if later else None
+    except RateUnavailable:
+        return None
+
+
+def _refuse(token: str, fiat: str, rate: Decimal, source: str, *, against: dict, gap) -> None:
+    """Log a refused rate for staff (QUOTE_REJECTED): what it was compared with, and how
+    far apart they were."""
+    log_action(
+        action=Action.QUOTE_REJECTED,
+        metadata={
+            "pair": f"{token}/{fiat}",
+            "source": source,
+            "rate": str(rate),
+            **against,
+            "jump_percent": str(gap.quantize(Decimal("0.01"))),
+        },
+    )
+    logger.warning(
+        "refused %s/%s = %s from %s: %.2f%% away from %s", token, fiat, rate, source, gap, against
+    )
+
+
+def _percent_apart(rate: Decimal, reference: Decimal) -> Decimal:
+    return abs(rate - reference) / reference * 100
+
+
 def quotes_refresh(*, force: bool = False) -> list[Quote]:
     """Refresh every pair whose quote is older than QUOTE_UPDATE_INTERVAL_SECONDS.
 
-    Sources are tried in the order SYSTEM_CONFIG's QUOTE_SOURCES gives. A rate that moved
-    more than QUOTE_MAX_JUMP_PERCENT from the active one is refused and logged for staff;
-    the pair then keeps its old quote, which the staleness guard retires in time. Running it
-    again is harmless. Returns the quotes it stored.
+    Sources are tried in the order SYSTEM_CONFIG's QUOTE_SOURCES gives. A rate is refused
+    and logged for staff when it moved more than QUOTE_MAX_JUMP_PERCENT from the active one,
+    or lies more than QUOTE_CROSS_CHECK_PERCENT from what the next source that answers says
+    (so a few fake advertisements on one market cannot move Kibo's price); the pair then
+    keeps its old quote, which the staleness guard retires in time. Running it again is
+    harmless. Returns the quotes it stored.
     """
     sources = config.QUOTE_SOURCES.get()
     interval = timedelta(seconds=config.QUOTE_UPDATE_INTERVAL_SECONDS.get())
     max_jump = config.QUOTE_MAX_JUMP_PERCENT.get()
+    max_gap = config.QUOTE_CROSS_CHECK_PERCENT.get()
     stored = []
     for token, fiat in PAIRS:  # USDT first: CoinGecko converts through it
         now = timezone.now()
@@ -75,28 +111,21 @@ def quotes_refresh(*, force: bool = False) -> list[Quote]:
             logger.warning("no rate for %s/%s: %s", token, fiat, unavailable)
             continue
         if current is not None:
-            jump = abs(rate - current.rate) / current.rate * 100
+            jump = _percent_apart(rate, current.rate)
             if jump > max_jump:
-                log_action(
-                    action=Action.QUOTE_REJECTED,
-                    metadata={
-                        "pair": f"{token}/{fiat}",
-                        "source": source,
-                        "rate": str(rate),
-                        "previous": str(current.rate),
-                        "jump_percent": str(jump.quantize(Decimal("0.01"))),
-                        "max_percent": str(max_jump),
-                    },
-                )
-                logger.warning(
-                    "refused %s/%s = %s from %s: %.2f%% away from %s",
-                    token,
-                    fiat,
-                    rate,
-                    source,
-                    jump,
-                    current.rate,
-                )
+                against = {"previous": str(current.rate), "max_percent": str(max_jump)}
+                _refuse(token, fiat, rate, source, against=against, gap=jump)
+                continue
+        second = _second_opinion(token, fiat, sources, first=source) if max_gap else None
+        if second is not None:
+            gap = _percent_apart(rate, second[0])
+            if gap > max_gap:
+                against = {
+                    "second_source": second[1],
+                    "second_rate": str(second[0]),
+                    "max_percent": str(max_gap),
+                }
+                _refuse(token, fiat, rate, source, against=against, gap=gap)
                 continue
         stored.append(quote_record(token=token, fiat=fiat, rate=rate, source=source, timestamp=now))
     return stored

@@ -103,3 +103,33 @@ def test_beat_asks_for_a_refresh_every_few_seconds():
 
     entry = settings.CELERY_BEAT_SCHEDULE["refresh-quotes"]
     assert entry["task"] == "quotes.tasks.refresh_quotes" and entry["schedule"] <= 10
+
+
+def test_a_rate_far_from_the_second_source_is_refused_and_logged(providers):
+    # given a few fake advertisements that put USDT at 12 BOB on Binance P2P, while
+    # CoinGecko is down and the next source (staff's local rate) says 10
+    providers.expect_request(BINANCE_PATH).respond_with_json(binance_answer("12.00", "12.10"))
+    providers.expect_request("/api/v3/simple/price").respond_with_data("down", status=503)
+
+    quotes_refresh()
+
+    # then USDT/BOB gets no quote from it, and staff can see why
+    assert not Quote.objects.filter(token="USDT", fiat="BOB").exists()
+    entry = Log.objects.get(action=Action.QUOTE_REJECTED, metadata__pair="USDT/BOB")
+    assert entry.metadata["source"] == "binance_p2p" and entry.metadata["rate"] == "12.05000000"
+    assert entry.metadata["second_source"] == "local" and entry.metadata["second_rate"] == "10.00000000"
+    assert entry.metadata["jump_percent"] == "20.50" and entry.metadata["max_percent"] == "10"
+
+
+def test_a_rate_close_to_the_second_source_is_kept(providers):
+    providers.expect_request(BINANCE_PATH).respond_with_json(binance_answer("10.50"))
+    providers.expect_request("/api/v3/simple/price").respond_with_data("down", status=503)
+    quotes_refresh()
+    assert active("USDT", "BOB").rate == Decimal("10.5")
+
+
+def test_without_a_cross_check_the_first_source_decides(providers):
+    config_set(key="QUOTE_CROSS_CHECK_PERCENT", value="0")
+    providers.expect_request(BINANCE_PATH).respond_with_json(binance_answer("12.00"))
+    quotes_refresh()
+    assert active("USDT", "BOB").rate == Decimal("12")
