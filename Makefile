@@ -50,6 +50,7 @@ check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/bandit -q -c pyproject.toml -r kibo orders allies escrow quotes audit
 	$(NO_SERVICES) $(VENV)/bin/mypy
 	$(NO_SERVICES) $(PY) -W ignore::RuntimeWarning manage.py makemigrations --check --dry-run
 

@@ -5,7 +5,7 @@ from kombu import Queue
 from escrow.networks import from_environment as networks_from_environment
 from kibo.env import BASE_DIR, env
 
-INSECURE_SECRET_KEY = "django-insecure-kibo-development-only"
+INSECURE_SECRET_KEY = "django-insecure-kibo-development-only"  # production refuses it  # nosec B105
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=INSECURE_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
