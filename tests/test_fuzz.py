@@ -72,9 +72,7 @@ LINES = [
 
 @settings(max_examples=500, deadline=None)
 @given(
-    lines=st.lists(
-        st.one_of(st.sampled_from(LINES), st.text(max_size=80)), min_size=0, max_size=16
-    )
+    lines=st.lists(st.one_of(st.sampled_from(LINES), st.text(max_size=80)), min_size=0, max_size=16)
 )
 def test_the_sign_in_parser_refuses_what_it_cannot_read_and_nothing_else(lines):
     try:
