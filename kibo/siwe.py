@@ -16,12 +16,17 @@ The message has an exact line layout:
     ["Request ID: " text]
     ["Resources:" then one "- " uri line each]
 
-The `siwe` package pins web3 < 8, so this is our own: small, and refusing anything that is
-not exactly that. The signature is an EIP-191 personal_sign of the message's UTF-8 text,
-recovered with eth_account.
+Each part is read as the EIP-4361 ABNF has it (the domain an RFC 3986 authority, the
+statement reserved and unreserved characters and spaces, URIs, a Request ID of path
+characters, RFC 3339 times), and render_message writes a message back as the very text it
+was read from. It is tested against the messages npm `siwe` 3 and viem write. The PyPI
+`siwe` package pins web3 < 8, so this is our own: small, and refusing anything else. The
+signature is an EIP-191 personal_sign of the message's UTF-8 text, recovered with
+eth_account.
 """
 
 import re
+import unicodedata
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,10 +43,19 @@ from kibo.errors import DomainError
 HEADER = " wants you to sign in with your Ethereum account:"
 SIGNATURE_RE = re.compile(r"0x[0-9a-fA-F]{130}")
 NONCE_RE = re.compile(r"[A-Za-z0-9]{8,}")
-DOMAIN_RE = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?")
+# RFC 3986's character classes, as the EIP-4361 ABNF uses them.
+_UNRESERVED = r"A-Za-z0-9\-._~"
+_SUB_DELIMS = r"!$&'()*+,;="
+_PCT = r"%[0-9A-Fa-f]{2}"
+_REG_NAME = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}]|{_PCT})+"
+_USERINFO = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}:]|{_PCT})*@"
+DOMAIN_RE = re.compile(rf"(?:{_USERINFO})?(?:\[[0-9A-Fa-f:.]+\]|{_REG_NAME})(?::[0-9]*)?")
 SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+URI_RE = re.compile(rf"[A-Za-z][A-Za-z0-9+.\-]*:(?:[{_UNRESERVED}:/?#\[\]@{_SUB_DELIMS}]|{_PCT})*")
+STATEMENT_RE = re.compile(rf"[{_UNRESERVED}:/?#\[\]@{_SUB_DELIMS} ]+")
+REQUEST_ID_RE = re.compile(rf"(?:[{_UNRESERVED}{_SUB_DELIMS}:@]|{_PCT})*")
 RFC3339_RE = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 MAX_MESSAGE_LENGTH = 4000
 CLOCK_SKEW = timedelta(seconds=60)
@@ -76,20 +90,22 @@ class SiweMessage:
     not_before: datetime | None = None
     request_id: str | None = None
     resources: tuple[str, ...] = ()
+    # The times as written (RFC 3339 allows several spellings of one moment), so that
+    # render_message writes back the text that was signed.
+    written_times: tuple[str, str | None, str | None] = ("", None, None)
 
 
 def _time(value: str, field: str) -> datetime:
     if not RFC3339_RE.fullmatch(value):
         raise _malformed(field)
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
     except ValueError:
         raise _malformed(field) from None
 
 
 def _uri(value: str, field: str) -> str:
-    parts = urlsplit(value)
-    if not parts.scheme or not SCHEME_RE.fullmatch(parts.scheme) or any(c.isspace() for c in value):
+    if not URI_RE.fullmatch(value):
         raise _malformed(field)
     return value
 
@@ -110,7 +126,7 @@ def parse_message(text: str) -> SiweMessage:
     if (scheme and not SCHEME_RE.fullmatch(scheme)) or not DOMAIN_RE.fullmatch(domain):
         raise _malformed("domain")
 
-    if len(lines) < 10:
+    if len(lines) < 9:  # the shortest: no statement, no optional field
         raise _malformed("too few lines")
     address = lines[1]
     if not re.fullmatch(r"0x[0-9a-fA-F]{40}", address) or not is_checksum_address(address):
@@ -121,7 +137,7 @@ def parse_message(text: str) -> SiweMessage:
         statement, rest = None, lines[4:]
     else:
         statement = lines[3]
-        if lines[4] != "":
+        if lines[4] != "" or not STATEMENT_RE.fullmatch(statement):
             raise _malformed("statement")
         rest = lines[5:]
 
@@ -134,7 +150,7 @@ def parse_message(text: str) -> SiweMessage:
             return None
         raise _malformed(label)
 
-    uri = _uri(field("URI"), "URI")
+    uri = _uri(field("URI") or "", "URI")
     version = field("Version")
     if version != "1":
         raise _malformed("Version")
@@ -144,11 +160,12 @@ def parse_message(text: str) -> SiweMessage:
     nonce = field("Nonce")
     if not NONCE_RE.fullmatch(nonce):
         raise _malformed("Nonce")
-    issued_at = _time(field("Issued At"), "Issued At")
+    issued_text = field("Issued At") or ""
+    issued_at = _time(issued_text, "Issued At")
     expiration = field("Expiration Time", optional=True)
     not_before = field("Not Before", optional=True)
     request_id = field("Request ID", optional=True)
-    if request_id is not None and any(c.isspace() for c in request_id):
+    if request_id is not None and not REQUEST_ID_RE.fullmatch(request_id):
         raise _malformed("Request ID")
     resources: list[str] = []
     if fields and fields[0] == "Resources:":
@@ -175,7 +192,33 @@ def parse_message(text: str) -> SiweMessage:
         not_before=_time(not_before, "Not Before") if not_before else None,
         request_id=request_id,
         resources=tuple(resources),
+        written_times=(issued_text, expiration, not_before),
     )
+
+
+def render_message(message: SiweMessage) -> str:
+    """The message's text, laid out as EIP-4361 writes it: for a parsed message, exactly
+    the text it was read from."""
+    issued, expiration, not_before = message.written_times
+    origin = f"{message.scheme}://{message.domain}" if message.scheme else message.domain
+    lines = [f"{origin}{HEADER}", message.address, ""]
+    lines += [message.statement, ""] if message.statement is not None else [""]
+    lines += [
+        f"URI: {message.uri}",
+        f"Version: {message.version}",
+        f"Chain ID: {message.chain_id}",
+        f"Nonce: {message.nonce}",
+        f"Issued At: {issued or _rfc3339(message.issued_at)}",
+    ]
+    if message.expiration_time is not None:
+        lines.append(f"Expiration Time: {expiration or _rfc3339(message.expiration_time)}")
+    if message.not_before is not None:
+        lines.append(f"Not Before: {not_before or _rfc3339(message.not_before)}")
+    if message.request_id is not None:
+        lines.append(f"Request ID: {message.request_id}")
+    if message.resources:
+        lines += ["Resources:", *(f"- {resource}" for resource in message.resources)]
+    return "\n".join(lines)
 
 
 def recover_signer(text: str, signature: str) -> str:
@@ -200,6 +243,14 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _statement_text(statement: str) -> str:
+    """The statement as EIP-4361 allows it: ASCII letters, digits, URI punctuation and
+    spaces. A translation's accents are folded ("sesión" is written "sesion"), and any other
+    character dropped, so a wallet that checks the grammar still shows a sign-in."""
+    folded = unicodedata.normalize("NFKD", statement)
+    return "".join(ch for ch in folded if STATEMENT_RE.fullmatch(ch)).strip()
+
+
 def prepare_message(
     *,
     scheme: str,
@@ -217,7 +268,7 @@ def prepare_message(
             f"{host}{HEADER}",
             address,
             "",
-            statement,
+            _statement_text(statement),
             "",
             f"URI: {scheme}://{host}",
             "Version: 1",
