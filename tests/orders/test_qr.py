@@ -152,7 +152,26 @@ def test_random_text_never_breaks_the_parser(text, country):
         parse_qr(text, country=country)
 
 
-VALID = [MERCADO_PAGO_STATIC_AR, DYNAMIC_AR, DYNAMIC_MX, BOLIVIAN_SHOP]
+VALID = [MERCADO_PAGO_STATIC_AR, DYNAMIC_AR, DYNAMIC_MX, BOLIVIAN_SHOP, CODI_MX, QR_SIMPLE_BO]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=30,
+)
+
+
+@given(
+    extra=st.dictionaries(st.sampled_from(["TYP", "v", "ic", "CRY", "x"]), json_values),
+    nesting=st.integers(min_value=0, max_value=900),
+)
+def test_codi_like_json_is_read_or_refused_never_crashes(extra, nesting):
+    message = json.dumps({**json.loads(CODI_MX), **extra})
+    deep = message[:-1] + ',"n":' + "[" * nesting + "]" * nesting + "}"
+    for payload in (message, deep):
+        with contextlib.suppress(QRRejected):
+            parse_qr(payload, country="MX")
 
 
 @given(
