@@ -25,4 +25,5 @@ RUN pip install --no-cache-dir --require-hashes -r requirements/runtime.txt \
 
 USER kibo
 EXPOSE 8000
-CMD ["gunicorn", "kibo.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/kibo-metrics
+CMD ["gunicorn", "kibo.wsgi:application", "-c", "deploy/gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--workers", "3"]

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from kibo import views
 from kibo.admin import staff_login
+from kibo.metrics import metrics
 from orders.console import console
 
 urlpatterns = [
@@ -15,6 +16,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz/", views.healthz, name="healthz"),
     path("livez/", views.livez, name="livez"),
+    path("metrics", metrics, name="metrics"),  # Prometheus' usual path; needs the token
     path("orders/", include("orders.urls")),
     path("ally/", include("allies.urls")),
     path("admin/dashboard/", admin.site.admin_view(console), name="console"),

@@ -94,3 +94,11 @@ def test_the_worker_consumes_returns_beside_payouts_and_refunds():
     command = COMPOSE["services"]["worker"]["command"]
     queues = command[command.index("--queues") + 1].split(",")
     assert set(queues) == {settings.CELERY_TASK_DEFAULT_QUEUE, settings.KIBO_RETURNS_QUEUE}
+
+
+def test_the_web_tier_runs_with_the_gunicorn_settings_that_keep_metrics_right():
+    command = COMPOSE["services"]["web"]["command"]
+    config = BASE_DIR / command[command.index("-c") + 1]
+    assert config.exists()
+    environment = COMPOSE["services"]["web"]["environment"]
+    assert environment["PROMETHEUS_MULTIPROC_DIR"]

@@ -33,6 +33,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "kibo.metrics.MetricsMiddleware",  # first: it times everything after it
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -235,6 +236,9 @@ KIBO_STAFF_TWO_FACTOR = env.bool("KIBO_STAFF_TWO_FACTOR", default=False)
 # The proxies in front of Kibo that append the client's address to X-Forwarded-For (0: none,
 # REMOTE_ADDR is the client; 1: one, e.g. the compose file's Caddy).
 KIBO_TRUSTED_PROXY_HOPS = env.int("KIBO_TRUSTED_PROXY_HOPS", default=0)
+# Prometheus scrapes /metrics with `Authorization: Bearer <this>`; without one, /metrics is
+# not there (404).
+KIBO_METRICS_TOKEN = env("KIBO_METRICS_TOKEN", default="")
 DATA_UPLOAD_MAX_MEMORY_SIZE = KIBO_PROOF_MAX_BYTES + 1024 * 1024
 
 
