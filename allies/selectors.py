@@ -42,7 +42,7 @@ def approved_application(*, user: User) -> AllyApplication | None:
 def country_change_refusal(*, user: User) -> str | None:
     """Why the user may not pick another country now, or None if they may. An ally works in
     the country staff approved, and an applicant in the one they applied for: only staff
-    change those (allies.services.ally_country_change). A payer's country is fixed by the
+    change those (allies.services.user_country_change). A payer's country is fixed by the
     first order."""
     if user.role == User.Role.ALLY:
         return _("You are an ally of the country Kibo approved you for; write to us to change it.")

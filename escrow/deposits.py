@@ -26,6 +26,7 @@ from escrow.transfers import transfer_create
 from kibo import config
 from kibo.db import violated_constraint
 from kibo.errors import Conflict
+from kibo.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def _return(deposit: Deposit, amount_base: int) -> Transfer:
 
 
 @transaction.atomic
-def deposit_return_kept(*, deposit_id, staff) -> Transfer:
+def deposit_return_kept(*, deposit_id, staff: User) -> Transfer:
     """Staff return a deposit kept as dust to its sender (audited); once: a deposit has at
     most one RETURN."""
     deposit = lock_deposit(deposit_id)

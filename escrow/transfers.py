@@ -30,6 +30,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from celery import current_app
@@ -110,22 +111,14 @@ def transfers_create(intents: list[TransferIntent]) -> list:
             [escrow_address(), *columns],
         )
         rows = cursor.fetchall()
-    created = [pk for pk, _, _ in rows]
-    ready = [
-        pk
-        for pk, status, p in rows
-        if status == Transfer.Status.PENDING and p != Transfer.Purpose.RETURN
-    ]
-    returns = [
-        pk
-        for pk, status, p in rows
-        if status == Transfer.Status.PENDING and p == Transfer.Purpose.RETURN
-    ]
-    if ready:
-        transaction.on_commit(lambda: _enqueue(ready))
-    if returns:
-        transaction.on_commit(lambda: _enqueue(returns, returns=True))
-    return created
+    pending: dict[bool, list] = {False: [], True: []}  # is it a return? -> ids
+    for pk, status, purpose in rows:
+        if status == Transfer.Status.PENDING:
+            pending[purpose == Transfer.Purpose.RETURN].append(pk)
+    for returns, ids in pending.items():
+        if ids:
+            transaction.on_commit(partial(_enqueue, ids, returns=returns))
+    return [pk for pk, _, _ in rows]
 
 
 def transfer_create(**fields: Any) -> Transfer:
@@ -134,9 +127,7 @@ def transfer_create(**fields: Any) -> Transfer:
     transfers_create([intent])
     if intent.deposit_id is not None:
         return Transfer.objects.get(deposit_id=intent.deposit_id, purpose=Transfer.Purpose.RETURN)
-    assert intent.order_id is not None, (
-        "a payout or refund is for an order"
-    )  # narrows the type; transfers_create checked it  # nosec B101
+    assert intent.order_id is not None, "a payout or refund is for an order"
     return Transfer.objects.get(order_id=intent.order_id, purpose=intent.purpose)
 
 
@@ -385,7 +376,7 @@ def _transfer_check(*, transfer_id) -> Transfer:
             return _transfer_settle(transfer_id=transfer_id, mined=mined)
         return _transfer_reverted(transfer_id=transfer_id, mined=mined)
 
-    assert transfer.nonce is not None  # SIGNED has a nonce (a constraint says so)  # nosec B101
+    assert transfer.nonce is not None  # a SIGNED transfer has its nonce (transfers_signed_...)
     next_nonce = chain.nonce_of(transfer.network, transfer.from_address)
     if next_nonce > transfer.nonce:
         return _transfer_nonce_lost(transfer_id=transfer_id)
@@ -423,7 +414,7 @@ def _transfer_replace(*, transfer_id, latest_id) -> SignedTransaction | None:
         transfer.save(update_fields=["last_error", "updated_at"])
         return None
     logger.info("replacing stuck transaction %s of transfer %s", latest.tx_hash, transfer_id)
-    assert transfer.nonce is not None and transfer.gas is not None  # SIGNED: both set  # nosec B101
+    assert transfer.nonce is not None and transfer.gas is not None  # SIGNED: both are set
     return _sign_and_store(
         transfer,
         token=network_spec(transfer.network).token(transfer.token),
@@ -459,15 +450,15 @@ def _transfer_settle(*, transfer_id, mined: chain.Receipt) -> Transfer:
     # refund has its order, a return its deposit (transfers_order_purposes_have_order,
     # transfers_return_has_deposit).
     if transfer.purpose == Transfer.Purpose.RELEASE:
-        assert transfer.order_id is not None  # its purpose has an order (a constraint)  # nosec B101
+        assert transfer.order_id is not None
         outcomes().release_confirmed(order_id=transfer.order_id, tx_hash=mined.tx_hash)
         escrow_account_close(order_id=transfer.order_id, status=EscrowAccount.Status.RELEASED)
     elif transfer.purpose == Transfer.Purpose.REFUND:
-        assert transfer.order_id is not None  # its purpose has an order (a constraint)  # nosec B101
+        assert transfer.order_id is not None
         outcomes().refund_confirmed(order_id=transfer.order_id, tx_hash=mined.tx_hash)
         escrow_account_close(order_id=transfer.order_id, status=EscrowAccount.Status.REFUNDED)
     else:
-        assert transfer.deposit is not None  # a RETURN has its deposit (a constraint)  # nosec B101
+        assert transfer.deposit is not None
         log_action(
             action=Action.DEPOSIT_RETURNED,
             order_id=transfer.deposit.order_id,

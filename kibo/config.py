@@ -128,7 +128,7 @@ OPTIONS: dict[str, Option[Any]] = {}
 
 
 def _declare(option: Option[T]) -> Option[T]:
-    assert option.key not in OPTIONS, option.key  # a declaration error, at import  # nosec B101
+    assert option.key not in OPTIONS, option.key
     option.read(option.default)  # a default must be a value the option takes
     OPTIONS[option.key] = option
     return option

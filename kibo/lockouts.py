@@ -22,6 +22,10 @@ from kibo.models import User, checksum_wallet
 FAILURE_WINDOW_SECONDS = 15 * 60
 
 
+def _account(user_id) -> str:
+    return f"user:{user_id}"
+
+
 def account_key(username: str) -> str:
     """One key per staff account, whichever of its names is typed."""
     try:
@@ -30,7 +34,7 @@ def account_key(username: str) -> str:
         wallet = None
     staff = User.objects.filter(Q(username=username) | Q(wallet_address=wallet), is_staff=True)
     user_id = staff.values_list("pk", flat=True).first()
-    return f"user:{user_id}" if user_id else f"name:{username.strip().lower()[:150]}"
+    return _account(user_id) if user_id else f"name:{username.strip().lower()[:150]}"
 
 
 def _lock(key: str) -> str:
@@ -60,7 +64,7 @@ def failed_sign_in(username: str, *, client: str) -> None:
 
 def lockout_lift(*, user: User, staff: User) -> bool:
     """Staff lift another account's lock-out (audited); False if it was not locked."""
-    key = f"user:{user.pk}"
+    key = _account(user.pk)
     if cache.get(_lock(key)) is None:
         return False
     cache.delete(_lock(key))

@@ -10,7 +10,6 @@ write anything on its left.
 """
 
 import ipaddress
-from dataclasses import dataclass
 from functools import wraps
 
 from django.conf import settings
@@ -41,32 +40,26 @@ def client_ip(request) -> str:
         return remote
 
 
-@dataclass(frozen=True)
-class TooMany:
-    retry_after: int
-
-
 def too_many_response(request, retry_after: int, message: str | None = None):
     """429 with Retry-After: the sentence alone for htmx to swap in, a page otherwise."""
     message = message or _("Too many attempts. Try again in %(seconds)s seconds.") % {
         "seconds": retry_after
     }
-    template = "too_many.html#message" if request.headers.get("HX-Request") else "too_many.html"
+    template = "too_many.html#message" if request.htmx else "too_many.html"
     response = render(request, template, {"message": message}, status=429)
     response["Retry-After"] = str(retry_after)
     return response
 
 
-def refusal(request, scope: str) -> TooMany | None:
+def refusal(request, scope: str) -> int | None:
     """Count one attempt of `scope` (a key of KIBO_RATE_LIMITS) for this request's person
-    and client; a TooMany when either is over its limit."""
+    and client; the seconds to wait when either is over its limit, else None."""
     per_minute = settings.KIBO_RATE_LIMITS[scope]
     keys = [(f"{scope}:client:{client_ip(request)}", per_minute * CLIENT_FACTOR)]
     if request.user.is_authenticated:
         keys.append((f"{scope}:user:{request.user.pk}", per_minute))
-    waits = [hit(key, limit=limit) for key, limit in keys]
-    wait = max((w for w in waits if w is not None), default=None)
-    return None if wait is None else TooMany(wait)
+    waits = [wait for key, limit in keys if (wait := hit(key, limit=limit)) is not None]
+    return max(waits, default=None)
 
 
 def limited(scope: str, *, when=lambda request: request.method == "POST"):
@@ -76,10 +69,8 @@ def limited(scope: str, *, when=lambda request: request.method == "POST"):
     def decorator(view):
         @wraps(view)
         def wrapper(request, *args, **kwargs):
-            if when(request):
-                refused = refusal(request, scope)
-                if refused is not None:
-                    return too_many_response(request, refused.retry_after)
+            if when(request) and (wait := refusal(request, scope)) is not None:
+                return too_many_response(request, wait)
             return view(request, *args, **kwargs)
 
         return wrapper

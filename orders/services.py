@@ -301,7 +301,8 @@ def order_complete(*, order_id, ally: User, proof) -> Order:
 def _late_proof_keep(*, order_id, ally: User, receipt: Receipt, proof_name: str) -> None:
     order = lock_order(order_id)
     kept = LateProof.objects.filter(order=order, ally=ally)
-    if kept.count() >= LATE_PROOFS_PER_ORDER and not kept.filter(proof_sha256=receipt.sha256):
+    again = kept.filter(proof_sha256=receipt.sha256).exists()
+    if not again and kept.count() >= LATE_PROOFS_PER_ORDER:
         raise IllegalTransition(
             _(
                 "This order expired and you already sent %(count)s receipts for it; "

@@ -34,7 +34,8 @@ PAIRS = [(token, fiat) for token in ("USDT", "USDC", "ETH") for fiat in Fiat.val
 
 def _usd_in_fiat(fiat: str) -> Decimal:
     """What a US dollar buys in `fiat`: the market's active USDT rate."""
-    quote = get_current_rate(token="USDT", fiat=fiat)  # a coin, not a password  # nosec B106
+    # "USDT" is a coin, not a password, whatever bandit's B106 guesses.
+    quote = get_current_rate(token="USDT", fiat=fiat)  # nosec B106
     if quote is None:
         raise RateUnavailable(f"no USDT/{fiat} rate to convert US dollars with")
     return quote.rate
@@ -63,7 +64,9 @@ def _second_opinion(
         return None
 
 
-def _refuse(token: str, fiat: str, rate: Decimal, source: str, *, against: dict, gap) -> None:
+def _refuse(
+    token: str, fiat: str, rate: Decimal, source: str, *, against: dict, gap: Decimal
+) -> None:
     """Log a refused rate for staff (QUOTE_REJECTED): what it was compared with, and how
     far apart they were."""
     log_action(

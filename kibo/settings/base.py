@@ -5,7 +5,8 @@ from kombu import Queue
 from escrow.networks import from_environment as networks_from_environment
 from kibo.env import BASE_DIR, env
 
-INSECURE_SECRET_KEY = "django-insecure-kibo-development-only"  # production refuses it  # nosec B105
+# Development's key: production refuses to start with it (kibo.settings.production).
+INSECURE_SECRET_KEY = "django-insecure-kibo-development-only"  # nosec B105
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=INSECURE_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -234,7 +235,7 @@ KIBO_ADMIN_LOCKOUT_SECONDS = env.int("KIBO_ADMIN_LOCKOUT_SECONDS", default=3600)
 # an operator turns it off explicitly; off in development and tests unless turned on.
 KIBO_STAFF_TWO_FACTOR = env.bool("KIBO_STAFF_TWO_FACTOR", default=False)
 # The proxies in front of Kibo that append the client's address to X-Forwarded-For (0: none,
-# REMOTE_ADDR is the client; 1: one, e.g. the compose file's Caddy).
+# REMOTE_ADDR is the client; 1: one, e.g. a TLS proxy in front of the compose file's web).
 KIBO_TRUSTED_PROXY_HOPS = env.int("KIBO_TRUSTED_PROXY_HOPS", default=0)
 # Prometheus scrapes /metrics with `Authorization: Bearer <this>`; without one, /metrics is
 # not there (404).
