@@ -171,7 +171,7 @@ def test_a_backlog_expires_in_batches_with_every_guarantee_of_one_by_one(
     from escrow.models import Transfer
 
     told = []
-    monkeypatch.setattr(transfers, "_enqueue", lambda ids: told.append(list(ids)))
+    monkeypatch.setattr(transfers, "_enqueue", lambda ids, **queue: told.append(list(ids)))
     unpaid = [make_order() for _ in range(20)]
     paid = [make_paid_order() for _ in range(20)]
     taken = [make_taken_order() for _ in range(20)]
