@@ -6,6 +6,7 @@ It never holds a key: a transfer is signed by the signer its caller passes
 """
 
 import math
+import time
 from dataclasses import dataclass
 from functools import cache
 
@@ -15,6 +16,7 @@ from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCErro
 
 from escrow.networks import NetworkSpec, TokenSpec, UnknownToken, network_spec
 from escrow.signers import Signer
+from kibo.telemetry import RPC_ERRORS, RPC_SECONDS, endpoint_label
 
 TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 NATIVE_LOG_INDEX = -1  # a native-coin deposit has no log; one per transaction
@@ -107,12 +109,18 @@ def _call(network: str, work):
     ChainUnavailable once every URL was tried."""
     spec = network_spec(network)
     for url in spec.rpc_urls:
+        endpoint = endpoint_label(url)
+        started = time.perf_counter()
         try:
             return work(_provider(url))
         except (OSError, TimeoutError) as error:  # requests' errors derive from OSError
+            RPC_ERRORS.labels(network, endpoint, "unreachable").inc()
             last_error = error
         except Web3RPCError as error:
+            RPC_ERRORS.labels(network, endpoint, "error").inc()
             raise NodeError(error.message or str(error)) from None
+        finally:
+            RPC_SECONDS.labels(network, endpoint).observe(time.perf_counter() - started)
     raise ChainUnavailable(f"The {network} node is unreachable ({type(last_error).__name__}).")
 
 
@@ -126,6 +134,13 @@ def _hex(value) -> str:
 
 def head_block(network: str) -> int:
     return _call(network, lambda w3: w3.eth.block_number)
+
+
+def newest_block(network: str) -> tuple[int, int]:
+    """The node's newest block: its number and its timestamp (seconds since the epoch). A
+    node that fell behind the network shows an old timestamp."""
+    block = _call(network, lambda w3: w3.eth.get_block("latest"))
+    return block["number"], block["timestamp"]
 
 
 def block_hash(network: str, number: int) -> str | None:

@@ -9,9 +9,11 @@ excess of an over-payment, an unknown sender, a blocked wallet).
 
 import logging
 import uuid
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from audit.models import Action
 from audit.services import log_action
@@ -177,6 +179,7 @@ def deposits_watch(*, network: str) -> int:
     deposits it recorded.
     """
     max_blocks = settings.KIBO_WATCHER_MAX_BLOCKS
+    head, head_timestamp = chain.newest_block(network)
     safe_head = chain.final_block(network)
     cursor = ChainCursor.objects.filter(network=network).first()
     if cursor is None:  # first run: look back one step, then follow the chain
@@ -196,6 +199,11 @@ def deposits_watch(*, network: str) -> int:
             if deposit_record(incoming=incoming) is not None:
                 recorded += 1
         _advance(cursor, last, _known_block_hash(network, last))
+    ChainCursor.objects.filter(network=network).update(
+        head_number=head,
+        head_time=datetime.fromtimestamp(head_timestamp, tz=UTC),
+        checked_at=timezone.now(),
+    )
     return recorded
 
 

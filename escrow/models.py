@@ -249,6 +249,12 @@ class Transfer(models.Model):
                 name="idx_transfers_unfinished",
                 condition=Q(status__in=["PENDING", "WAITING", "SIGNED"]),
             ),
+            # What staff must look at (the operator's alert counts them on every scrape).
+            models.Index(
+                fields=["created_at"],
+                name="idx_transfers_failed",
+                condition=Q(status="FAILED"),
+            ),
             models.Index(fields=["-created_at"], name="idx_transfers_created"),
             models.Index(fields=["recipient"], name="idx_transfers_recipient"),
             models.Index(fields=["mined_tx_hash"], name="idx_transfers_mined_tx"),
@@ -302,6 +308,12 @@ class ChainCursor(models.Model):
     block_number = models.PositiveBigIntegerField()
     block_hash = models.CharField(max_length=66)
     updated_at = models.DateTimeField(auto_now=True)
+    # What the node said at the watcher's last run (its lag, in the operator's metrics).
+    head_number = models.PositiveBigIntegerField(null=True, blank=True)
+    head_time = models.DateTimeField(
+        null=True, blank=True, help_text="When the node's newest block was made."
+    )
+    checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "chain_cursors"

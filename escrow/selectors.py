@@ -2,10 +2,11 @@ import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Count, F, Max, Q, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum
 from eth_utils import is_address, to_checksum_address
 
 from escrow import chain
@@ -221,4 +222,54 @@ def kept_deposits() -> list[dict]:
         .values("network", "token")
         .annotate(count=Count("pk"), total=Sum("kept_base"))
         .order_by("network", "token")
+    )
+
+
+# --- the operator's figures (kibo.metrics, on every Prometheus scrape) ----------------
+
+
+@dataclass
+class TransferFigures:
+    """Transfers out of escrow that are not done, for Prometheus. Each query reads one
+    partial index (HELD/FROZEN, unfinished, FAILED) or a week of `idx_transfers_created`."""
+
+    waiting_on: dict[tuple[str, str, str], int]  # (purpose, status, network) -> transfers
+    oldest_sent_at: dict[str, datetime]  # network -> the first signing of the oldest SIGNED
+    short_of: dict[tuple[str, str], int]  # (network, coin) -> transfers WAITING for that coin
+    gas_spent_last_week: dict[str, int]  # network -> base units of its gas coin
+
+
+def transfer_figures(*, now: datetime) -> TransferFigures:
+    S = Transfer.Status
+    waiting_on: dict[tuple[str, str, str], int] = {}
+    for statuses in ((S.HELD, S.FROZEN), Transfer.UNFINISHED, (S.FAILED,)):
+        rows = (
+            Transfer.objects.filter(status__in=statuses)
+            .values_list("purpose", "status", "network")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        waiting_on.update({(purpose, status, network): n for purpose, status, network, n in rows})
+    sent = Transfer.objects.filter(status=S.SIGNED)
+    short = Transfer.objects.filter(status=S.WAITING)
+    spent = Transfer.objects.filter(
+        created_at__gte=now - timedelta(days=7), fee_paid_base__isnull=False
+    )
+    return TransferFigures(
+        waiting_on=waiting_on,
+        oldest_sent_at=dict(
+            sent.values_list("network").annotate(first=Min("signed__created_at")).order_by()
+        ),
+        short_of={
+            (network, coin): n
+            for network, coin, n in short.values_list("network", "shortfall_coin")
+            .annotate(n=Count("pk"))
+            .order_by()
+        },
+        gas_spent_last_week={
+            network: int(total)
+            for network, total in spent.values_list("network")
+            .annotate(total=Sum("fee_paid_base"))
+            .order_by()
+        },
     )

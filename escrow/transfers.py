@@ -51,6 +51,7 @@ from escrow.outcomes import outcomes
 from escrow.selectors import Funds, escrow_address, escrow_funds
 from escrow.signers import SignerUnavailable, escrow_signer
 from kibo.errors import Conflict
+from kibo.telemetry import TRANSFERS_SENT
 
 logger = logging.getLogger(__name__)
 
@@ -173,11 +174,17 @@ def _take_nonce(cursor: NonceCursor) -> int:
     return nonce
 
 
+def _count_finished(transfer: Transfer) -> None:
+    labels = (transfer.purpose, transfer.network, transfer.status)
+    transaction.on_commit(lambda: TRANSFERS_SENT.labels(*labels).inc())
+
+
 def _fail(transfer: Transfer, reason: str) -> None:
     """Give the transfer up for staff. Only ever when nothing it signed can still mine."""
     transfer.status = Transfer.Status.FAILED
     transfer.last_error = reason
     transfer.save(update_fields=["status", "last_error", "updated_at"])
+    _count_finished(transfer)
     log_action(
         action=Action.TRANSFER_FAILED,
         order_id=transfer.order_id,
@@ -446,6 +453,7 @@ def _transfer_settle(*, transfer_id, mined: chain.Receipt) -> Transfer:
             "updated_at",
         ]
     )
+    _count_finished(transfer)
     # The order first (its lock, then its account's: the order of kibo.locks). A payout or
     # refund has its order, a return its deposit (transfers_order_purposes_have_order,
     # transfers_return_has_deposit).

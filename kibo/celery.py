@@ -1,12 +1,63 @@
 """The Celery application: Redis/Valkey broker, JSON only, configured from Django settings.
-Each app's tasks module is found by autodiscovery."""
+Each app's tasks module is found by autodiscovery.
+
+Every task run is counted and timed (kibo.telemetry) by the signals below. A worker started
+with KIBO_WORKER_METRICS_PORT serves those figures on that port for Prometheus, added up
+across its pool's processes (PROMETHEUS_MULTIPROC_DIR, emptied when the worker starts).
+The port is internal: bind it where only Prometheus reaches it (README: Operations).
+"""
 
 import os
+import shutil
+import time
 
-from celery import Celery
+from celery import Celery, signals
+from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+from kibo.telemetry import TASK_RUNS, TASK_SECONDS
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kibo.settings.local")
 
 app = Celery("kibo")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+_started: dict[str, float] = {}  # task id -> when it started, in the process running it
+
+
+@signals.worker_init.connect
+def _serve_metrics(**_):
+    port = os.environ.get("KIBO_WORKER_METRICS_PORT")
+    if not port:
+        return
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    registry = None
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)  # an earlier run's counts
+        os.makedirs(directory)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    host = os.environ.get("KIBO_WORKER_METRICS_HOST", "127.0.0.1")
+    start_http_server(int(port), addr=host, **({"registry": registry} if registry else {}))
+
+
+@signals.worker_process_shutdown.connect
+def _forget_process(pid=None, **_):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid or os.getpid())
+
+
+@signals.task_prerun.connect
+def _task_started(task_id=None, **_):
+    _started[task_id] = time.perf_counter()
+
+
+@signals.task_postrun.connect
+def _task_finished(task_id=None, task=None, state=None, **_):
+    started = _started.pop(task_id, None)
+    if started is not None:
+        TASK_SECONDS.labels(task.name).observe(time.perf_counter() - started)
+    outcome = {"SUCCESS": "success", "RETRY": "retry"}.get(state or "", "failure")
+    delivered = task.request.delivery_info or {}
+    queue = delivered.get("routing_key") or ("eager" if task.request.is_eager else "unknown")
+    TASK_RUNS.labels(task.name, queue, outcome).inc()

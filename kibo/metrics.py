@@ -1,4 +1,10 @@
-"""What Prometheus scrapes: HTTP requests per route (count by status, latency histogram).
+"""What Prometheus scrapes. Two endpoints, both behind the token:
+
+- `/metrics`: what this process and its siblings counted (HTTP requests per route: count by
+  status, latency histogram; and kibo.telemetry's order, transfer, chain and quote figures).
+  Scrape every web server. A Celery worker serves its own on KIBO_WORKER_METRICS_PORT.
+- `/metrics/business`: the state of the business and its money, read from PostgreSQL on
+  each scrape (BusinessCollector). Scrape it once, through any web server.
 
 Under gunicorn each worker process counts its own requests; with PROMETHEUS_MULTIPROC_DIR
 set (deploy/gunicorn.conf.py sets it, empties it on start and forgets a worker's files when
@@ -11,12 +17,17 @@ is configured.
 """
 
 import hmac
+import logging
 import os
 import time
+from datetime import datetime
 
+from celery import current_app
 from django.conf import settings
 from django.http import Http404, HttpResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
+from kombu.exceptions import OperationalError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -26,6 +37,18 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+
+from escrow.models import ChainCursor, EscrowSnapshot
+from escrow.networks import configured_networks, network_spec
+from escrow.selectors import transfer_figures
+from kibo import config
+from orders.models import OPEN_STATUSES
+from orders.selectors import TOTAL, console_now, order_figures
+from quotes.models import Fiat
+from quotes.selectors import newest_quote_times
+
+logger = logging.getLogger(__name__)
 
 REQUESTS = Counter(
     "kibo_http_requests_total",
@@ -71,11 +94,248 @@ def _registry():
     return REGISTRY
 
 
-@require_GET
-def metrics(request):
-    """The figures in Prometheus' text format, for a scraper with the token."""
+def _authorized(request) -> None:
+    """404 unless the request carries the scrape token (and one is configured)."""
     token = settings.KIBO_METRICS_TOKEN
     given = request.headers.get("Authorization", "")
     if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         raise Http404()
+
+
+@require_GET
+def metrics(request):
+    """The figures this process and its siblings counted, for a scraper with the token."""
+    _authorized(request)
     return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+@require_GET
+def business_metrics(request):
+    """The business and its money now, read from PostgreSQL, for a scraper with the token."""
+    _authorized(request)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(BusinessCollector())
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def _gauge(name: str, documentation: str, labels: dict[tuple, float], *names: str):
+    family = GaugeMetricFamily(name, documentation, labels=list(names))
+    for values, value in labels.items():
+        family.add_metric(list(values), value)
+    return family
+
+
+def _age(now: datetime, then: datetime | None) -> float:
+    return max(0.0, (now - then).total_seconds()) if then else 0.0
+
+
+class BusinessCollector:
+    """Each figure a bounded, indexed query (orders, escrow and quotes selectors; `make
+    bench` times a scrape at a million orders). Amounts are in whole tokens."""
+
+    def collect(self):
+        started = time.perf_counter()
+        now = timezone.now()
+        yield from self._orders(now)
+        yield from self._transfers(now)
+        yield from self._escrow(now)
+        yield from self._chain(now)
+        yield from self._quotes(now)
+        yield from self._queues()
+        yield _gauge(
+            "kibo_business_scrape_duration_seconds",
+            "How long reading these figures took.",
+            {(): time.perf_counter() - started},
+        )
+
+    def _orders(self, now):
+        figures = order_figures(now=now)
+        yield _gauge(
+            "kibo_orders_open",
+            "Orders in an open status now, by status and currency.",
+            {(s, f): figures.open.get((s, f), 0) for s in OPEN_STATUSES for f in Fiat.values},
+            "status",
+            "fiat",
+        )
+        yield _gauge(
+            "kibo_orders_finished_last_day",
+            "Orders created in the last 24 hours that reached a final status.",
+            {key: n for key, n in figures.finished_last_day.items()},
+            "status",
+            "fiat",
+        )
+        yield _gauge(
+            "kibo_order_oldest_available_seconds",
+            "How long the longest-waiting paid order has waited for an ally (0: none waits).",
+            {(f,): _age(now, figures.oldest_available_paid_at.get(f)) for f in Fiat.values},
+            "fiat",
+        )
+        yield _gauge(
+            "kibo_orders_due",
+            "Open orders whose timer ran out and the expiry sweep has not expired yet.",
+            {(s,): figures.due.get(s, 0) for s in OPEN_STATUSES},
+            "status",
+        )
+        now_figures = {f: n for f, n in console_now().items() if f != TOTAL}
+        for name, attribute, documentation in (
+            ("kibo_allies_working", "working_allies", "Allies holding an order."),
+            ("kibo_allies_penalized", "penalized_allies", "Allies with a penalty in force."),
+            ("kibo_disputes_open", "open_disputes", "Disputes waiting for staff."),
+            (
+                "kibo_disputes_overdue",
+                "overdue_disputes",
+                "Disputes open longer than DISPUTE_SLA_HOURS.",
+            ),
+        ):
+            yield _gauge(
+                name,
+                documentation,
+                {(f,): getattr(n, attribute) for f, n in now_figures.items()},
+                "fiat",
+            )
+
+    def _transfers(self, now):
+        figures = transfer_figures(now=now)
+        yield _gauge(
+            "kibo_transfers",
+            "Transfers out of escrow not yet done (held, frozen, pending, waiting, signed) "
+            "or failed, by purpose, status and network.",
+            figures.waiting_on,
+            "purpose",
+            "status",
+            "network",
+        )
+        networks = [spec.name for spec in configured_networks()]
+        yield _gauge(
+            "kibo_transfer_oldest_unconfirmed_seconds",
+            "Since the oldest transfer still unconfirmed was first signed (0: none).",
+            {(n,): _age(now, figures.oldest_sent_at.get(n)) for n in networks},
+            "network",
+        )
+        yield _gauge(
+            "kibo_transfers_waiting_for_coin",
+            "Transfers WAITING because the escrow wallet lacks a coin, by the coin it lacks.",
+            figures.short_of,
+            "network",
+            "coin",
+        )
+        yield _gauge(
+            "kibo_escrow_gas_spent_last_week",
+            "Gas coin paid in fees by transfers created in the last 7 days.",
+            {
+                (n,): figures.gas_spent_last_week.get(n, 0) / 10**18  # every gas coin: 18
+                for n in networks
+            },
+            "network",
+        )
+
+    def _escrow(self, now):
+        balance, expected, drift, reconciled, age, gas = {}, {}, {}, {}, {}, {}
+        for snap in EscrowSnapshot.objects.all():
+            key, unit = (snap.network, snap.token), 10**snap.decimals
+            balance[key] = int(snap.on_chain) / unit
+            expected[key] = int(snap.expected) / unit
+            drift[key] = int(snap.difference) / unit
+            reconciled[key] = 1 if snap.ok else 0
+            age[key] = _age(now, snap.taken_at)
+            if snap.token == network_spec(snap.network).gas_coin.symbol:
+                gas[(snap.network,)] = balance[key]
+        labels = ("network", "token")
+        yield _gauge(
+            "kibo_escrow_balance",
+            "What the escrow wallet held at the last snapshot.",
+            balance,
+            *labels,
+        )
+        yield _gauge(
+            "kibo_escrow_expected",
+            "What the records say it should hold.",
+            expected,
+            *labels,
+        )
+        yield _gauge(
+            "kibo_escrow_drift",
+            "On chain less the records (0 for a token; the gas coin may only be above).",
+            drift,
+            *labels,
+        )
+        yield _gauge(
+            "kibo_escrow_reconciled",
+            "1 when the last snapshot matched the records, 0 when it did not.",
+            reconciled,
+            *labels,
+        )
+        yield _gauge(
+            "kibo_escrow_snapshot_age_seconds",
+            "Since the last escrow snapshot.",
+            age,
+            *labels,
+        )
+        yield _gauge(
+            "kibo_escrow_gas_balance",
+            "The gas coin the escrow wallet held at the last snapshot.",
+            gas,
+            "network",
+        )
+
+    def _chain(self, now):
+        lag, checked, head_age = {}, {}, {}
+        for cursor in ChainCursor.objects.all():
+            key = (cursor.network,)
+            lag[key] = max(0, (cursor.head_number or cursor.block_number) - cursor.block_number)
+            checked[key] = _age(now, cursor.checked_at or cursor.updated_at)
+            head_age[key] = _age(now, cursor.head_time)
+        yield _gauge(
+            "kibo_watcher_lag_blocks",
+            "Blocks the deposit watcher had not scanned, behind the node's head at its last run.",
+            lag,
+            "network",
+        )
+        yield _gauge(
+            "kibo_watcher_checked_age_seconds",
+            "Since the deposit watcher last ran to the end.",
+            checked,
+            "network",
+        )
+        yield _gauge(
+            "kibo_chain_head_age_seconds",
+            "How old the node's newest block was at the watcher's last run (a node behind).",
+            head_age,
+            "network",
+        )
+
+    def _quotes(self, now):
+        yield _gauge(
+            "kibo_quote_age_seconds",
+            "Since the active quote of each pair was fetched.",
+            {(f"{t}/{f}",): _age(now, at) for (t, f), at in newest_quote_times().items()},
+            "pair",
+        )
+        yield _gauge(
+            "kibo_quote_max_age_seconds",
+            "QUOTE_MAX_AGE_SECONDS: older quotes are not offered.",
+            {(): config.QUOTE_MAX_AGE_SECONDS.get()},
+        )
+
+    def _queues(self):
+        lengths, up = {}, 1
+        try:
+            with current_app.connection_for_read(connect_timeout=2) as connection:
+                connection.ensure_connection(max_retries=1)
+                channel = connection.default_channel
+                for queue in current_app.amqp.queues:
+                    try:
+                        lengths[(queue,)] = channel.queue_declare(queue, passive=True)[1]
+                    except connection.channel_errors:  # never declared yet: empty
+                        lengths[(queue,)] = 0
+                        channel = connection.channel()  # AMQP closes the one that erred
+        except (OSError, OperationalError) as error:
+            logger.warning("the broker did not answer the scrape: %s", error)
+            up = 0
+        yield _gauge(
+            "kibo_celery_queue_length",
+            "Tasks waiting in each Celery queue.",
+            lengths,
+            "queue",
+        )
+        yield _gauge("kibo_broker_up", "1 when the broker answered the scrape.", {(): up})

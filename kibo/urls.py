@@ -3,7 +3,7 @@ from django.urls import include, path
 
 from kibo import views
 from kibo.admin import staff_login
-from kibo.metrics import metrics
+from kibo.metrics import business_metrics, metrics
 from orders.console import console
 
 urlpatterns = [
@@ -17,6 +17,7 @@ urlpatterns = [
     path("healthz/", views.healthz, name="healthz"),
     path("livez/", views.livez, name="livez"),
     path("metrics", metrics, name="metrics"),  # Prometheus' usual path; needs the token
+    path("metrics/business", business_metrics, name="business_metrics"),
     path("orders/", include("orders.urls")),
     path("ally/", include("allies.urls")),
     path("admin/dashboard/", admin.site.admin_view(console), name="console"),

@@ -450,3 +450,51 @@ class OrdersOfPayers:
 
     def pays_an_order(self, *, user_id) -> bool:
         return Order.objects.filter(user_id=user_id, status__in=OPEN_STATUSES).exists()
+
+
+# --- the operator's figures (kibo.metrics, on every Prometheus scrape) ----------------
+
+
+FINAL_STATUSES = (OrderStatus.COMPLETED, OrderStatus.EXPIRED, OrderStatus.REFUNDED)
+
+
+@dataclass
+class OrderFigures:
+    """Orders now, for Prometheus: each from a query on a partial or range index, so a
+    scrape costs the same at a million orders as at a hundred (`make bench` measures it)."""
+
+    open: dict[tuple[str, str], int]  # (status, fiat) -> orders in that open status
+    finished_last_day: dict[tuple[str, str], int]  # (status, fiat) -> created in the last 24 h
+    oldest_available_paid_at: dict[str, datetime]  # fiat -> the longest wait for an ally
+    due: dict[str, int]  # open status -> orders whose timer ran out, for the expiry sweep
+
+
+def order_figures(*, now: datetime) -> OrderFigures:
+    open_orders = Order.objects.filter(status__in=OPEN_STATUSES)  # idx_orders_timeout
+    finished = Order.objects.filter(  # idx_orders_status_created
+        status__in=FINAL_STATUSES, created_at__gte=now - timedelta(days=1)
+    )
+    available = Order.objects.filter(status=OrderStatus.AVAILABLE)  # idx_orders_available
+    return OrderFigures(
+        open={
+            (status, fiat): n
+            for status, fiat, n in open_orders.values_list("status", "fiat_currency")
+            .annotate(n=Count("pk"))
+            .order_by()
+        },
+        finished_last_day={
+            (status, fiat): n
+            for status, fiat, n in finished.values_list("status", "fiat_currency")
+            .annotate(n=Count("pk"))
+            .order_by()
+        },
+        oldest_available_paid_at=dict(
+            available.values_list("fiat_currency").annotate(oldest=Min("paid_at")).order_by()
+        ),
+        due=dict(
+            open_orders.filter(expires_at__lte=now)
+            .values_list("status")
+            .annotate(n=Count("pk"))
+            .order_by()
+        ),
+    )

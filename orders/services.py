@@ -10,6 +10,7 @@ database trigger adds the matching STATUS_CHANGED entry.
 import logging
 import re
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -39,6 +40,7 @@ from kibo.db import in_callers_transaction, violated_constraint
 from kibo.locks import lock_free_users, lock_user, lock_user_if_free, lock_users
 from kibo.models import User
 from kibo.services import wallet_refuse_if_blocked, wallet_refuse_if_still_blocked
+from kibo.telemetry import ORDER_TRANSITIONS, ORDER_WAIT
 from orders.board import queue_generation
 from orders.errors import (
     AllyNotEligible,
@@ -65,6 +67,7 @@ TIMEOUTS: dict[str, config.Option[timedelta]] = {  # how long an order may stay 
     OrderStatus.AVAILABLE: config.AVAILABLE_TIMEOUT,
     OrderStatus.TAKEN: config.TAKEN_TIMEOUT,
 }
+WAIT_STEPS: dict[str, str] = {OrderStatus.TAKEN: "taken", OrderStatus.COMPLETED: "completed"}
 REPUTATION_MAX = Decimal("5.00")
 REPUTATION_GAIN = Decimal("0.05")
 
@@ -77,10 +80,25 @@ def _enter(order: Order, status: str, *, now: datetime, fields: tuple[str, ...] 
         renew_generations(queue_generation(order.fiat_currency))
     if OrderStatus.TAKEN in (order.status, status):
         renew_generations(standing_generation(order.ally_id))
+    _count_transitions({(order.status, status): 1})
+    step = WAIT_STEPS.get(status)
+    if step and order.paid_at:
+        waited = (now - order.paid_at).total_seconds()
+        transaction.on_commit(lambda: ORDER_WAIT.labels(step).observe(waited))
     order.status = status
     timeout = TIMEOUTS.get(status)
     order.expires_at = now + timeout.get() if timeout else None
     order.save(update_fields=["status", "expires_at", "updated_at", *fields])
+
+
+def _count_transitions(moves: dict[tuple[str, str], int]) -> None:
+    """Count the status changes (from, to) once they commit (kibo.telemetry)."""
+
+    def count() -> None:
+        for (before, after), n in moves.items():
+            ORDER_TRANSITIONS.labels(before, after).inc(n)
+
+    transaction.on_commit(count)
 
 
 def parse_tx_hash(tx_hash: str) -> str:
@@ -417,6 +435,7 @@ def orders_expire_locked(
     )
     for order in orders:
         order.status, order.expires_at, order.updated_at = OrderStatus.EXPIRED, None, now
+    _count_transitions(Counter((before, OrderStatus.EXPIRED) for before in previous.values()))
     paid = (OrderStatus.AVAILABLE, OrderStatus.TAKEN)
     refunds_create(payers={o.pk: o.user.wallet_address for o in orders if previous[o.pk] in paid})
     stalled = [

@@ -8,6 +8,7 @@ from django.utils import timezone
 from audit.models import Action
 from audit.services import log_action
 from kibo import config
+from kibo.telemetry import QUOTE_REFRESHES
 from quotes.models import Fiat, Quote
 from quotes.providers import RateUnavailable, provider
 from quotes.selectors import get_current_rate
@@ -84,6 +85,12 @@ def _refuse(
     )
 
 
+def _count(token: str, fiat: str, source: str, sources: tuple[str, ...], outcome: str) -> None:
+    """kibo_quote_refreshes_total; a fallback is any source but the first configured."""
+    fallback = "true" if source and source != sources[0] else "false"
+    QUOTE_REFRESHES.labels(f"{token}/{fiat}", source, fallback, outcome).inc()
+
+
 def _percent_apart(rate: Decimal, reference: Decimal) -> Decimal:
     return abs(rate - reference) / reference * 100
 
@@ -112,12 +119,14 @@ def quotes_refresh(*, force: bool = False) -> list[Quote]:
             rate, source = _fetch(token, fiat, sources)
         except RateUnavailable as unavailable:
             logger.warning("no rate for %s/%s: %s", token, fiat, unavailable)
+            _count(token, fiat, "", sources, "unavailable")
             continue
         if current is not None:
             jump = _percent_apart(rate, current.rate)
             if jump > max_jump:
                 against = {"previous": str(current.rate), "max_percent": str(max_jump)}
                 _refuse(token, fiat, rate, source, against=against, gap=jump)
+                _count(token, fiat, source, sources, "refused")
                 continue
         second = _second_opinion(token, fiat, sources, first=source) if max_gap else None
         if second is not None:
@@ -129,6 +138,8 @@ def quotes_refresh(*, force: bool = False) -> list[Quote]:
                     "max_percent": str(max_gap),
                 }
                 _refuse(token, fiat, rate, source, against=against, gap=gap)
+                _count(token, fiat, source, sources, "refused")
                 continue
         stored.append(quote_record(token=token, fiat=fiat, rate=rate, source=source, timestamp=now))
+        _count(token, fiat, source, sources, "stored")
     return stored

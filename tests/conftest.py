@@ -113,10 +113,14 @@ def celery_worker():
     app.control.purge()
     workers: list[subprocess.Popen] = []
 
-    def start(*, failpoint: str | None = None, concurrency: int = 1) -> subprocess.Popen:
+    def start(
+        *, failpoint: str | None = None, concurrency: int = 1, **env: str
+    ) -> subprocess.Popen:
         pool = ["--pool", "solo"] if concurrency == 1 else ["--concurrency", str(concurrency)]
         worker = subprocess.Popen(
-            worker_command(*pool), cwd=BASE_DIR, env=worker_env(KIBO_FAILPOINT=failpoint)
+            worker_command(*pool),
+            cwd=BASE_DIR,
+            env=worker_env(KIBO_FAILPOINT=failpoint, **env),
         )
         workers.append(worker)
         return worker

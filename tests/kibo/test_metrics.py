@@ -11,8 +11,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kibo.env import BASE_DIR
+from orders.tasks import expire_due_orders
 from tests.factories import make_order
-from tests.helpers.processes import worker_env
+from tests.helpers.processes import wait_for, worker_env
 
 TOKEN = "scrape-me-9f2c1b7e"
 
@@ -108,3 +109,37 @@ def test_under_gunicorn_every_workers_requests_add_up(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.slow  # starts a worker
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_serves_its_pools_task_figures_on_its_own_port(celery_worker, tmp_path):
+    # given a worker of two pool processes, its metrics directory holding an old run's file
+    directory = tmp_path / "worker-metrics"
+    directory.mkdir()
+    (directory / "counter_99999.db").write_bytes(b"stale")
+    port = _free_port()
+    worker = celery_worker(
+        concurrency=2,
+        KIBO_WORKER_METRICS_PORT=str(port),
+        PROMETHEUS_MULTIPROC_DIR=str(directory),
+    )
+    ran = {"task": "orders.tasks.expire_due_orders", "queue": "celery", "outcome": "success"}
+
+    def runs() -> float:
+        try:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        except httpx.HTTPError:
+            return -1
+        return _samples(text, "kibo_celery_task_runs_total").get(tuple(sorted(ran.items())), 0)
+
+    assert wait_for(lambda: runs() >= 0, seconds=60), "the worker serves no metrics"
+    assert not (directory / "counter_99999.db").exists()  # emptied on start
+
+    # when six sweeps go through the broker
+    for _ in range(6):
+        expire_due_orders.delay()
+
+    # then the port shows all six, whichever pool process ran them
+    assert wait_for(lambda: runs() == 6, seconds=60), runs()
+    assert worker.poll() is None

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from audit.models import Action, Log
 from kibo.services import config_set
@@ -34,10 +35,13 @@ def test_sources_are_tried_in_the_configured_order_with_fallback(providers):
     # given Binance prices USDT/USDC, CoinGecko is down, staff rates for the rest
     providers.expect_request(BINANCE_PATH).respond_with_json(binance_answer("9.90", "9.95"))
     providers.expect_request("/api/v3/simple/price").respond_with_data("down", status=503)
+    fell_back = {"pair": "ETH/MXN", "source": "local", "fallback": "true", "outcome": "stored"}
+    before = REGISTRY.get_sample_value("kibo_quote_refreshes_total", fell_back) or 0
 
     stored = quotes_refresh()
 
     assert len(stored) == 9
+    assert REGISTRY.get_sample_value("kibo_quote_refreshes_total", fell_back) - before == 1
     assert (active("USDT", "BOB").rate, active("USDT", "BOB").source) == (
         Decimal("9.925"),
         "binance_p2p",

@@ -1,0 +1,67 @@
+"""The figures each process counts as it works, for Prometheus (kibo.metrics serves them).
+
+Counters and histograms only: they add up across gunicorn's and Celery's worker processes
+(multiprocess mode, PROMETHEUS_MULTIPROC_DIR). What is true of the database at a moment (how
+many orders wait, how old the oldest transfer is) is not counted here but read on each
+scrape (kibo.metrics.BusinessCollector).
+
+A figure about work done in a transaction is counted when it commits (`transaction.on_commit`):
+a rolled-back transition did not happen.
+"""
+
+from urllib.parse import urlsplit
+
+from prometheus_client import Counter, Histogram
+
+ORDER_TRANSITIONS = Counter(
+    "kibo_order_transitions_total",
+    "Orders that moved from one status to another (expiries included).",
+    ["from_status", "to_status"],
+)
+ORDER_WAIT = Histogram(
+    "kibo_order_seconds_since_paid",
+    "Time from an order's payment to an ally taking it (step=taken) or to the ally's "
+    "receipt completing it (step=completed).",
+    ["step"],
+    buckets=(5, 15, 30, 60, 120, 180, 300, 450, 600, 900, 1200, 1800, 3600),
+)
+TRANSFERS_SENT = Counter(
+    "kibo_transfers_finished_total",
+    "Transfers out of escrow that reached an end on chain, by purpose, network and outcome.",
+    ["purpose", "network", "status"],
+)
+RPC_SECONDS = Histogram(
+    "kibo_rpc_request_duration_seconds",
+    "Time a chain node took to answer, by network and endpoint (its host, never its path: "
+    "a provider's URL may hold a key).",
+    ["network", "endpoint"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+RPC_ERRORS = Counter(
+    "kibo_rpc_errors_total",
+    "Chain node calls that failed: unreachable (no answer) or error (an error answer).",
+    ["network", "endpoint", "kind"],
+)
+QUOTE_REFRESHES = Counter(
+    "kibo_quote_refreshes_total",
+    "Rate refreshes per pair: stored (from the first source, or a fallback), refused (a "
+    "jump or a second source disagreed) or unavailable (no source answered).",
+    ["pair", "source", "fallback", "outcome"],
+)
+TASK_RUNS = Counter(
+    "kibo_celery_task_runs_total",
+    "Celery tasks run, by task, queue and outcome (success, failure, retry).",
+    ["task", "queue", "outcome"],
+)
+TASK_SECONDS = Histogram(
+    "kibo_celery_task_duration_seconds",
+    "How long a Celery task ran, by task.",
+    ["task"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+
+
+def endpoint_label(url: str) -> str:
+    """An RPC URL as a label: its host and port, never its path or query (API keys)."""
+    parts = urlsplit(url)
+    return parts.netloc.rsplit("@", 1)[-1] or "unknown"
