@@ -28,12 +28,14 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(VENV)/.installed node_modules/.installed
 
-# Debian's Chromium (the end-to-end tests) and gettext (the translation catalogue check),
+# Debian's Chromium (the end-to-end tests), gettext (the translation catalogue check) and
+# Prometheus (promtool tests the alerts; a real Prometheus scrapes a running Kibo),
 # installed with apt-get when the machine lacks them: as root, or through sudo.
 system:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v msgfmt >/dev/null || missing="$$missing gettext"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
 	  echo "Installing Debian packages:$$missing"; \

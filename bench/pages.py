@@ -36,6 +36,9 @@ LOAD_SECONDS = int(os.environ.get("BENCH_LOAD_SECONDS", "60"))
 LOAD_ALLIES = int(os.environ.get("BENCH_LOAD_ALLIES", "1000"))
 LOAD_PAYERS = int(os.environ.get("BENCH_LOAD_PAYERS", "50"))
 CAPACITY_SECONDS = int(os.environ.get("BENCH_CAPACITY_SECONDS", "20"))
+# Prometheus, scraping the business figures (kibo.metrics) with its token.
+METRICS_TOKEN = "bench-scraper"
+SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 NAME = os.environ.get("BENCH_NAME", "bench")  # its embedded database is .kibo/<name>-postgres
 # The tables that grow with the orders: a hot statement must reach them through an index.
 INDEXED_TABLES = (
@@ -165,7 +168,12 @@ def measure_page(figure: Figure, *, base: str, cookies: dict, in_process) -> Fig
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    with httpx.Client(base_url=base, cookies=cookies[figure.who], timeout=30) as client:
+    with httpx.Client(
+        base_url=base,
+        cookies=cookies.get(figure.who, {}),
+        headers=SCRAPER if figure.who == "scraper" else {},
+        timeout=30,
+    ) as client:
         for _ in range(3):
             client.get(figure.url)
         started = time.perf_counter()
@@ -269,6 +277,7 @@ def main() -> int:
     os.environ["DJANGO_SETTINGS_MODULE"] = "kibo.settings.local"
     os.environ["DJANGO_DEBUG"] = "false"  # no query log: measure what production does
     os.environ["KIBO_ENABLED_NETWORKS"] = "mantle,base,local"  # the dataset's networks
+    os.environ["KIBO_METRICS_TOKEN"] = METRICS_TOKEN
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the embedded servers too
     with embedded_services(NAME):
         import django
@@ -313,6 +322,9 @@ def main() -> int:
             browser.force_login(person)
             in_process[who] = browser
             cookies[who] = {"sessionid": browser.cookies["sessionid"].value}
+        in_process["scraper"] = Client(
+            HTTP_HOST="localhost", HTTP_AUTHORIZATION=SCRAPER["Authorization"]
+        )
         recent = Order.objects.filter(user=heavy).order_by("-created_at").first()
         from orders.services import daily_stats_rollup
 
@@ -342,6 +354,13 @@ def main() -> int:
                 Figure("admin metrics", "staff", "/admin/orders/order/metrics/", 500, 20),
                 Figure(
                     "staff console (/admin/dashboard/)", "staff", "/admin/dashboard/", None, 100
+                ),
+                Figure(
+                    "Prometheus scrape (/metrics/business)",
+                    "scraper",
+                    "/metrics/business",
+                    None,
+                    100,
                 ),
             ]
             pages[3].url = f"/orders/{recent.pk}/status/"

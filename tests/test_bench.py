@@ -21,6 +21,7 @@ ROWS = [
     "admin audit log (logs)",
     "admin metrics",
     "staff console (/admin/dashboard/)",
+    "Prometheus scrape (/metrics/business)",
     "penalty check (is_ally_penalized)",
     "expiry sweep with nothing due",
 ]
