@@ -74,8 +74,6 @@ def main() -> int:
                     "worker",
                     "--queues",
                     "celery,returns",
-                    "--loglevel",
-                    "INFO",
                     "--concurrency",
                     "2",
                 )
@@ -83,8 +81,6 @@ def main() -> int:
             subprocess.Popen(
                 _celery(
                     "beat",
-                    "--loglevel",
-                    "INFO",
                     "--schedule",
                     str(STATE_DIR / "celerybeat-schedule"),
                 )

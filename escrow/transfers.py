@@ -50,6 +50,7 @@ from escrow.networks import network_spec
 from escrow.outcomes import outcomes
 from escrow.selectors import Funds, escrow_address, escrow_funds
 from escrow.signers import SignerUnavailable, escrow_signer
+from kibo import logs
 from kibo.errors import Conflict
 from kibo.telemetry import TRANSFERS_SENT
 
@@ -156,13 +157,15 @@ def _returns_in_flight(network: str) -> bool:
 
 def transfer_process(*, transfer_id) -> Transfer:
     """Drive one transfer as far as it can go now; safe to call any number of times at once."""
-    transfer = _transfer_sign(transfer_id=transfer_id)
-    if transfer.status != Transfer.Status.SIGNED:
-        return transfer
-    checkpoints.reached("transfer-after-store")
-    _transfer_broadcast(transfer)
-    checkpoints.reached("transfer-after-broadcast")
-    return _transfer_check(transfer_id=transfer_id)
+    with logs.bound(transfer_id=transfer_id):
+        transfer = _transfer_sign(transfer_id=transfer_id)
+        with logs.bound(order_id=transfer.order_id):
+            if transfer.status != Transfer.Status.SIGNED:
+                return transfer
+            checkpoints.reached("transfer-after-store")
+            _transfer_broadcast(transfer)
+            checkpoints.reached("transfer-after-broadcast")
+            return _transfer_check(transfer_id=transfer_id)
 
 
 def _take_nonce(cursor: NonceCursor) -> int:
@@ -259,7 +262,7 @@ def _sign_and_store(transfer: Transfer, *, token, nonce: int, gas: int, fees) ->
         gas=gas,
         fees=fees,
     )
-    return SignedTransaction.objects.create(
+    stored = SignedTransaction.objects.create(
         transfer=transfer,
         nonce=nonce,
         raw_tx=signed.raw_tx,
@@ -267,6 +270,12 @@ def _sign_and_store(transfer: Transfer, *, token, nonce: int, gas: int, fees) ->
         max_fee_per_gas=signed.max_fee_per_gas,
         max_priority_fee_per_gas=signed.max_priority_fee_per_gas,
     )
+    transaction.on_commit(
+        lambda: logger.info(
+            "%s transfer signed at nonce %s: %s", transfer.purpose, nonce, signed.tx_hash
+        )
+    )
+    return stored
 
 
 @transaction.atomic(durable=True)  # what it signs is stored before anything is broadcast
@@ -350,6 +359,8 @@ def _transfer_broadcast(transfer: Transfer) -> None:
         if rejected.already_known or rejected.nonce_too_low:
             return  # sent before, or mined: the check finds out which
         _transfer_refused(transfer_id=transfer.pk, reason=rejected.reason)
+    else:
+        logger.info("transfer sent to %s: %s", transfer.network, latest.tx_hash)
 
 
 @transaction.atomic
@@ -454,6 +465,9 @@ def _transfer_settle(*, transfer_id, mined: chain.Receipt) -> Transfer:
         ]
     )
     _count_finished(transfer)
+    transaction.on_commit(
+        lambda: logger.info("transfer confirmed in block %s: %s", mined.block_number, mined.tx_hash)
+    )
     # The order first (its lock, then its account's: the order of kibo.locks). A payout or
     # refund has its order, a return its deposit (transfers_order_purposes_have_order,
     # transfers_return_has_deposit).
@@ -536,7 +550,13 @@ def transfer_unhold(*, transfer_id, by: str, actor_wallet: str | None = None) ->
         actor_wallet=actor_wallet,
         metadata={"transfer": str(transfer.pk), "by": by},
     )
-    transaction.on_commit(lambda: _enqueue([transfer.pk]))
+
+    def send() -> None:
+        with logs.bound(transfer_id=transfer.pk, order_id=transfer.order_id):
+            logger.info("%s transfer released from its hold by the %s", transfer.purpose, by)
+            _enqueue([transfer.pk])
+
+    transaction.on_commit(send)
     return transfer
 
 

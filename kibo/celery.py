@@ -7,13 +7,16 @@ across its pool's processes (PROMETHEUS_MULTIPROC_DIR, emptied when the worker s
 The port is internal: bind it where only Prometheus reaches it (README: Operations).
 """
 
+import logging.config
 import os
 import shutil
 import time
 
 from celery import Celery, signals
+from django.conf import settings
 from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
+from kibo import logs
 from kibo.telemetry import TASK_RUNS, TASK_SECONDS
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kibo.settings.local")
@@ -23,6 +26,14 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 _started: dict[str, float] = {}  # task id -> when it started, in the process running it
+_bound: dict[str, object] = {}  # task id -> its log context's token, to undo when it ends
+
+
+@signals.setup_logging.connect
+def _log_as_django_does(**_):
+    """Workers and beat log through Django's LOGGING (kibo.logs), never Celery's own setup:
+    KIBO_LOG_LEVEL and KIBO_LOG_FORMAT decide, not `--loglevel`."""
+    logging.config.dictConfig(settings.LOGGING)
 
 
 @signals.worker_init.connect
@@ -47,13 +58,27 @@ def _forget_process(pid=None, **_):
         multiprocess.mark_process_dead(pid or os.getpid())
 
 
+@signals.before_task_publish.connect
+def _carry_log_context(headers=None, **_):
+    """A task enqueued while serving a request (or running a task) logs under its id."""
+    carried = {name: value for name, value in logs.current().items() if name != "task_id"}
+    if headers is not None and carried:
+        headers["kibo_log"] = carried
+
+
 @signals.task_prerun.connect
-def _task_started(task_id=None, **_):
+def _task_started(task_id=None, task=None, kwargs=None, **_):
     _started[task_id] = time.perf_counter()
+    carried = getattr(task.request, "kibo_log", None) or {}
+    named = {name: kwargs[name] for name in ("order_id", "transfer_id") if name in (kwargs or {})}
+    _bound[task_id] = logs.bind(**{**carried, **named}, task_id=task_id)
 
 
 @signals.task_postrun.connect
 def _task_finished(task_id=None, task=None, state=None, **_):
+    token = _bound.pop(task_id, None)
+    if token is not None:
+        logs.unbind(token)
     started = _started.pop(task_id, None)
     if started is not None:
         TASK_SECONDS.labels(task.name).observe(time.perf_counter() - started)

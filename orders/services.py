@@ -80,7 +80,7 @@ def _enter(order: Order, status: str, *, now: datetime, fields: tuple[str, ...] 
         renew_generations(queue_generation(order.fiat_currency))
     if OrderStatus.TAKEN in (order.status, status):
         renew_generations(standing_generation(order.ally_id))
-    _count_transitions({(order.status, status): 1})
+    _record_transitions([(order.pk, order.status, status)])
     step = WAIT_STEPS.get(status)
     if step and order.paid_at:
         waited = (now - order.paid_at).total_seconds()
@@ -91,14 +91,17 @@ def _enter(order: Order, status: str, *, now: datetime, fields: tuple[str, ...] 
     order.save(update_fields=["status", "expires_at", "updated_at", *fields])
 
 
-def _count_transitions(moves: dict[tuple[str, str], int]) -> None:
-    """Count the status changes (from, to) once they commit (kibo.telemetry)."""
+def _record_transitions(moves: list[tuple[uuid.UUID, str, str]]) -> None:
+    """Once they commit, log each order's move (order, from, to) and count it by from and
+    to (kibo.telemetry)."""
 
-    def count() -> None:
-        for (before, after), n in moves.items():
+    def record() -> None:
+        for order_id, before, after in moves:
+            logger.info("order %s -> %s", before, after, extra={"order_id": str(order_id)})
+        for (before, after), n in Counter((b, a) for _order, b, a in moves).items():
             ORDER_TRANSITIONS.labels(before, after).inc(n)
 
-    transaction.on_commit(count)
+    transaction.on_commit(record)
 
 
 def parse_tx_hash(tx_hash: str) -> str:
@@ -435,7 +438,7 @@ def orders_expire_locked(
     )
     for order in orders:
         order.status, order.expires_at, order.updated_at = OrderStatus.EXPIRED, None, now
-    _count_transitions(Counter((before, OrderStatus.EXPIRED) for before in previous.values()))
+    _record_transitions([(pk, before, OrderStatus.EXPIRED) for pk, before in previous.items()])
     paid = (OrderStatus.AVAILABLE, OrderStatus.TAKEN)
     refunds_create(payers={o.pk: o.user.wallet_address for o in orders if previous[o.pk] in paid})
     stalled = [

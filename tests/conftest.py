@@ -2,6 +2,7 @@ import importlib
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from django.apps import apps
@@ -114,14 +115,23 @@ def celery_worker():
     workers: list[subprocess.Popen] = []
 
     def start(
-        *, failpoint: str | None = None, concurrency: int = 1, **env: str
+        *,
+        failpoint: str | None = None,
+        concurrency: int = 1,
+        output: Path | None = None,  # where its stdout and stderr go (else the test's)
+        **env: str,
     ) -> subprocess.Popen:
         pool = ["--pool", "solo"] if concurrency == 1 else ["--concurrency", str(concurrency)]
+        log = output.open("wb") if output else None
         worker = subprocess.Popen(
             worker_command(*pool),
             cwd=BASE_DIR,
             env=worker_env(KIBO_FAILPOINT=failpoint, **env),
+            stdout=log,
+            stderr=subprocess.STDOUT if log else None,
         )
+        if log:
+            log.close()  # the worker has its own copy
         workers.append(worker)
         return worker
 
@@ -149,8 +159,6 @@ def celery_beat(tmp_path):
                 "beat",
                 "--schedule",
                 str(tmp_path / "celerybeat-schedule"),
-                "--loglevel",
-                "WARNING",
             ],
             cwd=BASE_DIR,
             env=worker_env(

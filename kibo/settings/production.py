@@ -5,6 +5,7 @@ from eth_account import Account
 from eth_utils import is_address, to_checksum_address
 
 from kibo.env import BASE_DIR, env
+from kibo.logs import logging_config
 from kibo.well_known import DEVELOPMENT_ADDRESSES
 
 from .base import *  # noqa: F403
@@ -12,6 +13,8 @@ from .base import (
     INSECURE_SECRET_KEY,
     KIBO_ESCROW_ADDRESS,
     KIBO_TRUSTED_PROXY_HOPS,
+    LOG_LEVEL,
+    LOG_QUIET,
     SECRET_KEY,
     private_s3_storage,
 )
@@ -50,6 +53,9 @@ del _key
 KIBO_ESCROW_ADDRESS = to_checksum_address(KIBO_ESCROW_ADDRESS)
 
 DEBUG = False
+LOGGING = logging_config(
+    fmt=env("KIBO_LOG_FORMAT", default="json"), level=LOG_LEVEL, quiet=LOG_QUIET
+)
 KIBO_STAFF_TWO_FACTOR = env.bool("KIBO_STAFF_TWO_FACTOR", default=True)
 STATIC_ROOT = BASE_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = False

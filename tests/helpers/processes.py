@@ -34,8 +34,6 @@ def worker_command(*options: str) -> list[str]:
         "--queues",
         "celery,returns",  # as every deployed worker: payouts and refunds, and returns
         *options,
-        "--loglevel",
-        "WARNING",
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
@@ -46,6 +44,7 @@ def worker_env(**changes) -> dict[str, str]:
     """The environment of a worker on the test database; a change to None removes the name."""
     env = {
         **os.environ,
+        "KIBO_LOG_LEVEL": "WARNING",  # what the test's output needs of a worker
         "DATABASE_URL": worker_database_url(),
         "DJANGO_SETTINGS_MODULE": "kibo.settings.test",
         **changes,
