@@ -314,6 +314,74 @@ def nonce_of(network: str, address: str, *, block: int | str = "latest") -> int:
     return _call(network, lambda w3: w3.eth.get_transaction_count(address, block))
 
 
+@dataclass(frozen=True)
+class SentTransaction:
+    """A transaction the chain has from a wallet, decoded as a transfer of one token."""
+
+    nonce: int
+    tx_hash: str
+    raw_tx: str
+    block_number: int
+    token: TokenSpec | None  # None: not a plain transfer of a token this network accepts
+    recipient: str | None
+    amount_base: int
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+
+
+TRANSFER_SELECTOR = "a9059cbb"  # transfer(address,uint256)
+
+
+def _decoded(spec: NetworkSpec, tx) -> tuple[TokenSpec | None, str | None, int]:
+    data = _hex(tx.get("input") or b"")[2:]
+    if not data:
+        return spec.gas_coin, to_checksum_address(tx["to"]), int(tx["value"])
+    token = spec.token_at(tx["to"]) if tx.get("to") else None
+    if token is None or not data.startswith(TRANSFER_SELECTOR) or len(data) != 8 + 128:
+        return None, None, 0
+    return token, to_checksum_address("0x" + data[8 + 24 : 8 + 64]), int(data[8 + 64 :], 16)
+
+
+def sent_from(
+    network: str, address: str, *, nonces: set[int], from_block: int
+) -> list[SentTransaction]:
+    """The mined transactions of `address` at these nonces, found by reading blocks from
+    `from_block` up until each is found (or the head is reached), with their signed bytes."""
+    spec = network_spec(network)
+    address = to_checksum_address(address)
+    found: list[SentTransaction] = []
+    wanted = set(nonces)
+
+    def work(w3):
+        head = w3.eth.block_number
+        for number in range(from_block, head + 1):
+            if not wanted:
+                break
+            for tx in w3.eth.get_block(number, full_transactions=True)["transactions"]:
+                if to_checksum_address(tx["from"]) != address or tx["nonce"] not in wanted:
+                    continue
+                wanted.discard(tx["nonce"])
+                tx_hash = _hex(tx["hash"])
+                raw = w3.provider.make_request("eth_getRawTransactionByHash", [tx_hash])
+                token, recipient, amount = _decoded(spec, tx)
+                found.append(
+                    SentTransaction(
+                        nonce=tx["nonce"],
+                        tx_hash=tx_hash,
+                        raw_tx=raw["result"],
+                        block_number=number,
+                        token=token,
+                        recipient=recipient,
+                        amount_base=amount,
+                        max_fee_per_gas=int(tx.get("maxFeePerGas") or tx.get("gasPrice") or 0),
+                        max_priority_fee_per_gas=int(tx.get("maxPriorityFeePerGas") or 0),
+                    )
+                )
+        return found
+
+    return _call(network, work)
+
+
 # --- writes ---------------------------------------------------------------------------
 
 

@@ -1,7 +1,7 @@
 """Locks on money rows, after the order they belong to (the order in kibo.locks): a
 transfer, then its order's escrow account; the sending wallet's nonce cursor last."""
 
-from escrow.models import Deposit, EscrowAccount, NonceCursor, Transfer
+from escrow.models import Deposit, EscrowAccount, NonceCursor, SenderState, Transfer
 
 
 def lock_transfer(transfer_id) -> Transfer:
@@ -41,3 +41,9 @@ def lock_nonce_cursor(network: str, address: str) -> NonceCursor:
         [NonceCursor(network=network, address=address, next_nonce=0)], ignore_conflicts=True
     )
     return NonceCursor.objects.select_for_update().get(network=network, address=address)
+
+
+def lock_sender_state(*, timeline: int) -> SenderState:
+    """The sender's one row (created on `timeline` the first time), locked."""
+    SenderState.objects.get_or_create(pk=1, defaults={"timeline": timeline})
+    return SenderState.objects.select_for_update().get(pk=1)

@@ -365,3 +365,25 @@ class EscrowSnapshot(models.Model):
     @property
     def difference(self):
         return self.on_chain - self.expected
+
+
+class SenderState(models.Model):
+    """Whether the escrow wallet may sign and send (one row). Sending stops by itself when
+    the database is not the one it last sent from: restored from a backup or failed over to
+    a standby (a new PostgreSQL timeline), whose records may lack transfers the chain has.
+    It resumes only when `escrow_recover` has matched the chain to the records and the
+    books reconcile (escrow.sender, escrow.recovery)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    timeline = models.PositiveIntegerField(
+        help_text="The PostgreSQL timeline the sender last sent on."
+    )
+    paused_because = models.TextField(blank=True, help_text="Empty while sending.")
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "sender_state"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="sender_state_one_row")]
+
+    def __str__(self):
+        return f"paused: {self.paused_because}" if self.paused_because else "sending"

@@ -49,6 +49,7 @@ from escrow.models import EscrowAccount, NonceCursor, SignedTransaction, Transfe
 from escrow.networks import network_spec
 from escrow.outcomes import outcomes
 from escrow.selectors import Funds, escrow_address, escrow_funds
+from escrow.sender import sender_paused
 from escrow.signers import SignerUnavailable, escrow_signer
 from kibo import logs
 from kibo.errors import Conflict
@@ -156,7 +157,11 @@ def _returns_in_flight(network: str) -> bool:
 
 
 def transfer_process(*, transfer_id) -> Transfer:
-    """Drive one transfer as far as it can go now; safe to call any number of times at once."""
+    """Drive one transfer as far as it can go now; safe to call any number of times at once.
+    Nothing is signed or sent while the sender is paused (escrow.sender): after a restore
+    or a failover, until recovery has matched the chain to the records."""
+    if sender_paused():
+        return Transfer.objects.get(pk=transfer_id)
     with logs.bound(transfer_id=transfer_id):
         transfer = _transfer_sign(transfer_id=transfer_id)
         with logs.bound(order_id=transfer.order_id):
@@ -382,17 +387,30 @@ def _transfer_refused(*, transfer_id, reason: str) -> None:
         )
 
 
+def transfer_settle_mined(*, transfer_id) -> Transfer:
+    """Settle a SIGNED transfer whose transaction the chain has mined and made final; never
+    signs or sends anything (recovery runs it while the sender is paused)."""
+    transfer = Transfer.objects.get(pk=transfer_id)
+    if transfer.status == Transfer.Status.SIGNED and (mined := _mined(transfer)) is not None:
+        return _settle_mined(transfer, mined)
+    return transfer
+
+
+def _settle_mined(transfer: Transfer, mined: chain.Receipt) -> Transfer:
+    if mined.block_number > chain.final_block(transfer.network):
+        return transfer
+    if mined.status == 1:
+        return _transfer_settle(transfer_id=transfer.pk, mined=mined)
+    return _transfer_reverted(transfer_id=transfer.pk, mined=mined)
+
+
 def _transfer_check(*, transfer_id) -> Transfer:
     transfer = Transfer.objects.get(pk=transfer_id)
     if transfer.status != Transfer.Status.SIGNED:
         return transfer
     mined = _mined(transfer)
     if mined is not None:
-        if mined.block_number > chain.final_block(transfer.network):
-            return transfer
-        if mined.status == 1:
-            return _transfer_settle(transfer_id=transfer_id, mined=mined)
-        return _transfer_reverted(transfer_id=transfer_id, mined=mined)
+        return _settle_mined(transfer, mined)
 
     assert transfer.nonce is not None  # a SIGNED transfer has its nonce (transfers_signed_...)
     next_nonce = chain.nonce_of(transfer.network, transfer.from_address)
