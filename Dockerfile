@@ -9,6 +9,10 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     DJANGO_SETTINGS_MODULE=kibo.settings.production
 
+# pgBackRest: beat reads the backup repository with it (kibo.backups), never the database.
+RUN apt-get update && apt-get install -y --no-install-recommends pgbackrest \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY . .
 COPY --from=assets /app/node_modules ./node_modules

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # makemessages): the URLs are required, not used.
 NO_SERVICES := DATABASE_URL=postgres://unused@127.0.0.1:1/unused REDIS_URL=redis://127.0.0.1:1
 
-.PHONY: run test test-fast check system lint lock bench install contracts messages
+.PHONY: run test test-fast check system lint lock bench install contracts messages restore-drill
 
 # The virtualenv holds exactly the locked resolution (requirements/dev.txt: the runtime and
 # every dependency group, hashes checked), and is rebuilt when the lock changes.
@@ -28,14 +28,17 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(VENV)/.installed node_modules/.installed
 
-# Debian's Chromium (the end-to-end tests), gettext (the translation catalogue check) and
-# Prometheus (promtool tests the alerts; a real Prometheus scrapes a running Kibo),
-# installed with apt-get when the machine lacks them: as root, or through sudo.
+# Debian's Chromium (the end-to-end tests), gettext (the translation catalogue check),
+# Prometheus (promtool tests the alerts; a real Prometheus scrapes a running Kibo) and
+# pgBackRest with PostgreSQL 15 (the restore drill), installed with apt-get when the
+# machine lacks them: as root, or through sudo.
 system:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v msgfmt >/dev/null || missing="$$missing gettext"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v pgbackrest >/dev/null || missing="$$missing pgbackrest"; \
+	test -x /usr/lib/postgresql/15/bin/initdb || missing="$$missing postgresql-15"; \
 	if [ -n "$$missing" ]; then \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
 	  echo "Installing Debian packages:$$missing"; \
@@ -70,6 +73,11 @@ lint: check
 bench: install
 	$(PY) -m bench.pages
 	$(PY) -m bench.lifecycle
+
+# Back up, keep working, lose the database, restore it to a point in time, and prove the
+# restored Kibo safe before it sends money (devtools/restore_drill.py). Prints its timings.
+restore-drill: install system
+	$(PY) -m devtools.restore_drill
 
 # Rebuild the committed ABI/bytecode of the test tokens from devtools/contracts/*.sol.
 contracts: node_modules/.installed

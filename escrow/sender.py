@@ -31,16 +31,30 @@ def database_timeline() -> int:
 
 
 def sender_paused() -> str | None:
-    """Why sending is paused, or None when the escrow wallet may sign and send."""
+    """Why sending is paused, or None when the escrow wallet may sign and send. The first
+    call on a new timeline pauses the sender."""
     timeline = database_timeline()
     state = SenderState.objects.filter(pk=1).first()
     if state is None:  # the first transfer this database ever sends
         SenderState.objects.get_or_create(pk=1, defaults={"timeline": timeline})
         return None
+    reason = _why_paused(state, timeline)
+    if reason and not state.paused_because:
+        return _pause(reason)
+    return reason
+
+
+def sender_would_pause() -> str | None:
+    """Why the sender is (or at its next transfer will be) paused; reads only."""
+    state = SenderState.objects.filter(pk=1).first()
+    return _why_paused(state, database_timeline()) if state else None
+
+
+def _why_paused(state: SenderState, timeline: int) -> str | None:
     if state.paused_because:
         return state.paused_because
     if state.timeline != timeline:
-        return _pause(
+        return (
             f"the database moved from timeline {state.timeline} to {timeline} (a restore "
             "or a failover): run `manage.py escrow_recover`"
         )

@@ -42,7 +42,9 @@ from prometheus_client.core import GaugeMetricFamily
 from escrow.models import ChainCursor, EscrowSnapshot
 from escrow.networks import configured_networks, network_spec
 from escrow.selectors import transfer_figures
+from escrow.sender import sender_would_pause
 from kibo import config
+from kibo.models import Backup
 from orders.models import OPEN_STATUSES
 from orders.selectors import TOTAL, console_now, order_figures
 from quotes.models import Fiat
@@ -142,6 +144,7 @@ class BusinessCollector:
         yield from self._chain(now)
         yield from self._quotes(now)
         yield from self._queues()
+        yield from self._safety()
         yield _gauge(
             "kibo_business_scrape_duration_seconds",
             "How long reading these figures took.",
@@ -315,6 +318,21 @@ class BusinessCollector:
             "kibo_quote_max_age_seconds",
             "QUOTE_MAX_AGE_SECONDS: older quotes are not offered.",
             {(): config.QUOTE_MAX_AGE_SECONDS.get()},
+        )
+
+    def _safety(self):
+        newest = Backup.objects.order_by("-finished_at").values_list("finished_at", flat=True)
+        finished = newest.first()
+        yield _gauge(
+            "kibo_backup_last_success_timestamp_seconds",
+            "When the newest good backup in pgBackRest's repository finished (0: none seen).",
+            {(): finished.timestamp() if finished else 0.0},
+        )
+        yield _gauge(
+            "kibo_sender_paused",
+            "1 while the escrow sender is paused (after a restore or a failover, until "
+            "escrow_recover passes).",
+            {(): 1 if sender_would_pause() else 0},
         )
 
     def _queues(self):

@@ -161,3 +161,26 @@ class BlockedWallet(models.Model):
 
     def __str__(self):
         return self.wallet_address
+
+
+class Backup(models.Model):
+    """A backup pgBackRest holds in its repository, as beat last read it
+    (`kibo.backups.backups_record`): what the operator's metrics and the restore drill
+    look at. The repository is the truth; this is what Kibo saw of it."""
+
+    label = models.CharField(max_length=64, primary_key=True)  # pgBackRest's
+    kind = models.CharField(max_length=4)  # full, diff or incr
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    database_bytes = models.PositiveBigIntegerField()
+    repository_bytes = models.PositiveBigIntegerField()
+    wal_start = models.CharField(max_length=24, blank=True)
+    wal_stop = models.CharField(max_length=24, blank=True)
+    seen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "backups"
+        ordering = ["-finished_at"]
+
+    def __str__(self):
+        return f"{self.kind} backup {self.label}"

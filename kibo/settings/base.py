@@ -288,6 +288,10 @@ ORDER_SWEEP_SECONDS = env.float("KIBO_ORDER_SWEEP_SECONDS", default=5.0)
 KIBO_ROLLUP_SECONDS = env.int("KIBO_ROLLUP_SECONDS", default=600)
 # Reconciling sums every deposit and transfer: every five minutes, not on each page.
 KIBO_ESCROW_SNAPSHOT_SECONDS = env.int("KIBO_ESCROW_SNAPSHOT_SECONDS", default=300)
+# pgBackRest's repository, read by beat for the backup-age metric (kibo.backups).
+KIBO_PGBACKREST_CONFIG = env("KIBO_PGBACKREST_CONFIG", default="")
+KIBO_PGBACKREST_STANZA = env("KIBO_PGBACKREST_STANZA", default="kibo")
+KIBO_BACKUP_CHECK_SECONDS = env.int("KIBO_BACKUP_CHECK_SECONDS", default=600)
 
 
 def _every(seconds: float, task: str) -> dict:
@@ -304,4 +308,5 @@ CELERY_BEAT_SCHEDULE = {
     ),
     "watch-deposits": _every(KIBO_CHAIN_SWEEP_SECONDS, "escrow.tasks.watch_deposits"),
     "snapshot-escrow": _every(KIBO_ESCROW_SNAPSHOT_SECONDS, "escrow.tasks.snapshot_escrow"),
+    "record-backups": _every(KIBO_BACKUP_CHECK_SECONDS, "kibo.tasks.record_backups"),
 }

@@ -7,8 +7,11 @@ import pytest
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from escrow.models import ChainCursor, EscrowSnapshot, SignedTransaction, Transfer
+from escrow.models import ChainCursor, EscrowSnapshot, SenderState, SignedTransaction, Transfer
 from escrow.transfers import transfer_process
+from kibo.backups import backups_record
+from kibo.models import Backup
+from kibo.tasks import record_backups
 from orders.models import Order
 from tests.factories import (
     expire_timer,
@@ -76,7 +79,7 @@ def test_orders_waiting_and_due_are_read_from_the_database(client):
 def test_a_scrape_costs_the_same_queries_however_much_there_is(
     client, django_assert_max_num_queries
 ):
-    with django_assert_max_num_queries(20) as few:
+    with django_assert_max_num_queries(24) as few:
         scrape(client)
     for _ in range(3):
         make_taken_order()
@@ -132,3 +135,29 @@ def test_quote_ages_and_the_queues(client):
     assert value(figures, "kibo_quote_max_age_seconds") > 0
     assert value(figures, "kibo_broker_up") == 1
     assert value(figures, "kibo_celery_queue_length", queue="returns") == 0
+
+
+def test_the_last_good_backup_and_a_paused_sender_show(client, tmp_path, settings):
+    figures = scrape(client)
+    assert value(figures, "kibo_backup_last_success_timestamp_seconds") == 0  # none seen
+    assert value(figures, "kibo_sender_paused") == 0
+
+    finished = timezone.now() - timedelta(hours=3)
+    Backup.objects.create(
+        label="20261203-010000F", kind="full", started_at=finished - timedelta(minutes=5),
+        finished_at=finished, database_bytes=10, repository_bytes=2,
+    )  # fmt: skip
+    SenderState.objects.update_or_create(pk=1, defaults={"timeline": 0})  # a restore
+
+    figures = scrape(client)
+    assert value(figures, "kibo_backup_last_success_timestamp_seconds") == finished.timestamp()
+    assert value(figures, "kibo_sender_paused") == 1
+
+
+def test_without_a_readable_repository_beat_records_nothing_and_says_why(settings, caplog):
+    settings.KIBO_PGBACKREST_CONFIG = ""
+    assert backups_record() == 0
+    settings.KIBO_PGBACKREST_CONFIG = "/nonexistent/pgbackrest.conf"
+    assert record_backups() == 0
+    assert "the backup repository could not be read" in caplog.text
+    assert not Backup.objects.exists()

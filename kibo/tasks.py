@@ -1,0 +1,17 @@
+import logging
+
+from celery import shared_task
+
+from kibo.backups import BackupsUnreadable, backups_record
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def record_backups() -> int:
+    """Beat: what pgBackRest's repository holds, for the backup-age metric and alert."""
+    try:
+        return backups_record()
+    except BackupsUnreadable as error:
+        logger.error("the backup repository could not be read: %s", error)
+        return 0
