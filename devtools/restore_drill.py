@@ -45,8 +45,8 @@ class Cluster:
     """A PostgreSQL cluster and its pgBackRest repository under one directory, run as the
     `postgres` system user when the drill runs as root (PostgreSQL refuses root)."""
 
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self, root: Path, *, s3: dict[str, str] | None = None):
+        self.root, self.s3 = root, s3
         self.data, self.repo, self.run_dir = root / "data", root / "repo", root / "run"
         self.config = root / "pgbackrest.conf"
         self.port = _free_port()
@@ -70,8 +70,10 @@ class Cluster:
             directory.mkdir(parents=True, exist_ok=True)
         self.config.write_text(
             f"""[global]
-repo1-path={self.repo}
+{self._repository()}
 repo1-retention-full=2
+repo1-bundle=y
+process-max=2
 log-path={self.root / "log"}
 lock-path={self.root / "run"}
 log-level-console=warn
@@ -105,6 +107,22 @@ archive_timeout = {ARCHIVE_TIMEOUT_SECONDS}
 max_wal_senders = 3
 """
             )
+
+    def _repository(self) -> str:
+        """A directory here, or an S3 bucket (as production has it)."""
+        if not self.s3:
+            return f"repo1-path={self.repo}"
+        host, port = self.s3["endpoint"].rsplit(":", 1)
+        return f"""repo1-type=s3
+repo1-path=/kibo
+repo1-s3-bucket={self.s3["bucket"]}
+repo1-s3-endpoint={host}
+repo1-storage-port={port}
+repo1-s3-region={self.s3["region"]}
+repo1-s3-uri-style=path
+repo1-s3-key={os.environ["AWS_ACCESS_KEY_ID"]}
+repo1-s3-key-secret={os.environ["AWS_SECRET_ACCESS_KEY"]}
+repo1-storage-ca-file={self.s3["ca_file"]}"""
 
     def start(self) -> None:
         self.command(
@@ -165,7 +183,10 @@ def receipt():
 
 def drill(cluster: Cluster) -> None:
     steps = Steps()
-    print(f"Restore drill in {cluster.root} (PostgreSQL 15, pgBackRest, the local chain)")
+    where = f"S3 bucket {cluster.s3['bucket']}" if cluster.s3 else "a local directory"
+    print(
+        f"Restore drill in {cluster.root} (PostgreSQL 15, pgBackRest to {where}, the local chain)"
+    )
     with steps.step("create the cluster, start archiving WAL"):
         cluster.create()
         cluster.start()
@@ -387,6 +408,13 @@ def main() -> int:
         "--workdir", type=Path, help="where the cluster and its repository go (default: a new "
         "directory under the system's temporary one, removed when the drill passes)",
     )  # fmt: skip
+    parser.add_argument(
+        "--s3-endpoint", help="back up to S3 at this host:port (HTTPS) instead of a directory; "
+        "credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+    )  # fmt: skip
+    parser.add_argument("--s3-bucket", default="kibo-backups")
+    parser.add_argument("--s3-region", default="us-east-1")
+    parser.add_argument("--s3-ca-file", help="the CA that signed the endpoint's certificate")
     options = parser.parse_args()
     missing = [
         p for p in (PG_BIN / "initdb", Path(shutil.which("pgbackrest") or "")) if not p.is_file()
@@ -396,7 +424,15 @@ def main() -> int:
         return 2
     # Somewhere the postgres user can reach (it cannot enter a root-only directory).
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="kibo-drill-"))
-    cluster = Cluster(workdir.resolve())
+    s3 = None
+    if options.s3_endpoint:
+        s3 = {
+            "endpoint": options.s3_endpoint,
+            "bucket": options.s3_bucket,
+            "region": options.s3_region,
+            "ca_file": options.s3_ca_file or "/etc/ssl/certs/ca-certificates.crt",
+        }
+    cluster = Cluster(workdir.resolve(), s3=s3)
     try:
         drill(cluster)
     except DrillFailed as failure:
