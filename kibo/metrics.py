@@ -44,7 +44,7 @@ from escrow.networks import configured_networks, network_spec
 from escrow.selectors import transfer_figures
 from escrow.sender import sender_would_pause
 from kibo import config
-from kibo.models import Backup
+from kibo.models import Backup, TableSize
 from orders.models import OPEN_STATUSES
 from orders.selectors import TOTAL, console_now, order_figures
 from quotes.models import Fiat
@@ -327,6 +327,27 @@ class BusinessCollector:
             "kibo_backup_last_success_timestamp_seconds",
             "When the newest good backup in pgBackRest's repository finished (0: none seen).",
             {(): finished.timestamp() if finished else 0.0},
+        )
+        sizes = TableSize.objects.filter(
+            day=TableSize.objects.order_by("-day").values("day")[:1]
+        ).values_list("table", "table_bytes", "index_bytes", "rows")
+        measured = list(sizes)
+        yield _gauge(
+            "kibo_table_bytes",
+            "Each table's size at beat's last weekly measure: its rows (part=table) and its "
+            "indexes (part=indexes), every partition added up.",
+            {
+                **{(t, "table"): table for t, table, _, _ in measured},
+                **{(t, "indexes"): indexes for t, _, indexes, _ in measured},
+            },
+            "table",
+            "part",
+        )
+        yield _gauge(
+            "kibo_table_rows",
+            "Each table's rows at beat's last weekly measure (PostgreSQL's estimate).",
+            {(t,): rows for t, _, _, rows in measured},
+            "table",
         )
         yield _gauge(
             "kibo_sender_paused",

@@ -184,3 +184,23 @@ class Backup(models.Model):
 
     def __str__(self):
         return f"{self.kind} backup {self.label}"
+
+
+class TableSize(models.Model):
+    """How big one table and its indexes were on one day (beat, weekly): the growth the
+    operator's dashboard draws (kibo.maintenance)."""
+
+    day = models.DateField()
+    table = models.CharField(max_length=63)
+    table_bytes = models.PositiveBigIntegerField(help_text="Rows and TOAST, all partitions.")
+    index_bytes = models.PositiveBigIntegerField()
+    rows = models.PositiveBigIntegerField(help_text="PostgreSQL's estimate (reltuples).")
+
+    class Meta:
+        db_table = "table_sizes"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "table"], name="table_sizes_once_a_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.table} on {self.day}"

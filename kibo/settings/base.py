@@ -1,5 +1,6 @@
 """Settings shared by every environment. Each knob comes from the environment (kibo.env)."""
 
+from celery.schedules import crontab
 from kombu import Queue
 
 from escrow.networks import from_environment as networks_from_environment
@@ -309,4 +310,8 @@ CELERY_BEAT_SCHEDULE = {
     "watch-deposits": _every(KIBO_CHAIN_SWEEP_SECONDS, "escrow.tasks.watch_deposits"),
     "snapshot-escrow": _every(KIBO_ESCROW_SNAPSHOT_SECONDS, "escrow.tasks.snapshot_escrow"),
     "record-backups": _every(KIBO_BACKUP_CHECK_SECONDS, "kibo.tasks.record_backups"),
+    "record-table-sizes": {  # Mondays at 04:30 UTC
+        "task": "kibo.tasks.record_table_sizes",
+        "schedule": crontab(minute=30, hour=4, day_of_week=1),
+    },
 }
