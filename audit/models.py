@@ -42,6 +42,7 @@ class Action(models.TextChoices):
     SENDER_PAUSED = "SENDER_PAUSED"
     SENDER_RESUMED = "SENDER_RESUMED"
     TRANSFER_RECOVERED = "TRANSFER_RECOVERED"
+    AUDIT_ARCHIVED = "AUDIT_ARCHIVED"
 
 
 class Log(models.Model):

@@ -407,6 +407,18 @@ RECONCILE_STUCK_MINUTES = _declare(
     )
 )
 
+AUDIT_RETENTION_MONTHS = _declare(
+    Option(
+        "AUDIT_RETENTION_MONTHS",
+        _integer,
+        "24",
+        "Months of audit log kept in the database; older months are archived to S3, "
+        "verified there, and only then dropped (needs KIBO_AUDIT_ARCHIVE_BUCKET).",
+        low=3,
+        high=240,
+    )
+)
+
 # --- reading the table --------------------------------------------------------------------
 
 # The values are cached under a versioned key. An edit through config_set (and the admin)

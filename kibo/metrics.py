@@ -39,6 +39,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+from audit.partitions import logs_months_ahead, logs_rows_outside_months
+from audit.retention import logs_partitions_due
 from escrow.models import ChainCursor, EscrowSnapshot
 from escrow.networks import configured_networks, network_spec
 from escrow.selectors import transfer_figures
@@ -144,7 +146,7 @@ class BusinessCollector:
         yield from self._chain(now)
         yield from self._quotes(now)
         yield from self._queues()
-        yield from self._safety()
+        yield from self._safety(now)
         yield _gauge(
             "kibo_business_scrape_duration_seconds",
             "How long reading these figures took.",
@@ -320,7 +322,7 @@ class BusinessCollector:
             {(): config.QUOTE_MAX_AGE_SECONDS.get()},
         )
 
-    def _safety(self):
+    def _safety(self, now):
         newest = Backup.objects.order_by("-finished_at").values_list("finished_at", flat=True)
         finished = newest.first()
         yield _gauge(
@@ -348,6 +350,28 @@ class BusinessCollector:
             "Each table's rows at beat's last weekly measure (PostgreSQL's estimate).",
             {(t,): rows for t, _, _, rows in measured},
             "table",
+        )
+        today = now.date()
+        yield _gauge(
+            "kibo_audit_months_ahead",
+            "Months after this one whose audit-log partition is made (beat keeps 3).",
+            {(): logs_months_ahead(today=today)},
+        )
+        yield _gauge(
+            "kibo_audit_rows_outside_months",
+            "Audit rows in the default partition: written where no month's partition was.",
+            {(): logs_rows_outside_months()},
+        )
+        yield _gauge(
+            "kibo_audit_months_past_retention",
+            "Audit months past AUDIT_RETENTION_MONTHS still in the database (archive pending).",
+            {
+                (): len(
+                    logs_partitions_due(
+                        today=today, retention_months=config.AUDIT_RETENTION_MONTHS.get()
+                    )
+                )
+            },
         )
         yield _gauge(
             "kibo_sender_paused",

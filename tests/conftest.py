@@ -24,6 +24,7 @@ SEED_MIGRATIONS = [
     importlib.import_module("escrow.migrations.0005_reconcile_stuck_minutes"),
     importlib.import_module("kibo.migrations.0008_new_ally_hold_and_return_minimums"),
     importlib.import_module("kibo.migrations.0009_quote_cross_check"),
+    importlib.import_module("kibo.migrations.0013_audit_retention"),
 ]
 # What a later migration took back out of the seed.
 UNSEEDED = [importlib.import_module("kibo.migrations.0007_escrow_address_from_the_environment")]

@@ -293,6 +293,12 @@ KIBO_ESCROW_SNAPSHOT_SECONDS = env.int("KIBO_ESCROW_SNAPSHOT_SECONDS", default=3
 KIBO_PGBACKREST_CONFIG = env("KIBO_PGBACKREST_CONFIG", default="")
 KIBO_PGBACKREST_STANZA = env("KIBO_PGBACKREST_STANZA", default="kibo")
 KIBO_BACKUP_CHECK_SECONDS = env.int("KIBO_BACKUP_CHECK_SECONDS", default=600)
+# Where audit months past AUDIT_RETENTION_MONTHS go before they are dropped (audit.retention):
+# an S3 bucket (Object Lock recommended), credentials as for the media bucket. None: kept.
+KIBO_AUDIT_ARCHIVE_BUCKET = env("KIBO_AUDIT_ARCHIVE_BUCKET", default="")
+KIBO_AUDIT_ARCHIVE_PREFIX = env("KIBO_AUDIT_ARCHIVE_PREFIX", default="audit/")
+KIBO_AUDIT_ARCHIVE_REGION = env("KIBO_AUDIT_ARCHIVE_REGION", default=None)
+KIBO_AUDIT_ARCHIVE_ENDPOINT_URL = env("KIBO_AUDIT_ARCHIVE_ENDPOINT_URL", default=None)
 
 
 def _every(seconds: float, task: str) -> dict:
@@ -310,6 +316,10 @@ CELERY_BEAT_SCHEDULE = {
     "watch-deposits": _every(KIBO_CHAIN_SWEEP_SECONDS, "escrow.tasks.watch_deposits"),
     "snapshot-escrow": _every(KIBO_ESCROW_SNAPSHOT_SECONDS, "escrow.tasks.snapshot_escrow"),
     "record-backups": _every(KIBO_BACKUP_CHECK_SECONDS, "kibo.tasks.record_backups"),
+    "maintain-audit-log": {  # daily: months ahead made, months past retention archived
+        "task": "kibo.tasks.maintain_audit_log",
+        "schedule": crontab(minute=15, hour=4),
+    },
     "record-table-sizes": {  # Mondays at 04:30 UTC
         "task": "kibo.tasks.record_table_sizes",
         "schedule": crontab(minute=30, hour=4, day_of_week=1),

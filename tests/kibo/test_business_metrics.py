@@ -126,11 +126,14 @@ def test_an_unconfirmed_transfer_and_the_books_show(client, settings):
     assert value(figures, "kibo_watcher_lag_blocks", network="local") == 30
 
 
-def test_quote_ages_and_the_queues(client):
+def test_quote_ages_the_queues_and_the_audit_months(client):
     make_quote(token="USDC", fiat="ARS", age_seconds=400)
 
     figures = scrape(client)
 
+    assert value(figures, "kibo_audit_months_ahead") >= 3
+    assert value(figures, "kibo_audit_rows_outside_months") == 0
+    assert value(figures, "kibo_audit_months_past_retention") == 0
     assert 400 <= value(figures, "kibo_quote_age_seconds", pair="USDC/ARS") < 430
     assert value(figures, "kibo_quote_max_age_seconds") > 0
     assert value(figures, "kibo_broker_up") == 1
