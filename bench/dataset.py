@@ -359,18 +359,64 @@ $$;
 """
 
 
-def fill(connection, *, orders: int, seed: int = 1, progress=print) -> Sizes:
-    """Fill an empty, migrated database. Returns the sizes used."""
+def _audit_months(cursor, months: int) -> None:
+    """The audit log's monthly partitions for the months the data spans (migrations make
+    only this month's and the next ones)."""
+    cursor.execute(
+        """
+        SELECT logs_partition_create(month::date)
+        FROM generate_series(date_trunc('month', now() - %s * interval '1 month'),
+                             now(), interval '1 month') AS month
+        """,
+        [months],
+    )
+
+
+def _audit_history(cursor, rows: int, months: int) -> None:
+    """Older audit entries about no order (refused quotes, config edits, blocked attempts,
+    applications), spread evenly over the last `months` months: years of Kibo's log."""
+    cursor.execute(
+        """
+        INSERT INTO logs (id, order_id, action, actor_wallet, metadata, created_at)
+        SELECT bench_uuid('history', i), NULL,
+               (ARRAY['QUOTE_REJECTED', 'CONFIG_CHANGED', 'BLOCKED_ATTEMPT', 'ALLY_APPLIED'])
+                   [1 + mod(i, 4)],
+               NULL, jsonb_build_object('n', i),
+               now() - interval '1 hour' - %(months)s * interval '1 month' * (i::float8 / %(rows)s)
+        FROM generate_series(1::bigint, %(rows)s) AS i
+        """,
+        {"rows": rows, "months": months},
+    )
+
+
+def fill(
+    connection,
+    *,
+    orders: int,
+    seed: int = 1,
+    audit_rows: int = 0,
+    audit_months: int = 13,
+    progress=print,
+) -> Sizes:
+    """Fill an empty, migrated database. Returns the sizes used. With `audit_rows`, older
+    audit entries are added until the log holds that many, over `audit_months` months."""
     import time
 
     sizes = Sizes.for_orders(orders)
+    history = max(0, audit_rows - 4 * orders)  # the orders' own come to about 3.8 each
     steps = [
         ("users and allies", lambda c: _users(c, seed, sizes)),
         ("quotes", lambda c: _quotes(c, sizes)),
         ("order plan", lambda c: _order_plan(c, sizes)),
         ("orders", _orders),
         ("escrow, deposits, transfers, refunds", _money),
+        ("audit log partitions", lambda c: _audit_months(c, max(13, audit_months))),
         ("audit log", _logs),
+        *(
+            [("older audit history", lambda c: _audit_history(c, history, audit_months))]
+            if history
+            else []
+        ),
         ("penalties", lambda c: _penalties(c, sizes)),
     ]
     with connection.cursor() as cursor:

@@ -12,6 +12,8 @@ gunicorn, and the sweeps, in-process.
     BENCH_SEED     the dataset's seed (1)            BENCH_SECONDS   per page, at most (20)
     BENCH_LOAD_SECONDS      the load run (60; 0: none)   BENCH_LOAD_ALLIES   polling (1,000)
     BENCH_LOAD_PAYERS       paying a QR (50)             BENCH_CAPACITY_SECONDS  (20)
+    BENCH_AUDIT_ROWS        the audit log's size: older entries are added up to it
+    BENCH_AUDIT_MONTHS      ... spread over this many monthly partitions (24)
 """
 
 import os
@@ -27,6 +29,8 @@ from datetime import timedelta
 from pathlib import Path
 
 ORDERS = int(os.environ.get("BENCH_ORDERS", "1000000"))
+AUDIT_ROWS = int(os.environ.get("BENCH_AUDIT_ROWS", "0"))
+AUDIT_MONTHS = int(os.environ.get("BENCH_AUDIT_MONTHS", "24"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "200"))
 # A slow page stops early: after this many seconds, once it has 10 samples.
 SECONDS_PER_FIGURE = float(os.environ.get("BENCH_SECONDS", "20"))
@@ -297,14 +301,23 @@ def main() -> int:
         print(f"Filling PostgreSQL with {ORDERS:,} orders (seed {SEED}):", flush=True)
         start = time.perf_counter()
         with transaction.atomic():
-            sizes = fill(connection, orders=ORDERS, seed=SEED)
+            sizes = fill(
+                connection,
+                orders=ORDERS,
+                seed=SEED,
+                audit_rows=AUDIT_ROWS,
+                audit_months=AUDIT_MONTHS if AUDIT_ROWS else 13,
+            )
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
             cursor.execute("SELECT count(*) FROM logs")
             logs = cursor.fetchone()[0]
+            cursor.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'logs'::regclass")
+            partitions = cursor.fetchone()[0]
         print(
             f"  filled in {time.perf_counter() - start:.0f} s: {sizes.orders:,} orders, "
-            f"{logs:,} log rows, {sizes.users:,} users, {sizes.allies:,} allies",
+            f"{logs:,} log rows in {partitions} partitions, {sizes.users:,} users, "
+            f"{sizes.allies:,} allies",
             flush=True,
         )
 
@@ -351,6 +364,7 @@ def main() -> int:
                 Figure("admin orders", "staff", "/admin/orders/order/", None, 100),
                 Figure("admin orders, search by wallet", "staff", "", None, 100),
                 Figure("admin audit log (logs)", "staff", "/admin/audit/log/", None, 100),
+                Figure("admin order page (its story)", "staff", "", None, 100),
                 Figure("admin metrics", "staff", "/admin/orders/order/metrics/", 500, 20),
                 Figure(
                     "staff console (/admin/dashboard/)", "staff", "/admin/dashboard/", None, 100
@@ -365,6 +379,7 @@ def main() -> int:
             ]
             pages[3].url = f"/orders/{recent.pk}/status/"
             pages[6].url = f"/admin/orders/order/?q={heavy.wallet_address}"
+            pages[8].url = f"/admin/orders/order/{recent.pk}/change/"
             print(f"\n{REQUESTS} requests per page through gunicorn (2 workers):\n", flush=True)
             print(HEADER)
             for figure in pages:

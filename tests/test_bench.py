@@ -19,6 +19,7 @@ ROWS = [
     "ally stats (/ally/stats/)",
     "admin orders, search by wallet",
     "admin audit log (logs)",
+    "admin order page (its story)",
     "admin metrics",
     "staff console (/admin/dashboard/)",
     "Prometheus scrape (/metrics/business)",

@@ -10,6 +10,7 @@ import httpx
 import pytest
 import yaml
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from escrow.models import SignedTransaction, Transfer
 from escrow.transfers import transfer_process
@@ -97,14 +98,15 @@ def test_prometheus_sees_a_payment_and_alerts_on_a_transfer_left_unconfirmed(pro
     waiting = 'sum(kibo_orders_open{status="AVAILABLE"})'
     paid = 'sum(kibo_order_transitions_total{to_status="AVAILABLE"})'
     assert wait_for(lambda: query(waiting) == 0, seconds=15)
-    paid_before = query(paid) or 0
+    counted = {"from_status": "PENDING_PAYMENT", "to_status": "AVAILABLE"}
+    paid_before = REGISTRY.get_sample_value("kibo_order_transitions_total", counted) or 0
 
     # when an order is paid
     make_paid_order()
 
-    # then the scraped figures move
+    # then the scraped figures move: one more order waiting, one more counted as paid
     assert wait_for(lambda: query(waiting) == 1, seconds=15), query(waiting)
-    assert wait_for(lambda: (query(paid) or 0) - paid_before == 1, seconds=15)
+    assert wait_for(lambda: query(paid) == paid_before + 1, seconds=15), (query(paid), paid_before)
     assert "KiboTransferUnconfirmed" not in firing()
 
     # when a payout is signed and sent, and eleven minutes later the chain has not settled it
