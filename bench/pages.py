@@ -143,8 +143,24 @@ def _explain_scans(cursor, sql: str) -> list[str]:
     if not re.search(rf"\b(FROM|JOIN)\s+\"?({'|'.join(INDEXED_TABLES)})\b(?!_)", sql):
         return []
     cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
-    plan = "\n".join(row[0] for row in cursor.fetchall())
-    return [t for t in INDEXED_TABLES if re.search(rf"Seq Scan on {t}\b", plan)]
+    lines = [row[0] for row in cursor.fetchall()]
+    scanned = set()
+    for at, line in enumerate(lines):
+        match = re.search(r"Seq Scan on (\w+)", line)
+        if not match:
+            continue
+        # a table's monthly partitions (logs_y2026m05) and default partition count as the
+        # table; an empty one (a month ahead) reads no buffer and does not count
+        table = re.sub(r"_(y\d{4}m\d{2}|default)$", "", match[1])
+        depth = len(line) - len(line.lstrip())
+        details = []
+        for below in lines[at + 1 :]:
+            if len(below) - len(below.lstrip()) <= depth:
+                break
+            details.append(below)
+        if table in INDEXED_TABLES and any("Buffers:" in d for d in details):
+            scanned.add(table)
+    return sorted(scanned)
 
 
 def _enough(samples: list, started: float) -> bool:

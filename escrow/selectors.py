@@ -11,7 +11,7 @@ from eth_utils import is_address, to_checksum_address
 
 from escrow import chain
 from escrow.amounts import to_base_units
-from escrow.models import Deposit, EscrowAccount, Transfer
+from escrow.models import Deposit, EscrowAccount, SignedTransaction, Transfer
 from escrow.networks import NetworkSpec, TokenSpec, configured_networks, network_spec
 
 
@@ -250,16 +250,26 @@ def transfer_figures(*, now: datetime) -> TransferFigures:
             .order_by()
         )
         waiting_on.update({(purpose, status, network): n for purpose, status, network, n in rows})
-    sent = Transfer.objects.filter(status=S.SIGNED)
+    # The few SIGNED transfers first (idx_transfers_unfinished), then their first signing
+    # by transfer (the signed transactions' transfer index): one join would scan them all.
+    sent = dict(Transfer.objects.filter(status=S.SIGNED).values_list("pk", "network"))
+    first_signed: dict[str, datetime] = {}
+    signings = (
+        SignedTransaction.objects.filter(transfer_id__in=list(sent))
+        .values_list("transfer_id")
+        .annotate(first=Min("created_at"))
+        .order_by()
+    )
+    for transfer_id, first in signings:
+        network = sent[transfer_id]
+        first_signed[network] = min(first, first_signed.get(network, first))
     short = Transfer.objects.filter(status=S.WAITING)
     spent = Transfer.objects.filter(
         created_at__gte=now - timedelta(days=7), fee_paid_base__isnull=False
     )
     return TransferFigures(
         waiting_on=waiting_on,
-        oldest_sent_at=dict(
-            sent.values_list("network").annotate(first=Min("signed__created_at")).order_by()
-        ),
+        oldest_sent_at=first_signed,
         short_of={
             (network, coin): n
             for network, coin, n in short.values_list("network", "shortfall_coin")
