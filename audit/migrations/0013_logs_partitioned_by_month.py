@@ -85,7 +85,7 @@ CREATE TRIGGER logs_append_only
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0012_sender_and_recovery_actions"),
+        ("audit", "0011_staff_and_security_actions"),
         ("orders", "0011_autovacuum"),
     ]
 
