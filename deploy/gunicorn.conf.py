@@ -6,19 +6,12 @@ starts (counts of an earlier run would add up with this one's), and a worker's l
 are forgotten when it exits.
 """
 
-import os
-import shutil
-
-from prometheus_client import multiprocess
+from kibo.telemetry import counts_forget, counts_start
 
 
 def on_starting(server):
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if directory:
-        shutil.rmtree(directory, ignore_errors=True)
-        os.makedirs(directory)
+    counts_start()
 
 
 def child_exit(server, worker):
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.mark_process_dead(worker.pid)
+    counts_forget(worker.pid)

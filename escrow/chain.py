@@ -154,13 +154,14 @@ def block_hash(network: str, number: int) -> str | None:
         return None
 
 
-def final_block(network: str) -> int:
-    """The newest block this network's finality rule counts as final: the head less
-    `confirmations` - 1 (DEPTH), or the node's SAFE or FINALIZED block. Everything Kibo
-    records from the chain (deposits, settled transfers, the books) is read up to it."""
+def final_block(network: str, *, head: int | None = None) -> int:
+    """The newest block this network's finality rule counts as final: the head (`head`, when
+    the caller just read it) less `confirmations` - 1 (DEPTH), or the node's SAFE or
+    FINALIZED block. Everything Kibo records from the chain (deposits, settled transfers,
+    the books) is read up to it."""
     spec = network_spec(network)
     if spec.finality == "depth":
-        return max(0, head_block(network) - (spec.confirmations - 1))
+        return max(0, (head_block(network) if head is None else head) - (spec.confirmations - 1))
     return _call(network, lambda w3: w3.eth.get_block(spec.finality)["number"])
 
 

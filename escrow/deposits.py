@@ -180,7 +180,7 @@ def deposits_watch(*, network: str) -> int:
     """
     max_blocks = settings.KIBO_WATCHER_MAX_BLOCKS
     head, head_timestamp = chain.newest_block(network)
-    safe_head = chain.final_block(network)
+    safe_head = chain.final_block(network, head=head)
     cursor = ChainCursor.objects.filter(network=network).first()
     if cursor is None:  # first run: look back one step, then follow the chain
         start = max(0, safe_head - max_blocks)

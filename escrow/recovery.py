@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 
 from audit.models import Action
 from audit.services import log_action
@@ -67,10 +67,6 @@ class Recovery:
     seconds: dict[str, float]
     resumed: bool
 
-    @property
-    def unmatched(self) -> list[str]:
-        return [line for network in self.networks for line in network.unmatched]
-
 
 def recover() -> Recovery:
     seconds: dict[str, float] = {}
@@ -108,8 +104,10 @@ def _recover_transfers(network: str, *, from_block: int) -> NetworkRecovery:
         transfer__network=network, transfer__from_address=address
     )
     cursor = NonceCursor.objects.filter(network=network, address=address).first()
-    known_max = max(ours.values_list("nonce", flat=True), default=-1)
-    records_next = max(cursor.next_nonce if cursor else 0, known_max + 1)
+    known_max = ours.aggregate(highest=Max("nonce"))["highest"]
+    records_next = max(
+        cursor.next_nonce if cursor else 0, 0 if known_max is None else known_max + 1
+    )
     chain_next = chain.nonce_of(network, address)
     unsettled = set(
         Transfer.objects.filter(
@@ -171,6 +169,8 @@ def _attach(network: str, address: str, tx: chain.SentTransaction) -> Transfer |
         return None
     transfer = lock_transfer(candidate.pk)
     before = transfer.status
+    if before not in RECOVERABLE and (before, transfer.nonce) != (Transfer.Status.SIGNED, tx.nonce):
+        return None  # it moved on since it was picked
     transfer.status, transfer.nonce, transfer.held_until = Transfer.Status.SIGNED, tx.nonce, None
     transfer.shortfall_base, transfer.shortfall_coin = None, ""
     transfer.save(

@@ -75,9 +75,10 @@ def _pause(reason: str) -> str:
 @transaction.atomic
 def sender_resume(*, found: dict) -> None:
     """Send again, on this timeline: recovery matched the chain and the books reconcile."""
-    state = lock_sender_state(timeline=database_timeline())
+    timeline = database_timeline()
+    state = lock_sender_state(timeline=timeline)
     was = state.paused_because
-    state.timeline, state.paused_because = database_timeline(), ""
+    state.timeline, state.paused_because = timeline, ""
     state.save(update_fields=["timeline", "paused_because", "changed_at"])
     log_action(action=Action.SENDER_RESUMED, metadata={"was_paused_because": was, **found})
     logger.warning("the escrow sender resumed after recovery: %s", found)

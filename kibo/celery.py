@@ -7,17 +7,23 @@ across its pool's processes (PROMETHEUS_MULTIPROC_DIR, emptied when the worker s
 The port is internal: bind it where only Prometheus reaches it (README: Operations).
 """
 
+import contextvars
 import logging.config
 import os
-import shutil
 import time
 
 from celery import Celery, signals
 from django.conf import settings
-from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+from prometheus_client import start_http_server
 
 from kibo import logs
-from kibo.telemetry import TASK_RUNS, TASK_SECONDS
+from kibo.telemetry import (
+    TASK_RUNS,
+    TASK_SECONDS,
+    counts_forget,
+    counts_registry,
+    counts_start,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kibo.settings.local")
 
@@ -25,8 +31,8 @@ app = Celery("kibo")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-_started: dict[str, float] = {}  # task id -> when it started, in the process running it
-_bound: dict[str, object] = {}  # task id -> its log context's token, to undo when it ends
+# task id -> when it started and its log context's token, in the process running it
+_running: dict[str, tuple[float, contextvars.Token]] = {}
 
 
 @signals.setup_logging.connect
@@ -41,21 +47,14 @@ def _serve_metrics(**_):
     port = os.environ.get("KIBO_WORKER_METRICS_PORT")
     if not port:
         return
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    registry = None
-    if directory:
-        shutil.rmtree(directory, ignore_errors=True)  # an earlier run's counts
-        os.makedirs(directory)
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+    counts_start()
     host = os.environ.get("KIBO_WORKER_METRICS_HOST", "127.0.0.1")
-    start_http_server(int(port), addr=host, **({"registry": registry} if registry else {}))
+    start_http_server(int(port), addr=host, registry=counts_registry())
 
 
 @signals.worker_process_shutdown.connect
 def _forget_process(pid=None, **_):
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.mark_process_dead(pid or os.getpid())
+    counts_forget(pid or os.getpid())
 
 
 @signals.before_task_publish.connect
@@ -68,19 +67,17 @@ def _carry_log_context(headers=None, **_):
 
 @signals.task_prerun.connect
 def _task_started(task_id=None, task=None, kwargs=None, **_):
-    _started[task_id] = time.perf_counter()
     carried = getattr(task.request, "kibo_log", None) or {}
     named = {name: kwargs[name] for name in ("order_id", "transfer_id") if name in (kwargs or {})}
-    _bound[task_id] = logs.bind(**{**carried, **named}, task_id=task_id)
+    token = logs.bind(**{**carried, **named}, task_id=task_id)
+    _running[task_id] = (time.perf_counter(), token)
 
 
 @signals.task_postrun.connect
 def _task_finished(task_id=None, task=None, state=None, **_):
-    token = _bound.pop(task_id, None)
-    if token is not None:
+    if (running := _running.pop(task_id, None)) is not None:
+        started, token = running
         logs.unbind(token)
-    started = _started.pop(task_id, None)
-    if started is not None:
         TASK_SECONDS.labels(task.name).observe(time.perf_counter() - started)
     outcome = {"SUCCESS": "success", "RETRY": "retry"}.get(state or "", "failure")
     delivered = task.request.delivery_info or {}

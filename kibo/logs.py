@@ -87,24 +87,33 @@ def short_wallet(address: str) -> str:
     return f"{address[:6]}…{address[-4:]}" if len(address) > 10 else address
 
 
-def _secrets() -> list[str]:
-    values = []
+def _secrets() -> re.Pattern | None:
+    """One pattern for the values of this process's secrets (read once per formatter)."""
+    values = set()
     for name in SECRET_NAMES:
         value = os.environ.get(name, "").strip()
         if len(value) >= 8:
-            values.append(value)
+            values.add(value)
             if value.lower().startswith("0x"):
-                values.append(value[2:])
-    return sorted(set(values), key=len, reverse=True)
+                values.add(value[2:])
+    if not values:
+        return None
+    longest_first = sorted(values, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, longest_first)), re.IGNORECASE)
 
 
-def scrub(text: str, *, secrets: list[str] | None = None) -> str:
-    """The text with every secret of this process's environment and every signature, cookie
-    and bearer token replaced."""
-    for secret in _secrets() if secrets is None else secrets:
-        text = re.sub(re.escape(secret), "[secret]", text, flags=re.IGNORECASE)
-    for pattern, replacement in SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
+READ_NOW = re.compile("")  # scrub's default: the environment's secrets, read at the call
+
+
+def scrub(text: str, *, secrets: re.Pattern | None = READ_NOW) -> str:
+    """The text with every secret of this process's environment (`secrets`: the pattern a
+    formatter read once; None: there are none) and every signature, cookie and bearer token
+    replaced."""
+    pattern = _secrets() if secrets is READ_NOW else secrets
+    if pattern is not None:
+        text = pattern.sub("[secret]", text)
+    for shape, replacement in SECRET_PATTERNS:
+        text = shape.sub(replacement, text)
     return text
 
 

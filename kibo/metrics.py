@@ -18,7 +18,6 @@ is configured.
 
 import hmac
 import logging
-import os
 import time
 from datetime import datetime
 
@@ -30,12 +29,10 @@ from django.views.decorators.http import require_GET
 from kombu.exceptions import OperationalError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
     generate_latest,
-    multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
 
@@ -47,6 +44,7 @@ from escrow.selectors import transfer_figures
 from escrow.sender import sender_would_pause
 from kibo import config
 from kibo.models import Backup, TableSize
+from kibo.telemetry import counts_registry
 from orders.models import OPEN_STATUSES
 from orders.selectors import TOTAL, console_now, order_figures
 from quotes.models import Fiat
@@ -90,14 +88,6 @@ class MetricsMiddleware:
         return response
 
 
-def _registry():
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # every worker's files, added up
-        return registry
-    return REGISTRY
-
-
 def _authorized(request) -> None:
     """404 unless the request carries the scrape token (and one is configured)."""
     token = settings.KIBO_METRICS_TOKEN
@@ -110,7 +100,7 @@ def _authorized(request) -> None:
 def metrics(request):
     """The figures this process and its siblings counted, for a scraper with the token."""
     _authorized(request)
-    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(generate_latest(counts_registry()), content_type=CONTENT_TYPE_LATEST)
 
 
 @require_GET
@@ -165,7 +155,7 @@ class BusinessCollector:
         yield _gauge(
             "kibo_orders_finished_last_day",
             "Orders created in the last 24 hours that reached a final status.",
-            {key: n for key, n in figures.finished_last_day.items()},
+            figures.finished_last_day,
             "status",
             "fiat",
         )
@@ -228,7 +218,8 @@ class BusinessCollector:
             "kibo_escrow_gas_spent_last_week",
             "Gas coin paid in fees by transfers created in the last 7 days.",
             {
-                (n,): figures.gas_spent_last_week.get(n, 0) / 10**18  # every gas coin: 18
+                (n,): figures.gas_spent_last_week.get(n, 0)
+                / 10 ** network_spec(n).gas_coin.decimals
                 for n in networks
             },
             "network",

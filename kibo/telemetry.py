@@ -9,9 +9,11 @@ A figure about work done in a transaction is counted when it commits (`transacti
 a rolled-back transition did not happen.
 """
 
+import os
+import shutil
 from urllib.parse import urlsplit
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
 
 ORDER_TRANSITIONS = Counter(
     "kibo_order_transitions_total",
@@ -65,3 +67,33 @@ def endpoint_label(url: str) -> str:
     """An RPC URL as a label: its host and port, never its path or query (API keys)."""
     parts = urlsplit(url)
     return parts.netloc.rsplit("@", 1)[-1] or "unknown"
+
+
+# --- processes that count together (gunicorn's workers, a Celery worker's pool) -----------
+
+
+def _multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def counts_start() -> None:
+    """Forget an earlier run's counts (they would add up with this one's): the parent, before
+    its worker processes start (deploy/gunicorn.conf.py, kibo.celery)."""
+    if directory := _multiprocess_dir():
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory)
+
+
+def counts_forget(pid: int) -> None:
+    """A worker process ended: its live gauges no longer count (its counters still do)."""
+    if _multiprocess_dir():
+        multiprocess.mark_process_dead(pid)
+
+
+def counts_registry() -> CollectorRegistry:
+    """What to serve: every process's counts added up, or this process's own."""
+    if not _multiprocess_dir():
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry

@@ -66,10 +66,18 @@ def _second_opinion(
 
 
 def _refuse(
-    token: str, fiat: str, rate: Decimal, source: str, *, against: dict, gap: Decimal
+    token: str,
+    fiat: str,
+    rate: Decimal,
+    source: str,
+    *,
+    sources: tuple[str, ...],
+    against: dict,
+    gap: Decimal,
 ) -> None:
     """Log a refused rate for staff (QUOTE_REJECTED): what it was compared with, and how
-    far apart they were."""
+    far apart they were; and count it."""
+    _count(token, fiat, source, sources, "refused")
     log_action(
         action=Action.QUOTE_REJECTED,
         metadata={
@@ -125,8 +133,7 @@ def quotes_refresh(*, force: bool = False) -> list[Quote]:
             jump = _percent_apart(rate, current.rate)
             if jump > max_jump:
                 against = {"previous": str(current.rate), "max_percent": str(max_jump)}
-                _refuse(token, fiat, rate, source, against=against, gap=jump)
-                _count(token, fiat, source, sources, "refused")
+                _refuse(token, fiat, rate, source, sources=sources, against=against, gap=jump)
                 continue
         second = _second_opinion(token, fiat, sources, first=source) if max_gap else None
         if second is not None:
@@ -137,8 +144,7 @@ def quotes_refresh(*, force: bool = False) -> list[Quote]:
                     "second_rate": str(second[0]),
                     "max_percent": str(max_gap),
                 }
-                _refuse(token, fiat, rate, source, against=against, gap=gap)
-                _count(token, fiat, source, sources, "refused")
+                _refuse(token, fiat, rate, source, sources=sources, against=against, gap=gap)
                 continue
         stored.append(quote_record(token=token, fiat=fiat, rate=rate, source=source, timestamp=now))
         _count(token, fiat, source, sources, "stored")
