@@ -2,7 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from kibo.models import Country
@@ -100,3 +100,88 @@ class AllyApplication(models.Model):
 
     def __str__(self):
         return f"{self.display_name} ({self.country}, {self.status})"
+
+
+class AllyPresence(models.Model):
+    """Whether an ally is there to take orders (allies.presence): the switch on the board,
+    which holds until the next turn of the ally's working hours, and otherwise the hours.
+    Kibo tells online allies of new orders and counts them for payers; it switches off an
+    ally who lets MISSED_IN_ROW_MAX orders it told them of run out in a row."""
+
+    ally = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="ally_presence",
+    )
+    switched_on = models.BooleanField(
+        null=True, blank=True, help_text="The switch's last position; empty: never switched."
+    )
+    switch_holds_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When working hours decide again; empty: until the ally switches.",
+    )
+    missed_in_row = models.PositiveSmallIntegerField(
+        default=0, help_text="Orders Kibo told the ally of that ran out since their last take."
+    )
+    switched_off_for_missing = models.BooleanField(
+        default=False, help_text="Kibo switched the ally off; the board says why."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "ally_presence"
+        verbose_name_plural = "ally presence"
+
+    def __str__(self):
+        return f"{self.ally_id} switched {self.switched_on}"
+
+
+class WorkingHours(models.Model):
+    """When an ally works on one weekday, in minutes after midnight in the ally's country's
+    time: online from `starts` until `ends` unless they switch off."""
+
+    ally = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="working_hours"
+    )
+    weekday = models.PositiveSmallIntegerField(help_text="Monday is 0, Sunday 6.")
+    starts = models.PositiveSmallIntegerField(help_text="Minutes after midnight.")
+    ends = models.PositiveSmallIntegerField(help_text="Minutes after midnight; 1440 is midnight.")
+
+    class Meta:
+        db_table = "ally_working_hours"
+        verbose_name_plural = "working hours"
+        constraints = [
+            models.UniqueConstraint(fields=["ally", "weekday"], name="working_hours_once_a_day"),
+            models.CheckConstraint(condition=Q(weekday__lte=6), name="working_hours_weekday"),
+            models.CheckConstraint(
+                condition=Q(starts__lt=F("ends")) & Q(ends__lte=24 * 60),
+                name="working_hours_a_span_of_the_day",
+            ),
+        ]
+        indexes = [
+            # Who works now: one weekday's spans, across allies.
+            models.Index(fields=["weekday", "starts", "ends"], name="idx_working_hours_now"),
+        ]
+
+    def __str__(self):
+        return f"{self.ally_id} on day {self.weekday}: {self.starts}-{self.ends}"
+
+
+class PresenceSample(models.Model):
+    """How many allies of a country were online at a moment (beat, every few minutes): the
+    staff console's line over the day."""
+
+    country = models.CharField(max_length=2, choices=Country.choices)
+    taken_at = models.DateTimeField()
+    online = models.PositiveIntegerField()
+
+    class Meta:
+        db_table = "ally_presence_samples"
+        indexes = [
+            models.Index(fields=["country", "taken_at"], name="idx_presence_samples"),
+        ]
+
+    def __str__(self):
+        return f"{self.online} online in {self.country} at {self.taken_at:%H:%M}"

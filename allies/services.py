@@ -3,6 +3,7 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Model
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,6 +23,7 @@ from kibo.db import in_callers_transaction
 from kibo.errors import Conflict, DomainError, NotFound
 from kibo.locks import lock_user
 from kibo.models import Country, User
+from kibo.notices import compose, notify
 from kibo.services import wallet_refuse_if_blocked, wallet_refuse_if_still_blocked
 
 
@@ -113,7 +115,17 @@ def ally_penalty_lift(*, penalty_id, staff: User, note: str) -> AllyPenalty | No
                 "note": note.strip(),
             },
         )
+        notify(user_ids=[penalty.ally_id], notice=_lifted_notice())
     return penalty
+
+
+def _lifted_notice():
+    return compose(
+        "penalty-lifted",
+        lambda: (_("Your penalty is lifted"), _("Our staff lifted it: you can take orders again.")),
+        url=reverse("allies:board"),
+        tag="penalty",
+    )
 
 
 def _penalized(penalty: AllyPenalty, *, order, staff: User | None = None, note: str = "") -> dict:

@@ -19,10 +19,12 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from allies.models import AllyApplication
+from allies.presence import DAY_MINUTES, ally_presence, ally_switch, parse_hours, working_hours_set
 from allies.selectors import pending_application
 from allies.services import ally_apply
 from escrow.models import Transfer
@@ -181,6 +183,67 @@ def take(request, order_id):
         )
         return trigger_client_event(response, "board-refresh")
     return _htmx_redirect(request, reverse("allies:work", kwargs={"order_id": order.pk}))
+
+
+@ally_page
+@require_POST
+def presence(request):
+    """The board's switch: online (told of new orders, counted for payers) or offline."""
+    ally_switch(ally=request.user, online=request.POST.get("online") == "1")
+    if request.htmx:
+        return render(request, "allies/board.html#board", _board_context(request))
+    return redirect("allies:board")
+
+
+WEEKDAYS = [
+    (0, _lazy("Monday")),
+    (1, _lazy("Tuesday")),
+    (2, _lazy("Wednesday")),
+    (3, _lazy("Thursday")),
+    (4, _lazy("Friday")),
+    (5, _lazy("Saturday")),
+    (6, _lazy("Sunday")),
+]
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+@ally_page
+@require_http_methods(["GET", "POST"])
+def hours(request):
+    """The ally's working hours, per weekday in their country's time: online in them
+    unless they switch off, offline outside them unless they switch on."""
+    error = None
+    if request.method == "POST":
+        try:
+            working_hours_set(ally=request.user, hours=parse_hours(request.POST))
+        except DomainError as refused:
+            error = refused.message
+        else:
+            messages.success(request, _("Your working hours are saved."))
+            return redirect("allies:board")
+    current = ally_presence(ally=request.user).hours
+    days = [
+        {
+            "weekday": day,
+            "name": name,
+            "starts": request.POST.get(f"starts-{day}")
+            if error
+            else (_clock(current[day][0]) if day in current else ""),
+            "ends": request.POST.get(f"ends-{day}")
+            if error
+            else (_clock(current[day][1]) if day in current else ""),
+        }
+        for day, name in WEEKDAYS
+    ]
+    return render(
+        request,
+        "allies/hours.html",
+        {"days": days, "error": error, "day_end": _clock(DAY_MINUTES)},
+        status=422 if error else 200,
+    )
 
 
 # --- working an order --------------------------------------------------------------------

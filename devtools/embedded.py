@@ -21,6 +21,7 @@ from pathlib import Path
 
 from devtools.localchain import deploy_local_tokens
 from kibo.env import BASE_DIR
+from kibo.webpush import vapid_keys_new
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,25 @@ def _start_local_chain(stack: ExitStack, state_file: Path | None) -> None:
     os.environ.setdefault("KIBO_ESCROW_PRIVATE_KEY", LOCAL_ESCROW_KEY)
 
 
+def _vapid_keys(path: Path) -> None:
+    """Web Push keys for development, made once and kept in `path`; the public key is
+    printed the time they are made (browsers that subscribed keep needing the same pair)."""
+    if os.environ.get("KIBO_VAPID_PUBLIC_KEY"):
+        return
+    if path.exists():
+        keys = json.loads(path.read_text())
+    else:
+        private, public = vapid_keys_new()
+        keys = {"KIBO_VAPID_PRIVATE_KEY": private, "KIBO_VAPID_PUBLIC_KEY": public}
+        path.write_text(json.dumps(keys))
+        path.chmod(0o600)
+        logger.warning(
+            "Web Push keys made for development, kept in %s; public key: %s", path, public
+        )
+    os.environ["KIBO_VAPID_PUBLIC_KEY"] = keys["KIBO_VAPID_PUBLIC_KEY"]
+    os.environ.setdefault("KIBO_VAPID_PRIVATE_KEY", keys["KIBO_VAPID_PRIVATE_KEY"])
+
+
 @contextmanager
 def embedded_services(name: str, *, keep_chain_state: bool = False):
     """Start what the environment does not provide; yield the environment to run with.
@@ -147,4 +167,5 @@ def embedded_services(name: str, *, keep_chain_state: bool = False):
             started.append("anvil")
         if started:
             logger.info("embedded %s started under %s", " and ".join(started), STATE_DIR)
+        _vapid_keys(STATE_DIR / f"{name}-vapid.json")
         yield os.environ

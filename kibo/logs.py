@@ -43,6 +43,8 @@ SECRET_NAMES = (
     "KIBO_METRICS_TOKEN",
     "AWS_SECRET_ACCESS_KEY",
     "POSTGRES_PASSWORD",
+    "KIBO_VAPID_PRIVATE_KEY",
+    "KIBO_TELEGRAM_BOT_TOKEN",
 )
 # And by shape: an Ethereum signature (65 bytes), a cookie or a bearer token.
 SECRET_PATTERNS = (

@@ -1,15 +1,7 @@
-from zoneinfo import ZoneInfo
-
 from django.utils import timezone
 
 from kibo import logs
-from kibo.models import Country
-
-COUNTRY_TIMEZONES = {
-    Country.BOLIVIA: ZoneInfo("America/La_Paz"),
-    Country.MEXICO: ZoneInfo("America/Mexico_City"),
-    Country.ARGENTINA: ZoneInfo("America/Argentina/Buenos_Aires"),
-}
+from kibo.models import COUNTRY_TIMEZONES
 
 
 class CountryTimezoneMiddleware:

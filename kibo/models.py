@@ -1,6 +1,7 @@
 import re
 import uuid
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -16,6 +17,15 @@ class Country(models.TextChoices):
     BOLIVIA = "BO", _("Bolivia")
     MEXICO = "MX", _("Mexico")
     ARGENTINA = "AR", _("Argentina")
+
+
+# Where each country's people live by the clock: the pages show their times in it, and an
+# ally's working hours are read in it.
+COUNTRY_TIMEZONES = {
+    Country.BOLIVIA: ZoneInfo("America/La_Paz"),
+    Country.MEXICO: ZoneInfo("America/Mexico_City"),
+    Country.ARGENTINA: ZoneInfo("America/Argentina/Buenos_Aires"),
+}
 
 
 def checksum_wallet(value: str) -> str:
@@ -204,3 +214,42 @@ class TableSize(models.Model):
 
     def __str__(self):
         return f"{self.table} on {self.day}"
+
+
+class PushDevice(models.Model):
+    """A browser that Kibo may wake with a Web Push message (its push subscription), even
+    with Kibo closed. The endpoint is the push service's address for it; p256dh and auth
+    are the keys a message is encrypted to (RFC 8291), so only that browser can read it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="push_devices")
+    endpoint = models.URLField(max_length=1024, unique=True)
+    p256dh = models.CharField(max_length=100)
+    auth = models.CharField(max_length=50)
+    language = models.CharField(max_length=8, help_text="The page's language when subscribed.")
+    label = models.CharField(max_length=80, help_text="The browser and system, to tell apart.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_pushed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "push_devices"
+        indexes = [models.Index(fields=["user", "created_at"], name="idx_push_devices_user")]
+
+    def __str__(self):
+        return f"{self.label} of {self.user}"
+
+
+class TelegramChat(models.Model):
+    """A person's chat with Kibo's Telegram bot, linked from the board by a one-time link
+    (kibo.telegram): where the same notices as Web Push go, when the bot is configured."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="telegram_chat")
+    chat_id = models.BigIntegerField(unique=True)
+    language = models.CharField(max_length=8)
+    linked_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "telegram_chats"
+
+    def __str__(self):
+        return f"Telegram chat of {self.user}"

@@ -4,12 +4,13 @@ from django.utils.translation import gettext as _
 
 from audit.models import Action
 from audit.services import log_action
+from kibo import webpush
 from kibo.cache import renew_generations
 from kibo.config import CONFIG_GENERATION, option_named
 from kibo.db import in_callers_transaction
-from kibo.errors import WalletBlocked
-from kibo.locks import lock_config
-from kibo.models import SystemConfig, User, checksum_wallet
+from kibo.errors import Conflict, DomainError, NotFound, WalletBlocked
+from kibo.locks import lock_config, lock_user
+from kibo.models import PushDevice, SystemConfig, User, checksum_wallet
 from kibo.selectors import is_wallet_blocked
 from kibo.siwe import SiweRejected
 
@@ -82,3 +83,74 @@ def wallet_refuse_if_blocked(*, wallet: str, attempt: str) -> None:
             metadata={"wallet": wallet, "attempt": attempt},
         )
         raise WalletBlocked()
+
+
+# --- devices that get notices (kibo.notices) ------------------------------------------------
+
+DEVICES_PER_USER = 10
+
+
+def _device_label(user_agent: str) -> str:
+    """ "Chrome on Android", from the browser's User-Agent, to tell devices apart."""
+    browsers = (
+        ("Edg/", "Edge"),
+        ("SamsungBrowser", "Samsung Internet"),
+        ("Firefox", "Firefox"),
+        ("Chrome", "Chrome"),
+        ("Safari", "Safari"),
+    )
+    systems = (
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS", "Mac"),
+        ("Linux", "Linux"),
+    )
+    browser = next((name for mark, name in browsers if mark in user_agent), _("A browser"))
+    system = next((name for mark, name in systems if mark in user_agent), None)
+    return f"{browser} · {system}" if system else browser
+
+
+@transaction.atomic
+def push_device_subscribe(
+    *, user: User, subscription: object, language: str, user_agent: str
+) -> PushDevice:
+    """The browser's push subscription (its PushSubscription.toJSON()) becomes one of the
+    user's devices; the same browser again updates it, and a browser that another wallet
+    subscribed from before is now this user's."""
+    if not webpush.public_key():
+        raise DomainError(_("Notifications are not available on this Kibo."))
+    refused = DomainError(_("This browser's subscription can't be used. Try again."))
+    if not isinstance(subscription, dict) or not isinstance(subscription.get("keys"), dict):
+        raise refused
+    endpoint, keys = subscription.get("endpoint"), subscription["keys"]
+    if not isinstance(endpoint, str) or len(endpoint) > 1024:
+        raise refused
+    try:
+        p256dh, auth = webpush.key_bytes(keys.get("p256dh")), webpush.key_bytes(keys.get("auth"))
+    except ValueError:
+        raise refused from None
+    if len(p256dh) != 65 or p256dh[0] != 4 or len(auth) != 16:
+        raise refused
+    if not webpush.endpoint_allowed(endpoint):
+        raise DomainError(_("This browser's push service is not one Kibo sends to."))
+    lock_user(user.pk)
+    device = PushDevice.objects.filter(endpoint=endpoint).first()
+    if device is None and user.push_devices.count() >= DEVICES_PER_USER:
+        raise Conflict(
+            _("You have %(n)d devices already; remove one first.") % {"n": DEVICES_PER_USER}
+        )
+    device = device or PushDevice(endpoint=endpoint)
+    device.user = user
+    device.p256dh, device.auth = keys["p256dh"], keys["auth"]
+    device.language = language
+    device.label = _device_label(user_agent or "")[:80]
+    device.save()
+    return device
+
+
+def push_device_remove(*, user: User, device_id) -> None:
+    """One of the user's devices stops getting notices (404 for anyone else's)."""
+    if not PushDevice.objects.filter(pk=device_id, user=user).delete()[0]:
+        raise NotFound(_("No such device."))

@@ -61,6 +61,19 @@ TASK_SECONDS = Histogram(
     ["task"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
+NOTICES_SENT = Counter(
+    "kibo_notices_sent_total",
+    "Notices to people, per channel (push, telegram), kind (what about) and outcome: sent, "
+    "gone (the device or chat is no more, forgotten), retried, or failed (given up).",
+    ["channel", "kind", "outcome"],
+)
+NOTICE_SECONDS = Histogram(
+    "kibo_notice_delivery_seconds",
+    "Time from a notice being due (its transaction's commit) to a batch's last message "
+    "leaving Kibo, by kind.",
+    ["kind"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60),
+)
 
 
 def endpoint_label(url: str) -> str:

@@ -1,3 +1,4 @@
+import json
 import secrets
 import time
 from datetime import timedelta
@@ -8,25 +9,26 @@ from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from eth_utils import is_address, to_checksum_address
 
 from allies.services import user_country_set
 from escrow.chain import ChainUnavailable, head_block
 from escrow.networks import configured_networks
-from kibo import siwe
+from kibo import siwe, telegram, webpush
 from kibo.cache import hit
 from kibo.celery import app as celery_app
-from kibo.errors import DomainError, WalletBlocked
-from kibo.models import User
-from kibo.ratelimit import client_ip
-from kibo.services import user_sign_in
+from kibo.errors import DomainError, WalletBlocked, refusal_status
+from kibo.models import TelegramChat, User
+from kibo.ratelimit import client_ip, limited
+from kibo.services import push_device_remove, push_device_subscribe, user_sign_in
 from quotes.models import Quote
 
 NONCE_SESSION_KEY = "siwe_nonce"
@@ -158,6 +160,82 @@ def account_country(request):
         messages.error(request, error.message)
     next_url = _safe_next(request)
     return HttpResponseRedirect(next_url) if next_url else redirect("landing")
+
+
+# --- where a person's notices go (kibo.notices) ------------------------------------------
+
+
+def _person(request) -> User:
+    """The signed-in payer or ally (staff get no notices here: 404)."""
+    if not request.user.is_authenticated or request.user.is_staff:
+        raise Http404()
+    return request.user
+
+
+def _devices(request, *, error: str | None = None, status: int = 200):
+    user = _person(request)
+    return render(
+        request,
+        "kibo/partials/_devices.html",
+        {
+            "devices": user.push_devices.order_by("created_at"),
+            "vapid_key": webpush.public_key(),
+            "telegram": telegram.enabled(),
+            "telegram_chat": TelegramChat.objects.filter(user=user).first(),
+            "error": error,
+        },
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@limited("devices")
+def devices(request):
+    """The person's devices that get notices (a partial the board and the order page
+    load), and a browser subscribing (POST: its PushSubscription as JSON)."""
+    user = _person(request)
+    if request.method == "POST":
+        try:
+            subscription = json.loads(request.body)
+        except ValueError:
+            subscription = None
+        try:
+            push_device_subscribe(
+                user=user,
+                subscription=subscription,
+                language=get_language(),
+                user_agent=request.headers.get("User-Agent", ""),
+            )
+        except DomainError as refused:
+            return _devices(request, error=refused.message, status=refusal_status(refused))
+    return _devices(request)
+
+
+@require_POST
+def device_remove(request, device_id):
+    try:
+        push_device_remove(user=_person(request), device_id=device_id)
+    except DomainError:
+        raise Http404(_("No such device.")) from None
+    return _devices(request)
+
+
+@require_POST
+def telegram_link(request):
+    """Off to Telegram with a one-time link that links the chat to this person."""
+    user = _person(request)
+    if not telegram.enabled():
+        raise Http404()
+    try:
+        return HttpResponseRedirect(telegram.link_start(user=user, language=get_language()))
+    except telegram.TelegramFailed:
+        return _devices(request, error=_("Telegram can't be reached now. Try again."), status=503)
+
+
+@require_POST
+def telegram_unlink(request):
+    telegram.chat_unlink(user=_person(request))
+    return _devices(request)
 
 
 def _database_ok() -> bool:

@@ -28,6 +28,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from allies.models import AllyPenalty
+from allies.presence import Presence, ally_presence
 from allies.selectors import active_penalty, standing_generation
 from kibo.cache import Cached, read_through
 from kibo.models import User
@@ -115,6 +116,7 @@ class BoardState:
     working: Order | None
     waiting_approval: bool
     disputed: uuid.UUID | None = None  # an order whose payer disputes it, unanswered
+    presence: Presence | None = None  # online or offline, and why
 
     @property
     def can_take(self) -> bool:
@@ -127,6 +129,7 @@ class BoardState:
         parts.append(f"working:{self.working.pk if self.working else ''}")
         parts.append(f"waiting:{self.waiting_approval}")
         parts.append(f"disputed:{self.disputed or ''}")
+        parts.append(f"presence:{self.presence}")
         return "|".join(parts)
 
 
@@ -137,16 +140,18 @@ class Standing:
     penalty: AllyPenalty | None
     working: Order | None  # the order in hand (its pk only)
     disputed: uuid.UUID | None = None  # an order whose payer disputes it, unanswered
+    presence: Presence | None = None
 
 
-STANDING_SECONDS = 60  # at most; until the penalty ends when that is sooner
+STANDING_SECONDS = 60  # at most; until the penalty ends or the working hours turn if sooner
 
 
 def ally_standing_cached(*, ally: User) -> Cached:
-    """The ally's penalty, order in hand and a dispute waiting for their side, which the
-    board shows on every poll. Cached under the ally's generation, which the services renew
-    when they take, finish, expire, penalize, or open, answer or decide a payer's dispute;
-    it lapses when the penalty ends."""
+    """The ally's penalty, order in hand, a dispute waiting for their side and whether they
+    are online, which the board shows on every poll. Cached under the ally's generation,
+    which the services renew when they take, finish, expire, penalize, open, answer or
+    decide a payer's dispute, or switch the ally; it lapses when the penalty ends or the
+    ally's working hours turn."""
 
     def compute() -> tuple[Standing, int]:
         now = timezone.now()
@@ -161,11 +166,14 @@ def ally_standing_cached(*, ally: User) -> Cached:
             )
             .values_list("order_id", flat=True)
             .first(),
+            presence=ally_presence(ally=ally, now=now),
         )
-        seconds = STANDING_SECONDS
+        ends = [standing.presence.next_turn]
         if standing.penalty is not None:
-            left = (standing.penalty.penalty_until - now).total_seconds()
-            seconds = max(1, min(seconds, math.ceil(left)))
+            ends.append(standing.penalty.penalty_until)
+        seconds = STANDING_SECONDS
+        for end in filter(None, ends):
+            seconds = max(1, min(seconds, math.ceil((end - now).total_seconds())))
         return standing, seconds
 
     return Cached(standing_generation(ally.pk), f"ally-standing:{ally.pk}", compute)
@@ -188,6 +196,7 @@ def ally_board_state(*, ally: User) -> BoardState:
         working=standing.working,
         waiting_approval=not ally.verified,
         disputed=standing.disputed,
+        presence=standing.presence,
     )
 
 

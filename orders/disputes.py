@@ -41,6 +41,7 @@ from kibo.cache import renew_generations
 from kibo.errors import Conflict, DomainError, NotFound
 from kibo.locks import lock_user, lock_users
 from kibo.models import User
+from orders.alerts import ally_dispute_decided, ally_disputed
 from orders.errors import IllegalTransition, InvalidOrder, OrderNotFound
 from orders.locks import (
     lock_dispute,
@@ -151,6 +152,7 @@ def _payer_disputes(order, *, user: User, statement: str) -> Dispute:
             _("It is too late to dispute: the ally's payout has already gone out.")
         ) from None
     renew_generations(standing_generation(order.ally_id))  # the ally's board says so
+    ally_disputed(order)
     return Dispute.objects.create(
         order=order, kind=Dispute.Kind.NOT_PAID, opened_by=user, statement=statement
     )
@@ -257,6 +259,7 @@ def dispute_decide(*, dispute_id, staff: User, uphold: bool, note: str) -> Dispu
     dispute.status, dispute.decided_at = decision, timezone.now()
     dispute.decided_by, dispute.decision_note = staff, note
     dispute.save(update_fields=["status", "decided_at", "decided_by", "decision_note"])
+    ally_dispute_decided(dispute, order)
     log_action(
         action=Action.DISPUTE_UPHELD if uphold else Action.DISPUTE_REJECTED,
         order=order,

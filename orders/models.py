@@ -1,6 +1,7 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -387,3 +388,27 @@ class DailyStats(models.Model):
 
     def __str__(self):
         return f"{self.day} {self.fiat_currency}: {self.orders} orders"
+
+
+class OrderCall(models.Model):
+    """Kibo's call to a country's allies when an order reached the board (orders.calls):
+    how many allies were online, whom it told. While the order waits, `told` says whose
+    streak of orders let run out it counts in; once it leaves the board it is emptied, and
+    `online_at_end` says whether anyone was online when its time ran out."""
+
+    order = models.OneToOneField(
+        Order, on_delete=models.CASCADE, primary_key=True, related_name="call"
+    )
+    called_at = models.DateTimeField()
+    online = models.PositiveIntegerField(help_text="Allies of the country online then.")
+    told = ArrayField(models.UUIDField(), default=list, blank=True)
+    told_count = models.PositiveIntegerField(help_text="Allies told: online and free to take it.")
+    online_at_end = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Allies online when it ran out untaken."
+    )
+
+    class Meta:
+        db_table = "order_calls"
+
+    def __str__(self):
+        return f"call for {self.order_id}: {self.told_count} told"

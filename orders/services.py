@@ -41,7 +41,14 @@ from kibo.locks import lock_free_users, lock_user, lock_user_if_free, lock_users
 from kibo.models import User
 from kibo.services import wallet_refuse_if_blocked, wallet_refuse_if_still_blocked
 from kibo.telemetry import ORDER_TRANSITIONS, ORDER_WAIT
+from orders.alerts import (
+    ally_payout_confirmed,
+    payer_order_paid,
+    payer_order_refunded,
+    payer_order_taken,
+)
 from orders.board import queue_generation
+from orders.calls import call_allies_on_commit, call_answered, calls_unanswered
 from orders.errors import (
     AllyNotEligible,
     IllegalTransition,
@@ -233,6 +240,7 @@ def order_mark_paid(*, order_id, deposit_tx_hash: str, amount_received: Decimal)
         actor_wallet=order.user.wallet_address,
         metadata={"tx_hash": tx_hash, "amount_received": str(amount_received)},
     )
+    call_allies_on_commit(order)
     return order
 
 
@@ -274,6 +282,8 @@ def _order_take(*, order_id, ally: User) -> Order:
     order.taken_at = now
     _enter(order, OrderStatus.TAKEN, now=now, fields=("ally", "taken_at"))
     log_action(action=Action.ORDER_TAKEN, order=order, actor_wallet=ally.wallet_address)
+    call_answered(order=order, ally_id=ally.pk)
+    payer_order_taken(order)
     return order
 
 
@@ -402,6 +412,7 @@ def _order_complete(*, order_id, ally: User, receipt: Receipt, proof_name: str) 
         payout=order.payout_crypto,
         hold=release_hold(ally_id=ally.pk),
     )
+    payer_order_paid(order)
     return order
 
 
@@ -429,6 +440,11 @@ def orders_expire_locked(
     if not orders:
         return
     previous = {order.pk: order.status for order in orders}
+    calls_unanswered(
+        orders=[o for o in orders if o.status == OrderStatus.AVAILABLE],
+        ran_out=reason == "timeout",
+        now=now,
+    )
     renew_generations(
         *{queue_generation(o.fiat_currency) for o in orders if o.status == OrderStatus.AVAILABLE},
         *{standing_generation(o.ally_id) for o in orders if o.status == OrderStatus.TAKEN},
@@ -548,6 +564,7 @@ def order_release_record(*, order_id, tx_hash: str) -> Order:
             "payout": str(order.payout_crypto),
         },
     )
+    ally_payout_confirmed(order)
     return order
 
 
@@ -570,6 +587,7 @@ def order_refund_record(*, order_id, tx_hash: str) -> Order:
         actor_wallet=None,
         metadata={"tx_hash": tx_hash, "to": order.user.wallet_address},
     )
+    payer_order_refunded(order)
     return order
 
 

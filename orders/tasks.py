@@ -3,6 +3,8 @@ from django.conf import settings
 from django.core.cache import cache
 
 from escrow import chain
+from orders.alerts import receipts_due_warn
+from orders.calls import order_call_allies
 from orders.models import Order, OrderStatus
 from orders.payments import DepositRejected, deposit_verify
 from orders.services import daily_stats_rollup, orders_expire_due
@@ -12,6 +14,18 @@ from orders.services import daily_stats_rollup, orders_expire_due
 def expire_due_orders() -> int:
     """Beat runs this every few seconds; overlapping runs skip each other's rows."""
     return orders_expire_due()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def call_allies(order_id: str) -> None:
+    """An order reached the board: tell the online allies who may take it."""
+    order_call_allies(order_id=order_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def warn_receipts_due() -> int:
+    """Beat, every few seconds: a minute left to upload a receipt."""
+    return receipts_due_warn()
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
+from allies.presence import allies_online_count
 from allies.selectors import country_change_refusal
 from allies.views import work_page
 from escrow.chain import ChainUnavailable, NodeError
@@ -44,7 +45,7 @@ from orders.quoting import order_quote, parse_amount_fiat
 from orders.selectors import order_visible_privately, user_order_summary
 from orders.services import order_cancel, order_confirm_paid, order_create, parse_tx_hash
 from orders.tasks import check_deposit_once
-from quotes.models import Token
+from quotes.models import FIAT_COUNTRY, Token
 
 HISTORY_PAGE_SIZE = 20
 HISTORY_ROW_SECONDS = 24 * 60 * 60
@@ -102,6 +103,7 @@ def _price_step(request, qr: PaymentQR, *, error: str | None = None) -> dict:
         "token": token if token in Token.values else Token.USDT,
         "network": network if network in networks else (networks[0] if networks else ""),
         "amount_text": str(qr.amount) if qr.amount_is_fixed else typed,
+        "allies_online": allies_online_count(country=FIAT_COUNTRY[qr.fiat]),
         "error": error,
         **_choices(),
     }
@@ -280,6 +282,12 @@ def _status_context(order: Order, **extra) -> dict:
         ).first()
     return {
         "order": order,
+        # while it waits for an ally: how many of its country's are there
+        "allies_online": (
+            allies_online_count(country=FIAT_COUNTRY[order.fiat_currency])
+            if order.status == OrderStatus.AVAILABLE
+            else None
+        ),
         "final": _is_final(order, dispute),
         "refund": refund,
         "refund_url": refund_url,

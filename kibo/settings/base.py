@@ -231,6 +231,7 @@ KIBO_RATE_LIMITS = {
     "qr-image": env.int("KIBO_RATE_QR_IMAGES_PER_MINUTE", default=10),  # decoded on the server
     "deposit-report": env.int("KIBO_RATE_DEPOSIT_REPORTS_PER_MINUTE", default=6),  # RPC calls
     "upload": env.int("KIBO_RATE_UPLOADS_PER_MINUTE", default=10),  # receipts and evidence
+    "devices": env.int("KIBO_RATE_DEVICES_PER_MINUTE", default=10),  # push subscriptions
 }
 # Staff password sign-in (/admin/login/): failures per client per 15 minutes, and failures
 # for one account after which it is locked out until the time passes or staff lift it.
@@ -247,6 +248,28 @@ KIBO_TRUSTED_PROXY_HOPS = env.int("KIBO_TRUSTED_PROXY_HOPS", default=0)
 # Prometheus scrapes /metrics with `Authorization: Bearer <this>`; without one, /metrics is
 # not there (404).
 KIBO_METRICS_TOKEN = env("KIBO_METRICS_TOKEN", default="")
+# Web Push (kibo.webpush): browsers subscribe with the public key; the worker that sends reads
+# KIBO_VAPID_PRIVATE_KEY from its own environment. Without a public key no page offers it.
+KIBO_VAPID_PUBLIC_KEY = env("KIBO_VAPID_PUBLIC_KEY", default="")
+KIBO_VAPID_SUBJECT = env("KIBO_VAPID_SUBJECT", default="mailto:ops@kibo.example")
+# The push services browsers may subscribe through (Chrome, Firefox, Safari, Edge): the
+# worker posts only to these.
+KIBO_PUSH_SERVICES = env.list(
+    "KIBO_PUSH_SERVICES",
+    default=[
+        "https://fcm.googleapis.com",
+        "https://*.push.services.mozilla.com",
+        "https://web.push.apple.com",
+        "https://*.push.apple.com",
+        "https://*.notify.windows.com",
+    ],
+)
+# Telegram, a second channel for the same notices (kibo.telegram): off without a bot token.
+KIBO_TELEGRAM_BOT_TOKEN = env("KIBO_TELEGRAM_BOT_TOKEN", default="")
+KIBO_TELEGRAM_API_URL = env("KIBO_TELEGRAM_API_URL", default="https://api.telegram.org")
+KIBO_TELEGRAM_POLL_SECONDS = env.float("KIBO_TELEGRAM_POLL_SECONDS", default=3.0)
+# Where people reach this Kibo: links in messages sent outside the site (Telegram).
+KIBO_SITE_URL = env("KIBO_SITE_URL", default="http://localhost:8000")
 DATA_UPLOAD_MAX_MEMORY_SIZE = KIBO_PROOF_MAX_BYTES + 1024 * 1024
 
 
@@ -285,6 +308,8 @@ KIBO_CHAIN_SWEEP_SECONDS = env.float("KIBO_CHAIN_SWEEP_SECONDS", default=5.0)
 # --- beat: every periodic task, in one place -------------------------------------------------
 
 ORDER_SWEEP_SECONDS = env.float("KIBO_ORDER_SWEEP_SECONDS", default=5.0)
+# Allies online per country, counted for the staff console's line over the day.
+KIBO_PRESENCE_SAMPLE_SECONDS = env.int("KIBO_PRESENCE_SAMPLE_SECONDS", default=300)
 # The staff console: beat rolls up finished days, and reconciles the escrow for it.
 KIBO_ROLLUP_SECONDS = env.int("KIBO_ROLLUP_SECONDS", default=600)
 # Reconciling sums every deposit and transfer: every five minutes, not on each page.
@@ -309,6 +334,8 @@ def _every(seconds: float, task: str) -> dict:
 CELERY_BEAT_SCHEDULE = {
     "expire-due-orders": _every(ORDER_SWEEP_SECONDS, "orders.tasks.expire_due_orders"),
     "roll-up-daily-stats": _every(KIBO_ROLLUP_SECONDS, "orders.tasks.roll_up_daily_stats"),
+    "warn-receipts-due": _every(ORDER_SWEEP_SECONDS, "orders.tasks.warn_receipts_due"),
+    "sample-presence": _every(KIBO_PRESENCE_SAMPLE_SECONDS, "allies.tasks.sample_presence"),
     "refresh-quotes": _every(KIBO_QUOTE_TICK_SECONDS, "quotes.tasks.refresh_quotes"),
     "process-transfers": _every(
         KIBO_CHAIN_SWEEP_SECONDS, "escrow.tasks.process_unfinished_transfers"
@@ -325,3 +352,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=30, hour=4, day_of_week=1),
     },
 }
+if KIBO_TELEGRAM_BOT_TOKEN:  # people link their chats by writing to the bot
+    CELERY_BEAT_SCHEDULE["read-telegram"] = _every(
+        KIBO_TELEGRAM_POLL_SECONDS, "kibo.tasks.read_telegram"
+    )

@@ -21,3 +21,6 @@ KIBO_COINGECKO_URL = env("KIBO_COINGECKO_URL", default="http://127.0.0.1:9")
 KIBO_ESCROW_ADDRESS = env(
     "KIBO_ESCROW_ADDRESS", default="0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 )
+
+# Web Push goes to the test suite's own push service on loopback (tests/helpers/push_service.py)
+KIBO_PUSH_SERVICES = [*KIBO_PUSH_SERVICES, "http://127.0.0.1:*"]  # noqa: F405

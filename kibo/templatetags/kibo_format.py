@@ -1,25 +1,12 @@
 """Amounts and addresses as people read them, in the active language's number format."""
 
-from decimal import Decimal
-
 from django import template
-from django.utils.formats import number_format
+
+from kibo.formats import crypto_text, fiat_text
 
 register = template.Library()
-
-
-@register.filter
-def fiat(value) -> str:
-    """125.5 -> "125,50" in Spanish, "125.50" in English."""
-    return number_format(Decimal(value), 2, use_l10n=True, force_grouping=True)
-
-
-@register.filter
-def crypto(value) -> str:
-    """A token amount with the places it has (at least two): "10,05", "0,00316667"."""
-    amount = Decimal(value)
-    places = max(2, -min(0, amount.normalize().as_tuple().exponent))
-    return number_format(amount, places, use_l10n=True, force_grouping=True)
+register.filter("fiat", fiat_text)
+register.filter("crypto", crypto_text)
 
 
 @register.filter

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from allies.models import AllyApplication
 from allies.services import ally_penalize
+from kibo.formats import crypto_text as crypto
 from kibo.models import User
-from kibo.templatetags.kibo_format import crypto
 from orders.models import LateProof, Order, OrderStatus
 from orders.services import order_complete, order_expire
 from tests.factories import (
@@ -368,8 +368,9 @@ def test_the_board_costs_the_same_few_queries_for_many_orders(
 ):
     for _ in range(12):
         make_paid_order()
-    # session, user, orders, penalty, working, a dispute to answer (the cache is cold)
-    with django_assert_max_num_queries(6):
+    # session, user, orders, penalty, working, a dispute to answer, the switch and working
+    # hours (the cache is cold)
+    with django_assert_max_num_queries(8):
         page = text(client.get("/ally/board/"))
     assert "12 orders to pay" in page
 

@@ -159,8 +159,9 @@ def test_ally_stats_and_dashboard(django_assert_max_num_queries):
 
     with django_assert_max_num_queries(3):
         stats = get_ally_stats(ally=ally)
-    # the stats, the daily chart, the standing (penalty, order in hand, a dispute to answer)
-    with django_assert_max_num_queries(7):
+    # the stats, the daily chart, the standing (penalty, order in hand, a dispute to answer,
+    # the switch and the working hours)
+    with django_assert_max_num_queries(9):
         dashboard = ally_dashboard(ally=ally)
 
     payout = Order.objects.filter(ally=ally, status="COMPLETED").first().payout_crypto

@@ -1,0 +1,159 @@
+"""Web Push: a message to a browser with Kibo closed, through the push service its vendor
+runs (RFC 8030), signed with Kibo's VAPID key (RFC 8292) and encrypted to the browser's own
+keys (RFC 8291, aes128gcm), so the push service reads nothing but where it goes.
+
+Browsers subscribe with the public key (KIBO_VAPID_PUBLIC_KEY, on every page that offers
+it). Only the worker that sends reads the private key from its environment
+(KIBO_VAPID_PRIVATE_KEY), at its first message. `make run` makes a pair for development.
+"""
+
+import base64
+import os
+import threading
+import time
+from urllib.parse import urlsplit
+
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.conf import settings
+from py_vapid import Vapid
+from pywebpush import WebPusher
+from requests.adapters import HTTPAdapter
+
+PUSH_TIMEOUT = (3.05, 10)  # connect, read: a slow push service must not hold a batch
+SIGNATURE_SECONDS = 12 * 60 * 60  # a VAPID signature's life (RFC 8292: at most 24 h)
+SENDERS = 16  # messages in flight at once per worker process
+
+
+class PushUnavailable(RuntimeError):
+    """Web Push is not configured in this process (no VAPID key)."""
+
+
+class PushGone(Exception):
+    """The push service no longer knows the subscription (404, 410): forget the device."""
+
+
+class PushFailed(Exception):
+    """The push service did not take the message: now (5xx, 429, no answer: `retryable`,
+    try later), or ever (another 4xx: Kibo's request is wrong, trying again won't help)."""
+
+    def __init__(self, reason: str, *, retryable: bool, retry_after: int | None = None):
+        super().__init__(reason)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def vapid_keys_new() -> tuple[str, str]:
+    """A new VAPID key pair as the environment holds them: (private, public), base64url of
+    the raw private number and of the public point (the browser's applicationServerKey)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_numbers().private_value.to_bytes(32, "big")
+    public = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return b64url(private), b64url(public)
+
+
+def public_key() -> str:
+    """What a browser subscribes with; empty when this deployment has no Web Push."""
+    return settings.KIBO_VAPID_PUBLIC_KEY
+
+
+class _Signer:
+    """The VAPID key, read once, and a signature per push service (the JWT's audience is
+    the service's origin), reused until it is near its end."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._vapid: Vapid | None = None
+        self._signed: dict[str, tuple[float, dict]] = {}
+
+    def headers(self, endpoint: str) -> dict:
+        parts = urlsplit(endpoint)
+        audience = f"{parts.scheme}://{parts.netloc}"
+        with self._lock:
+            expires, headers = self._signed.get(audience, (0.0, {}))
+            if expires - time.time() < SIGNATURE_SECONDS / 4:
+                expires = int(time.time()) + SIGNATURE_SECONDS
+                claims = {"aud": audience, "exp": expires, "sub": settings.KIBO_VAPID_SUBJECT}
+                headers = self._key().sign(claims)
+                self._signed[audience] = (expires, headers)
+            return dict(headers)
+
+    def _key(self) -> Vapid:
+        if self._vapid is None:
+            private = os.environ.get("KIBO_VAPID_PRIVATE_KEY", "")
+            if not private:
+                raise PushUnavailable("KIBO_VAPID_PRIVATE_KEY is not set.")
+            self._vapid = Vapid.from_raw(private.encode())
+        return self._vapid
+
+
+_signer = _Signer()
+_session = requests.Session()
+_session.mount("https://", HTTPAdapter(pool_connections=8, pool_maxsize=SENDERS))
+_session.mount("http://", HTTPAdapter(pool_connections=8, pool_maxsize=SENDERS))
+
+
+def push_send(
+    *,
+    endpoint: str,
+    p256dh: str,
+    auth: str,
+    payload: bytes,
+    ttl: int,
+    urgency: str = "normal",
+    topic: str | None = None,
+) -> None:
+    """Encrypt `payload` to the subscription and hand it to its push service, which keeps
+    it up to `ttl` seconds for a device that is off. Raises PushGone or PushFailed."""
+    headers = {**_signer.headers(endpoint), "Urgency": urgency}
+    if topic:
+        headers["Topic"] = topic  # a newer message of the topic replaces one not delivered
+    subscription = {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}
+    try:
+        response = WebPusher(subscription, requests_session=_session).send(
+            payload, headers=headers, ttl=ttl, content_encoding="aes128gcm", timeout=PUSH_TIMEOUT
+        )
+    except requests.RequestException as error:
+        raise PushFailed(f"no answer: {type(error).__name__}", retryable=True) from None
+    if response.status_code in (404, 410):
+        raise PushGone(str(response.status_code))
+    if response.status_code >= 300:
+        retry_after = response.headers.get("Retry-After", "")
+        raise PushFailed(
+            str(response.status_code),
+            retryable=response.status_code == 429 or response.status_code >= 500,
+            retry_after=int(retry_after) if retry_after.isdigit() else None,
+        )
+
+
+def endpoint_allowed(endpoint: str) -> bool:
+    """Whether `endpoint` is at a push service this deployment sends to
+    (KIBO_PUSH_SERVICES: origins, a `*.` host wildcard allowed). Kibo's worker posts to
+    whatever endpoint a browser gave, so anything else (an address inside the network)
+    is refused when the browser subscribes."""
+    parts = urlsplit(endpoint)
+    host = (parts.hostname or "").lower()
+    for allowed in settings.KIBO_PUSH_SERVICES:
+        scheme, _sep, authority = allowed.partition("://")
+        pattern, _colon, port = authority.partition(":")
+        if parts.scheme != scheme or (port and port != "*" and str(parts.port) != port):
+            continue
+        if not port and parts.port is not None:
+            continue
+        if host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:])):
+            return True
+    return False
+
+
+def key_bytes(value: str) -> bytes:
+    """A base64url key of a subscription (padding optional); ValueError if it is not."""
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise ValueError("not a key")
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
