@@ -13,6 +13,7 @@ from django.utils import translation
 from kibo.env import BASE_DIR
 from tests.helpers.networks import change_local_network
 from tests.helpers.processes import worker_command, worker_env
+from tests.helpers.push_service import PushService
 
 SEED_MIGRATIONS = [
     importlib.import_module("kibo.migrations.0002_seed_system_config"),
@@ -215,3 +216,17 @@ def s3(s3_server, settings):
         ),
     }
     return client, bucket
+
+
+@pytest.fixture(scope="session")
+def _push_service_running():
+    with PushService() as service:
+        yield service
+
+
+@pytest.fixture
+def push_service(_push_service_running) -> PushService:
+    """A Web Push service on a loopback port (tests/helpers/push_service.py), emptied for
+    each test: it sees only its own subscriptions and messages."""
+    _push_service_running.reset()
+    return _push_service_running
