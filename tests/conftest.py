@@ -11,8 +11,10 @@ from django.test import Client
 from django.utils import translation
 
 from kibo.env import BASE_DIR
+from tests.helpers.fake_telegram import FakeTelegram
 from tests.helpers.networks import change_local_network
 from tests.helpers.processes import worker_command, worker_env
+from tests.helpers.push_service import PushService
 
 SEED_MIGRATIONS = [
     importlib.import_module("kibo.migrations.0002_seed_system_config"),
@@ -215,3 +217,31 @@ def s3(s3_server, settings):
         ),
     }
     return client, bucket
+
+
+@pytest.fixture(scope="session")
+def _push_service_running():
+    with PushService() as service:
+        yield service
+
+
+@pytest.fixture
+def push_service(_push_service_running) -> PushService:
+    """A Web Push service on a loopback port (tests/helpers/push_service.py), emptied for
+    each test: it sees only its own subscriptions and messages."""
+    _push_service_running.reset()
+    return _push_service_running
+
+
+@pytest.fixture(scope="session")
+def _fake_telegram_running():
+    with FakeTelegram() as telegram:
+        yield telegram
+
+
+@pytest.fixture
+def fake_telegram(_fake_telegram_running) -> FakeTelegram:
+    """The Telegram Bot API on a loopback port (tests/helpers/fake_telegram.py), emptied for
+    each test: no chats, updates or sent messages but its own."""
+    _fake_telegram_running.reset()
+    return _fake_telegram_running
