@@ -8,9 +8,9 @@ from django.db import transaction
 from allies.models import AllyPresence
 from allies.presence import (
     MISSED_IN_ROW_MAX,
+    allies_online,
     ally_presence,
     ally_switch,
-    allies_online,
     parse_hours,
     presence_missed,
     presence_sample,
