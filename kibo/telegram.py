@@ -131,6 +131,13 @@ def _answer(chat_id: int, text: str) -> None:
         logger.warning("telegram answer to a chat failed: %s", failure)
 
 
+def _language(code: str | None) -> str:
+    """Kibo's language for a Telegram user's (Spanish unless it is one Kibo speaks)."""
+    spoken = {language for language, _name in settings.LANGUAGES}
+    short = (code or "")[:2].lower()
+    return short if short in spoken else settings.LANGUAGE_CODE
+
+
 def updates_read() -> int:
     """Read what people wrote to the bot since the last read, and act on it: link a chat
     (`/start <token>`), unlink it (`/stop`). Returns how many updates were read."""
@@ -143,10 +150,10 @@ def updates_read() -> int:
         if chat_id is None or (message.get("chat") or {}).get("type") != "private":
             continue
         command, _space, argument = text.partition(" ")
+        language = _language((message.get("from") or {}).get("language_code"))
         if command == "/start" and argument:
             chat = _link(token=argument.strip(), chat_id=chat_id)
-            language = chat.language if chat else settings.LANGUAGE_CODE
-            with translation.override(language):
+            with translation.override(chat.language if chat else language):
                 _answer(
                     chat_id,
                     _("Linked. Kibo will tell you here of your orders. Send /stop to unlink.")
@@ -157,10 +164,10 @@ def updates_read() -> int:
             linked = TelegramChat.objects.filter(chat_id=chat_id).first()
             if linked:
                 linked.delete()
-            with translation.override(linked.language if linked else settings.LANGUAGE_CODE):
+            with translation.override(linked.language if linked else language):
                 _answer(chat_id, _("Unlinked. Kibo won't write to you here any more."))
         else:
-            with translation.override(settings.LANGUAGE_CODE):
+            with translation.override(language):
                 _answer(chat_id, _("To link this chat, open Kibo and tap “Link Telegram”."))
     if updates:
         cache.set(OFFSET_KEY, updates[-1]["update_id"] + 1, None)
