@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -61,6 +61,14 @@ def online_q(*, country: str, now: datetime) -> Q:
 
 def allies_online(*, country: str, now: datetime | None = None) -> QuerySet[User]:
     return User.objects.filter(online_q(country=country, now=now or timezone.now()))
+
+
+def allies_online_counts(*, countries, now: datetime | None = None) -> dict[str, int]:
+    """How many allies are online in each of the countries, in one query."""
+    now = now or timezone.now()
+    return User.objects.aggregate(
+        **{country: Count("pk", filter=online_q(country=country, now=now)) for country in countries}
+    )
 
 
 ONLINE_COUNT_SECONDS = 10  # payers' pages poll it; a switch shows within this
@@ -254,9 +262,23 @@ def presence_missed(*, told: Mapping, now: datetime) -> list[User]:
 def presence_sample(*, now: datetime | None = None) -> list[PresenceSample]:
     """Count each country's online allies now, for the console's line over the day."""
     now = now or timezone.now()
+    counts = allies_online_counts(countries=Country.values, now=now)
     return PresenceSample.objects.bulk_create(
-        PresenceSample(
-            country=country, taken_at=now, online=allies_online(country=country, now=now).count()
-        )
-        for country in Country.values
+        PresenceSample(country=country, taken_at=now, online=online)
+        for country, online in counts.items()
     )
+
+
+def presence_by_hour(*, country: str | None, since: datetime) -> list[tuple[datetime, int]]:
+    """The most allies online at once in each hour since `since` (beat's samples), in one
+    country or, summed at each sample, in all (None)."""
+    samples = PresenceSample.objects.filter(taken_at__gte=since)
+    if country is not None:
+        samples = samples.filter(country=country)
+    hours: dict[datetime, int] = {}
+    for taken_at, online in (
+        samples.values("taken_at").annotate(online=Sum("online")).values_list("taken_at", "online")
+    ):
+        hour = timezone.localtime(taken_at).replace(minute=0, second=0, microsecond=0)
+        hours[hour] = max(hours.get(hour, 0), online)
+    return sorted(hours.items())

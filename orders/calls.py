@@ -139,3 +139,12 @@ def switched_off_notice():
         url="/ally/",
         tag="presence",
     )
+
+
+def orders_unattended(*, fiat_currency: str | None, since: datetime) -> int:
+    """Orders that ran out on the board since `since` with no ally online, neither when
+    they arrived nor when their time ran out: in one currency, or in all (None)."""
+    calls = OrderCall.objects.filter(called_at__gte=since, online=0, online_at_end=0)
+    if fiat_currency is not None:
+        calls = calls.filter(order__fiat_currency=fiat_currency)
+    return calls.count()

@@ -5,6 +5,7 @@ escrow snapshot; the figures part refreshes itself by HTMX."""
 from django.contrib import admin
 from django.template.response import TemplateResponse
 
+from allies.presence import allies_online_counts, presence_by_hour
 from escrow.amounts import format_base_units
 from escrow.models import EscrowSnapshot
 from escrow.networks import network_spec
@@ -12,8 +13,16 @@ from escrow.selectors import kept_deposits
 from kibo import config
 from kibo.charts import bar_chart
 from kibo.models import Country
-from orders.selectors import TOTAL, business_today, console_history, console_now, day_figures
-from quotes.models import COUNTRY_FIAT, Fiat
+from orders.calls import orders_unattended
+from orders.selectors import (
+    TOTAL,
+    business_today,
+    console_history,
+    console_now,
+    day_figures,
+    local_day_bounds,
+)
+from quotes.models import COUNTRY_FIAT, FIAT_COUNTRY, Fiat
 
 CONSOLE_POLL_SECONDS = 30
 COUNTRY_TABS = [("", "All countries"), *((c.value, c.label) for c in Country)]
@@ -51,6 +60,20 @@ def _kept_lines() -> list[dict]:
         (total,) = format_base_units(int(line["total"]), decimals=decimals, symbol=line["token"])
         lines.append({**line, "total": total})
     return lines
+
+
+def _presence(fiat: str) -> dict:
+    """Allies online now and through today, and today's orders that ran out with nobody
+    online: in the currency's country, or in all."""
+    countries = Country.values if fiat == TOTAL else [FIAT_COUNTRY[fiat]]
+    start, _end = local_day_bounds(business_today())
+    return {
+        "online": sum(allies_online_counts(countries=countries).values()),
+        "by_hour": presence_by_hour(
+            country=None if fiat == TOTAL else FIAT_COUNTRY[fiat], since=start
+        ),
+        "unattended": orders_unattended(fiat_currency=None if fiat == TOTAL else fiat, since=start),
+    }
 
 
 def console(request):
@@ -96,6 +119,7 @@ def console(request):
             }
             for name, column, points in charts
         ],
+        "presence": _presence(fiat),
         "sla_hours": config.DISPUTE_SLA_HOURS.get(),
         "poll_seconds": CONSOLE_POLL_SECONDS,
     }

@@ -10,11 +10,13 @@ from django.test import Client
 from django.utils import timezone
 
 from allies.models import AllyPenalty
+from allies.presence import ally_switch, presence_sample
 from devtools.localchain import mint_local
 from escrow.models import EscrowSnapshot
 from escrow.selectors import escrow_address
 from escrow.services import escrow_snapshot_take
 from kibo.templatetags.kibo_format import minutes_seconds
+from orders.calls import order_call_allies
 from orders.disputes import dispute_open
 from orders.models import DailyStats, Dispute, Order
 from orders.selectors import TOTAL, console_history, console_now, day_figures
@@ -187,7 +189,8 @@ def test_the_console_costs_the_same_few_queries_however_busy(
     client = staff_client(admin_user)
     client.get("/admin/dashboard/")  # the session and the config are read once cached
 
-    with django_assert_max_num_queries(12):
+    # ... and the allies online now, through the day, and the orders nobody was there for
+    with django_assert_max_num_queries(15):
         response = client.get("/admin/dashboard/")
 
     assert response.status_code == 200
@@ -266,3 +269,25 @@ def test_a_dispute_decided_days_later_is_rolled_up_again(admin_user):
     daily_stats_rollup()
     row = DailyStats.objects.get(day=day, fiat_currency="BOB")
     assert (row.completed, row.failed) == (0, 1)
+
+
+def test_the_console_shows_who_is_online_and_the_orders_nobody_was_there_for(admin_user):
+    # given an online ally in Bolivia, counted by beat, and an order that ran out in Mexico
+    # with no ally there
+    ally_switch(ally=make_ally(country="BO"), online=True)
+    presence_sample()
+    unattended = make_paid_order(fiat="MXN", amount_fiat="200.00")
+    order_call_allies(order_id=unattended.pk)
+    expire_timer(unattended)
+    order_expire(order_id=unattended.pk)
+
+    bolivia = staff_client(admin_user).get("/admin/dashboard/?country=BO").content.decode()
+    mexico = staff_client(admin_user).get("/admin/dashboard/?country=MX").content.decode()
+    everywhere = staff_client(admin_user).get("/admin/dashboard/").content.decode()
+
+    assert '<td data-figure="online">1</td>' in bolivia
+    assert '<td data-figure="unattended">0</td>' in bolivia
+    assert '<td data-figure="online">0</td>' in mexico
+    assert '<td data-figure="unattended">1</td>' in mexico
+    assert '<td data-figure="online">1</td>' in everywhere
+    assert "data-presence-hours" in bolivia and "<td>1</td>" in bolivia
