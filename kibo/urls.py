@@ -20,6 +20,9 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz/", views.healthz, name="healthz"),
     path("livez/", views.livez, name="livez"),
+    path("manifest.webmanifest", views.manifest, name="manifest"),
+    path("sw.js", views.service_worker, name="service_worker"),
+    path("offline/", views.offline, name="offline"),
     path("metrics", metrics, name="metrics"),  # Prometheus' usual path; needs the token
     path("metrics/business", business_metrics, name="business_metrics"),
     path("orders/", include("orders.urls")),

@@ -9,10 +9,12 @@ from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import connection
-from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -22,7 +24,7 @@ from eth_utils import is_address, to_checksum_address
 from allies.services import user_country_set
 from escrow.chain import ChainUnavailable, head_block
 from escrow.networks import configured_networks
-from kibo import siwe, telegram, webpush
+from kibo import pwa, siwe, telegram, webpush
 from kibo.cache import hit
 from kibo.celery import app as celery_app
 from kibo.errors import DomainError, WalletBlocked, refusal_status
@@ -308,3 +310,38 @@ def healthz(request):
             },
         }
     return JsonResponse(body, status=200 if healthy else 503, headers={"Cache-Control": "no-store"})
+
+
+@require_GET
+def manifest(request):
+    """The web app manifest: Kibo installs as an app that opens on this person's home."""
+    response = JsonResponse(
+        pwa.manifest(request.user),
+        content_type="application/manifest+json",
+        headers={"Cache-Control": "no-cache"},
+    )
+    patch_vary_headers(response, ("Cookie", "Accept-Language"))  # the role, the language
+    return response
+
+
+@require_GET
+def service_worker(request):
+    """The service worker, from the site's root so that it may serve the whole site. The
+    browser asks for it again on every visit (no-cache) and installs it when it changed."""
+    script = render_to_string("kibo/sw.js", {"kibo": json.dumps(pwa.worker_settings())})
+    response = HttpResponse(
+        script,
+        content_type="text/javascript; charset=utf-8",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": pwa.scope()},
+    )
+    patch_vary_headers(response, ("Cookie", "Accept-Language"))  # the language
+    return response
+
+
+@require_GET
+def offline(request):
+    """What the service worker shows when the network is gone: the same for everyone, since
+    the copy it keeps must hold nothing of whoever fetched it."""
+    response = HttpResponse(pwa.offline_page(), headers={"Cache-Control": "no-cache"})
+    patch_vary_headers(response, ("Cookie", "Accept-Language"))  # the language
+    return response

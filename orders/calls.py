@@ -130,7 +130,7 @@ def switched_off_notice():
     return compose(
         "switched-off",
         lambda: (
-            _("You are offline"),
+            _("Kibo switched you off"),
             _(
                 "Three orders in a row ran out without you taking them, so Kibo switched you "
                 "off. Switch on again on the board when you are ready."

@@ -27,15 +27,20 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+def browser_executable() -> str:
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Chromium is needed for the end-to-end tests (apt-get install chromium)")
+    return executable
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import expect, sync_playwright
 
     # The first camera start and the first worker task take a few seconds on a busy machine.
     expect.set_options(timeout=20_000)
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Chromium is needed for the end-to-end tests (apt-get install chromium)")
+    executable = browser_executable()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     camera = y4m_of(qr_image(CAMERA_QR), ARTIFACTS / "camera.y4m")
     with sync_playwright() as playwright:
@@ -51,6 +56,20 @@ def browser():
         )
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def profile_on_disk(browser, tmp_path):
+    """A browser context with a profile on disk, as on a phone. Chrome offers to install an
+    app only outside incognito, and every context `browser` opens is incognito."""
+    context = browser.browser_type.launch_persistent_context(
+        tmp_path / "profile",
+        executable_path=browser_executable(),
+        headless=True,
+        args=CHROMIUM_FLAGS,
+    )
+    yield context
+    context.close()
 
 
 WALLET_SCRIPT = """
