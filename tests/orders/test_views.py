@@ -9,9 +9,12 @@ from decimal import Decimal
 from html import unescape
 
 import pytest
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import F
+from django.test import Client
 
+from allies.presence import ally_switch
 from escrow.selectors import escrow_address
 from kibo.models import User
 from orders.models import Order, OrderStatus
@@ -488,3 +491,25 @@ def test_the_payer_says_the_shop_got_paid_and_the_held_payout_goes_out(client, p
     release.refresh_from_db()
     assert release.status == Transfer.Status.PENDING
     assert "The shop got paid" not in text(client.get(f"/orders/{order.pk}/"))
+
+
+def test_while_an_order_waits_its_payer_sees_how_many_allies_are_online(client, payer):
+    order = make_paid_order(user=payer)
+    assert "No ally is online right now" in text(client.get(f"/orders/{order.pk}/"))
+    for _ in range(3):
+        ally_switch(ally=make_ally(country="BO"), online=True)
+    ally_switch(ally=make_ally(country="MX"), online=True)  # another country's
+    cache.clear()  # the count is kept a few seconds
+    page = text(client.get(f"/orders/{order.pk}/status/"))
+    assert "3 allies online" in page
+    spanish = Client()
+    spanish.force_login(payer)
+    assert "3 aliados en línea" in text(spanish.get(f"/orders/{order.pk}/"))
+
+
+def test_the_price_step_warns_before_paying_when_no_ally_is_online(client, payer):
+    warning = "No ally is online in your country right now"
+    assert warning in text(client.post("/orders/qr/", {"qr_text": shop_qr(amount="50.00")}))
+    ally_switch(ally=make_ally(country="BO"), online=True)
+    cache.clear()
+    assert warning not in text(client.post("/orders/qr/", {"qr_text": shop_qr(amount="50.00")}))
