@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from allies.models import AllyApplication, AllyPenalty
+from allies.models import AllyApplication, AllyPenalty, AllyPresence, WorkingHours
 from allies.services import ally_application_decide, ally_penalty_lift
 from kibo.admin_tools import decide_with_note
 from kibo.errors import DomainError
@@ -93,3 +93,41 @@ class AllyApplicationAdmin(admin.ModelAdmin):
     @admin.action(description="Reject", permissions=["change"])
     def reject(self, request, queryset):
         self._decide(request, queryset, approve=False)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """What the services keep (presence, hours): staff read it; the ally changes it."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AllyPresence)
+class AllyPresenceAdmin(ReadOnlyAdmin):
+    """The board's switch of each ally, as the ally last left it (allies.presence)."""
+
+    list_display = (
+        "ally",
+        "switched_on",
+        "switch_holds_until",
+        "missed_in_row",
+        "switched_off_for_missing",
+        "updated_at",
+    )
+    list_filter = ("switched_on", "switched_off_for_missing")
+    search_fields = ("ally__wallet_address", "ally__username")
+    list_select_related = ("ally",)
+
+
+@admin.register(WorkingHours)
+class WorkingHoursAdmin(ReadOnlyAdmin):
+    list_display = ("ally", "weekday", "starts", "ends")
+    list_filter = ("weekday",)
+    search_fields = ("ally__wallet_address", "ally__username")
+    list_select_related = ("ally",)

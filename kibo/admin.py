@@ -1,3 +1,5 @@
+from urllib.parse import urlsplit
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -15,7 +17,7 @@ from kibo.cache import hit, over
 from kibo.errors import DomainError
 from kibo.lockouts import FAILURE_WINDOW_SECONDS, failed_sign_in, locked_for, lockout_lift
 from kibo.locks import lock_staff_authenticator
-from kibo.models import BlockedWallet, SystemConfig, User, checksum_wallet
+from kibo.models import BlockedWallet, PushDevice, SystemConfig, TelegramChat, User, checksum_wallet
 from kibo.ratelimit import client_ip, too_many_response
 from kibo.selectors import is_wallet_blocked
 from kibo.services import config_set
@@ -263,3 +265,39 @@ class BlockedWalletAdmin(admin.ModelAdmin):
         for block in queryset.filter(unblocked_at__isnull=True):
             wallet_unblock(block_id=block.pk, staff=request.user)
         self.message_user(request, "The selected wallets can use Kibo again.", messages.SUCCESS)
+
+
+@admin.register(PushDevice)
+class PushDeviceAdmin(admin.ModelAdmin):
+    """The browsers that get a person's notices. Staff may remove one; its keys and address
+    (which let anyone write to that browser) are not shown."""
+
+    list_display = ("user", "label", "push_service", "language", "created_at", "last_pushed_at")
+    search_fields = ("user__wallet_address", "user__username")
+    list_select_related = ("user",)
+    fields = ("user", "label", "push_service", "language", "created_at", "last_pushed_at")
+    readonly_fields = fields
+
+    @admin.display(description="push service")
+    def push_service(self, device: PushDevice) -> str:
+        return urlsplit(device.endpoint).hostname or ""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TelegramChat)
+class TelegramChatAdmin(admin.ModelAdmin):
+    list_display = ("user", "language", "linked_at")
+    search_fields = ("user__wallet_address", "user__username")
+    list_select_related = ("user",)
+    readonly_fields = ("user", "chat_id", "language", "linked_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

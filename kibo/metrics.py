@@ -36,6 +36,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+from allies.presence import allies_online_counts
 from audit.partitions import logs_months_ahead, logs_rows_outside_months
 from audit.retention import logs_partitions_due
 from escrow.models import ChainCursor, EscrowSnapshot
@@ -47,7 +48,7 @@ from kibo.models import Backup, TableSize
 from kibo.telemetry import counts_registry
 from orders.models import OPEN_STATUSES
 from orders.selectors import TOTAL, console_now, order_figures
-from quotes.models import Fiat
+from quotes.models import COUNTRY_FIAT, Fiat
 from quotes.selectors import newest_quote_times
 
 logger = logging.getLogger(__name__)
@@ -170,6 +171,13 @@ class BusinessCollector:
             "Open orders whose timer ran out and the expiry sweep has not expired yet.",
             {(s,): figures.due.get(s, 0) for s in OPEN_STATUSES},
             "status",
+        )
+        online = allies_online_counts(countries=list(COUNTRY_FIAT), now=now)
+        yield _gauge(
+            "kibo_allies_online",
+            "Allies online now (the board's switch or their working hours), by currency.",
+            {(COUNTRY_FIAT[c],): n for c, n in online.items()},
+            "fiat",
         )
         now_figures = {f: n for f, n in console_now().items() if f != TOTAL}
         for name, attribute, documentation in (
