@@ -11,6 +11,7 @@ with backoff while it still matters (its TTL), and every outcome is counted
 (kibo_notices_sent_total).
 """
 
+import hashlib
 import json
 import logging
 import time
@@ -68,8 +69,11 @@ class Notice:
             ensure_ascii=False,
         ).encode()
 
-    def expired(self) -> bool:
-        return time.time() > self.due + self.ttl
+    @property
+    def topic(self) -> str:
+        """The tag as the push service sees it (in clear, so hashed: it names an order):
+        a newer message of a topic replaces one not yet delivered."""
+        return webpush.b64url(hashlib.sha256(self.tag.encode()).digest())[:32]
 
     def as_message(self) -> dict:
         return asdict(self)
@@ -119,7 +123,7 @@ def _push(device: PushDevice, notice: Notice) -> str:
             payload=notice.payload(device.language),
             ttl=max(1, int(notice.due + notice.ttl - time.time())),
             urgency=notice.urgency,
-            topic=notice.tag.replace(":", "-")[:32],
+            topic=notice.topic,
         )
     except webpush.PushGone:
         return "gone"

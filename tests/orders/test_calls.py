@@ -100,6 +100,8 @@ def test_a_notice_reaches_the_device_encrypted_and_signed(push_service):
         "timestamp": int(notice.due * 1000),
     }
     assert messages[english["endpoint"]].urgency == "high"
+    # the push service reads the topic in clear: it replaces, it doesn't name the order
+    assert messages[english["endpoint"]].topic == notice.topic and "order" not in notice.topic
     assert 0 < messages[english["endpoint"]].ttl <= 120
     assert push_service.refused == []
     assert PushDevice.objects.filter(user=ally, last_pushed_at__isnull=False).count() == 2

@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from PIL import Image
 
+from allies.presence import DAY_MINUTES, working_hours_set
 from allies.selectors import approved_application
 from allies.services import ally_application_decide, ally_apply
 from devtools.localchain import mint_local, pay_from
@@ -125,14 +126,16 @@ class Command(BaseCommand):
     def demo_ally(self, wallet: str, country: str, staff: User) -> None:
         """A wallet that applied as an ally of the country and that staff approved."""
         user, _ = User.objects.get_or_create(wallet_address=wallet, defaults={"country": country})
-        if approved_application(user=user) is not None:
-            return
-        User.objects.filter(pk=user.pk).update(role=User.Role.USER)  # demo data of old
-        user.refresh_from_db()
-        application = ally_apply(
-            user=user, country=country, display_name=f"Aliado {country}", bank="Banco Demo"
-        )
-        ally_application_decide(application_id=application.pk, staff=staff, approve=True)
+        if approved_application(user=user) is None:
+            User.objects.filter(pk=user.pk).update(role=User.Role.USER)  # demo data of old
+            user.refresh_from_db()
+            application = ally_apply(
+                user=user, country=country, display_name=f"Aliado {country}", bank="Banco Demo"
+            )
+            ally_application_decide(application_id=application.pk, staff=staff, approve=True)
+            user.refresh_from_db()
+        if not user.working_hours.exists():  # online all day, so payers see them
+            working_hours_set(ally=user, hours={day: (0, DAY_MINUTES) for day in range(7)})
 
     def handle(self, *args, **options):
         password = secrets.token_urlsafe(9)
