@@ -51,6 +51,9 @@ def test_an_ally_takes_pays_and_proves_and_is_paid_the_payout_on_chain(
         read_qr=scan_with_camera(ENGLISH),
     )
 
+    # while it waits, the payer sees that an ally is there
+    expect(payer_page.locator("[data-allies-online]")).to_have_text("1 ally online")
+
     # the ally sees it appear, takes it, and the screen shows the very QR the payer scanned
     the_order_appears_and_is_taken(ally_page, order, shoot, accessible)
     assert qr_on_screen(ally_page) == CAMERA_QR == order.qr_data

@@ -137,6 +137,8 @@ class AllyWords:
     done: str
     penalized: str
     reason: str
+    offline: str  # the board's switch, off
+    online: str
 
 
 ALLY_ENGLISH = AllyWords(
@@ -147,6 +149,8 @@ ALLY_ENGLISH = AllyWords(
     done="Done: the QR is paid.",
     penalized="You are penalized until",
     reason="Did not upload proof in time",
+    offline="Offline",
+    online="Online",
 )
 ALLY_SPANISH = AllyWords(
     sign_in="Conectar billetera e iniciar sesión",
@@ -156,6 +160,8 @@ ALLY_SPANISH = AllyWords(
     done="Listo: el QR está pagado.",
     penalized="Estás penalizado hasta las",
     reason="No subió el comprobante a tiempo",
+    offline="Desconectado",
+    online="En línea",
 )
 
 
@@ -175,6 +181,9 @@ def ally_at_the_board(
     page.get_by_role("button", name=words.sign_in).click()
     page.wait_for_url("**/ally/")
     expect(page.get_by_role("heading", name=words.board)).to_be_visible()
+    # a new ally is offline until they switch on (or their working hours say so)
+    page.get_by_role("switch", name=words.offline).click()
+    expect(page.get_by_role("switch", name=words.online)).to_have_attribute("aria-checked", "true")
     accessible(page)
     shoot(page, "ally-board-empty")
     page.evaluate("window.__sameDocument = true")
