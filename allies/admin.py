@@ -6,8 +6,21 @@ from kibo.admin_tools import decide_with_note
 from kibo.errors import DomainError
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """What only the services change (penalties, presence, hours): staff read it here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(AllyPenalty)
-class AllyPenaltyAdmin(admin.ModelAdmin):
+class AllyPenaltyAdmin(ReadOnlyAdmin):
     """Penalties are read here and lifted with the action (audited, with a note); they are
     created by the services (a timer, a dispute, the order's NO_PAYMENT action), never added,
     edited or deleted by hand."""
@@ -18,15 +31,6 @@ class AllyPenaltyAdmin(admin.ModelAdmin):
     list_select_related = ("ally",)
     date_hierarchy = "created_at"
     actions = ("lift",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_lift_permission(self, request):
         return request.user.has_perm("allies.change_allypenalty")
@@ -93,19 +97,6 @@ class AllyApplicationAdmin(admin.ModelAdmin):
     @admin.action(description="Reject", permissions=["change"])
     def reject(self, request, queryset):
         self._decide(request, queryset, approve=False)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """What the services keep (presence, hours): staff read it; the ally changes it."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AllyPresence)
