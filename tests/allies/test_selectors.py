@@ -5,8 +5,9 @@ import pytest
 from django.utils import timezone
 
 from allies.models import AllyPenalty
+from allies.presence import ally_switch
 from allies.services import ally_penalize
-from orders.board import Standing, ally_dashboard, ally_standing
+from orders.board import ally_dashboard, ally_standing
 from orders.services import order_complete, orders_expire_due
 from tests.factories import expire_timer, make_ally, make_taken_order, png_upload
 
@@ -19,9 +20,14 @@ def test_an_allys_standing_is_read_once_and_renewed_by_what_changes_it(
 ):
     # given an ally with nothing in hand, read once
     ally = make_ally()
-    assert ally_standing(ally=ally) == Standing(penalty=None, working=None)
+    standing = ally_standing(ally=ally)
+    assert (standing.penalty, standing.working, standing.presence.online) == (None, None, False)
     with django_assert_num_queries(0):
         assert ally_standing(ally=ally).working is None
+
+    # switching online shows on the next read
+    ally_switch(ally=ally, online=True)
+    assert ally_standing(ally=ally).presence.online
 
     # taking an order, finishing it, being penalized: each shows on the next read
     order = make_taken_order(ally=ally)
