@@ -58,6 +58,7 @@ GOAL_SECONDS = 5
 CALL_TASK = "orders.tasks.call_allies"
 DELIVER_TASK = "kibo.tasks.deliver_notice"
 NOTICE_KIND = "order-available"
+NOTICE_LABELS = ("channel", "kind", "outcome")
 
 
 @dataclass
@@ -85,7 +86,7 @@ TIMES_HEADER = (
 )
 COSTS_HEADER = (
     f"{'the same orders':<36} {'call':>6} {'tasks':>6} {'each':>6} {'batch':>6}"
-    f" {'push s':>6} {'box s':>7}  {'cores':>5}"
+    f" {'retried':>7} {'push s':>6} {'box s':>6} {'cores':>5}"
 )
 
 
@@ -104,8 +105,9 @@ def costs_row(run: Fanout) -> str:
         f" {run.figures[('kibo_celery_task_runs_total', DELIVER_TASK)]:>6.0f}"
         f" {run.mean('kibo_celery_task_duration_seconds', DELIVER_TASK):>6.2f}"
         f" {run.mean('kibo_notice_delivery_seconds', NOTICE_KIND):>6.2f}"
-        f" {run.service_cpu_s:>6.2f} {run.machine_cpu_s:>7.2f}"
-        f"  {run.machine_cpu_s / run.settled_s:>5.2f}"
+        f" {run.figures[('kibo_notices_sent_total', f'push:{NOTICE_KIND}:retried')]:>7.0f}"
+        f" {run.service_cpu_s:>6.2f} {run.machine_cpu_s:>6.2f}"
+        f" {run.machine_cpu_s / run.settled_s:>5.2f}"
     )
 
 
@@ -113,6 +115,7 @@ COSTS_LEGEND = """\
   call: the call_allies task (whom to tell, the batches queued), s
   tasks, each: deliver_notice tasks (kibo.notices.BATCH_USERS users each) and their mean, s
   batch: kibo_notice_delivery_seconds, the commit to a batch's last push, mean, s
+  retried: pushes the push service did not take at once, sent again after a backoff
   push s: CPU s of the loopback push service, checking VAPID and decrypting (not Kibo's)
   box s, cores: CPU s of every process on the machine, and the cores busy, until settled"""
 
@@ -141,12 +144,14 @@ def machine_cpu_seconds() -> float:
 
 def worker_figures(port: int) -> Counter:
     """What the workers counted, added up over the labels that don't matter here: keyed by
-    (sample, its task or notice kind)."""
+    (sample, its task or its notice's "channel:kind:outcome", as many as it has)."""
     text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     figures: Counter = Counter()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            label = sample.labels.get("task") or sample.labels.get("kind", "")
+            label = sample.labels.get("task") or ":".join(
+                sample.labels[name] for name in NOTICE_LABELS if name in sample.labels
+            )
             figures[(sample.name, label)] += sample.value
     return figures
 
