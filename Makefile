@@ -70,9 +70,11 @@ test-fast: install system
 lint: check
 
 # At a million orders (BENCH_ORDERS to change): fills its own database, then prints the table.
+# Then an order's Web Push to 1,000 online allies (BENCH_PUSH_ALLIES) through real workers.
 bench: install
 	$(PY) -m bench.pages
 	$(PY) -m bench.lifecycle
+	$(PY) -m bench.pushes
 
 # Back up, keep working, lose the database, restore it to a point in time, and prove the
 # restored Kibo safe before it sends money (devtools/restore_drill.py). Prints its timings.

@@ -1,6 +1,6 @@
 """The benchmark cannot rot: a small run of `make bench` (10,000 orders, a few requests per
 page, a few seconds of load) on its own embedded servers, through gunicorn, prints every row
-of its tables."""
+of its tables; so does its Web Push fan-out, to 50 allies through a real worker."""
 
 import os
 import subprocess
@@ -33,14 +33,19 @@ LOAD_ROWS = {  # request -> at least this many in the smoke run (20 allies, 2 pa
 }
 
 
-def test_the_benchmark_runs_small_and_prints_its_table():
+def bench_env(**changes: str) -> dict[str, str]:
+    """The environment of `make bench`: its own servers, chain and keys, not the suite's."""
     env = {
         key: value
         for key, value in os.environ.items()
         if key not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
         and not key.startswith("KIBO_")  # its own chain too, as `make bench` has
     }
-    env.update(
+    return {**env, **changes}
+
+
+def test_the_benchmark_runs_small_and_prints_its_table():
+    env = bench_env(
         BENCH_ORDERS="10000",
         BENCH_REQUESTS="5",
         BENCH_SECONDS="2",
@@ -72,3 +77,29 @@ def test_the_benchmark_runs_small_and_prints_its_table():
         count, failed = (int(n.replace(",", "")) for n in line[len(row) :].split()[:2])
         assert count >= at_least and failed == 0, line
     assert run.stdout.count("CPU used, in cores") == 2  # the realistic run, the capacity run
+
+
+PUSH_ROWS = ["first order, workers just started", "order 2, workers warm"]
+
+
+def test_the_push_benchmark_runs_small_and_prints_its_tables():
+    # given 50 online allies, each with a phone on the bench's own push service
+    env = bench_env(BENCH_PUSH_ALLIES="50", BENCH_PUSH_ORDERS="2", BENCH_NAME="bench-smoke-pushes")
+    # when two orders reach the board through a real worker
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.pushes"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    # then each order reached every phone, and its times and costs are printed
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stdout.splitlines()
+    for row in PUSH_ROWS:
+        times, costs = (line[len(row) :].split() for line in lines if line.startswith(row))
+        pushes, first, last, _per_second, cpu, _ms_per_push = times[:6]
+        assert pushes == "50" and 0 < float(first) <= float(last) and float(cpu) > 0, times
+        _call, tasks = costs[:2]
+        assert tasks == "1", costs  # 50 allies: one delivery batch

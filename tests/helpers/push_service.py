@@ -312,6 +312,9 @@ class PushService:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # A sender's burst of new connections (a worker's pool opens 16 at once) waits to be
+    # accepted, as at a real push service; socketserver's 5 would reset some of them.
+    request_queue_size = 128
 
     def __init__(self, service: PushService):
         super().__init__(("127.0.0.1", 0), _Handler)
