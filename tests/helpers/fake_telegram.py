@@ -10,10 +10,12 @@ import threading
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from itertools import count
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.helpers.loopback import Loopback, LoopbackServer
 
 DEFAULT_TOKEN = "7000000001:AAHkiboTestTokenNotARealOne_0123456789"
 MAX_TEXT_CHARACTERS = 4096  # sendMessage: 1-4096 characters after entities parsing
@@ -97,7 +99,7 @@ class Call:
     at: float  # time.monotonic() when it arrived
 
 
-class FakeTelegram:
+class FakeTelegram(Loopback):
     """The Bot API on 127.0.0.1; `with FakeTelegram() as telegram:` runs it in a thread.
     Callers use `{base_url}/bot{token}/{method}`. Long polls wait at most
     `max_poll_seconds`, whatever timeout they ask for, so tests stay fast."""
@@ -125,8 +127,7 @@ class FakeTelegram:
             "getupdates": self._get_updates,
             "sendmessage": self._send_message,
         }
-        self._server = _Server(self)
-        self._thread = threading.Thread(target=self._serve, name="fake-telegram", daemon=True)
+        super().__init__(_Handler, name="fake-telegram")
 
     def _reset_state(self) -> None:
         self._users: dict[int, dict[str, Any]] = {}
@@ -141,20 +142,7 @@ class FakeTelegram:
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> "FakeTelegram":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-    def _serve(self) -> None:
-        self._server.serve_forever(poll_interval=0.05)  # so a test's stop is quick
+        return self.origin
 
     def reset(self) -> None:
         """Forget every chat, update, message, call and limit: the next test starts afresh.
@@ -617,20 +605,12 @@ def check_button_url(url: Any) -> None:
         raise bad_request(f"inline keyboard button URL '{url}' is invalid: Wrong HTTP URL")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # a long poll still waiting must not hold up the end of the tests
-
-    def __init__(self, telegram: FakeTelegram):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.telegram = telegram
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Headers and body leave in two writes: with Nagle's algorithm on, a kept-alive
     # connection waits for the client's delayed ACK, some 40 ms a request.
     disable_nagle_algorithm = True
-    server: _Server
+    server: LoopbackServer
 
     def do_GET(self) -> None:
         self._handle()
@@ -651,7 +631,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, TypeError):
             status, answer = HTTPStatus.BAD_REQUEST, bad_request("can't parse JSON body").body()
         else:
-            status, answer = self.server.telegram._answer(url.path, params)
+            status, answer = self.server.fake._answer(url.path, params)
         encoded = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

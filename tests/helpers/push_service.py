@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from itertools import count
 from typing import Any
 
@@ -20,6 +20,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from tests.helpers.loopback import Loopback, LoopbackServer
 
 # What the push services of Chrome (FCM) and Firefox (autopush) accept as a body: 4096
 # bytes of ciphertext, so about 3993 bytes of payload with pywebpush's aes128gcm framing.
@@ -84,7 +86,7 @@ class _Subscription:
     auth_secret: bytes
 
 
-class PushService:
+class PushService(Loopback):
     """A push service on 127.0.0.1; `with PushService() as push:` runs it in a thread.
 
     `vapid_public_key` (base64url, as an application server publishes it) pins the key: a
@@ -100,25 +102,7 @@ class PushService:
         self._messages: list[PushMessage] = []
         self._refused: list[Refusal] = []
         self._message_ids = count(1)
-        self._server = _Server(self)
-        self._thread = threading.Thread(target=self._serve, name="push-service", daemon=True)
-
-    @property
-    def origin(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> "PushService":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-    def _serve(self) -> None:
-        self._server.serve_forever(poll_interval=0.05)  # so a test's stop is quick
+        super().__init__(_Handler, name="push-service")
 
     def reset(self) -> None:
         """Forget every subscription, message, refusal and scripted answer, and pin the key
@@ -310,28 +294,17 @@ class PushService:
             raise Refused(HTTPStatus.BAD_REQUEST, f"cannot decrypt: {error!r}") from None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # A sender's burst of new connections (a worker's pool opens 16 at once) waits to be
-    # accepted, as at a real push service; socketserver's 5 would reset some of them.
-    request_queue_size = 128
-
-    def __init__(self, service: PushService):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.service = service
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Headers and body leave in two writes: with Nagle's algorithm on, a kept-alive
     # connection waits for the client's delayed ACK, some 40 ms a request.
     disable_nagle_algorithm = True
-    server: _Server
+    server: LoopbackServer
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:
-            status, headers = self.server.service._receive(self.path, self.headers, body)
+            status, headers = self.server.fake._receive(self.path, self.headers, body)
         except Refused as refusal:
             self._reply(refusal.status, refusal.reason.encode(), dict(refusal.headers))
             return
