@@ -181,6 +181,7 @@ class PresenceSample(models.Model):
         db_table = "ally_presence_samples"
         indexes = [
             models.Index(fields=["country", "taken_at"], name="idx_presence_samples"),
+            models.Index(fields=["taken_at"], name="idx_presence_samples_all"),  # all countries
         ]
 
     def __str__(self):

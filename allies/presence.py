@@ -8,6 +8,7 @@ switches off an ally who lets MISSED_IN_ROW_MAX orders it told them of run out i
 (no penalty: they never took those orders).
 """
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from allies.locks import lock_presence
+from allies.locks import lock_presence, lock_presences
 from allies.models import AllyPresence, PresenceSample, WorkingHours
 from allies.selectors import standing_generation
 from kibo.cache import renew_generations
@@ -85,13 +86,22 @@ def allies_online_count(*, country: str) -> int:
 
 
 def _next_turn(hours: Iterable[WorkingHours], *, country: str, now: datetime) -> datetime | None:
-    """When the ally's working hours next start or end after `now` (None: no hours)."""
+    """When the ally's working hours next start or end after `now` (None: no hours). A
+    span that runs to midnight into one that starts at midnight is one stretch: midnight
+    is no turn there."""
     zone = COUNTRY_TIMEZONES[country]
     local = now.astimezone(zone)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    spans = {span.weekday: span for span in hours}
     turns = []
-    for span in hours:
-        for minute in (span.starts, span.ends):
+    for span in spans.values():
+        before, after = spans.get((span.weekday - 1) % 7), spans.get((span.weekday + 1) % 7)
+        edges = []
+        if not (span.starts == 0 and before is not None and before.ends == DAY_MINUTES):
+            edges.append(span.starts)
+        if not (span.ends == DAY_MINUTES and after is not None and after.starts == 0):
+            edges.append(span.ends)
+        for minute in edges:
             days = (span.weekday - local.weekday()) % 7
             for week in (0, 7):
                 wall = (midnight + timedelta(days=days + week)).replace(tzinfo=None)
@@ -141,10 +151,6 @@ def ally_presence(*, ally: User, now: datetime | None = None) -> Presence:
         switched_off_for_missing=holds and not online and row.switched_off_for_missing,
         hours=hours,
     )
-
-
-def is_online(*, ally: User) -> bool:
-    return ally_presence(ally=ally).online
 
 
 def _changed(ally: User) -> None:
@@ -227,41 +233,50 @@ def presence_took_order(*, ally_id) -> None:
 
 @in_callers_transaction
 def presence_missed(*, told: Mapping, now: datetime) -> list[User]:
-    """Orders Kibo told these allies of ran out untaken (`told`: ally id -> how many):
-    each counts against an ally still online; the allies who reach MISSED_IN_ROW_MAX are
-    switched off until their hours turn (no penalty). Returns them."""
+    """Orders Kibo told these allies of ran out untaken (`told`: ally id -> how many; the
+    caller keeps only allies who could have taken them). Each counts against an ally
+    still online; those who reach MISSED_IN_ROW_MAX are switched off until their hours
+    turn (no penalty). Returns them. A few statements, however many allies were told."""
     if not told:
         return []
-    allies = list(User.objects.filter(pk__in=list(told)).order_by("pk"))
-    online_ids = {
-        ally.pk
-        for country in {ally.country for ally in allies}
-        for ally in allies_online(country=country, now=now).filter(pk__in=list(told)).only("pk")
-    }
-    switched_off = []
-    for ally in allies:
-        if ally.pk not in online_ids:
-            continue
-        presence = lock_presence(ally.pk)
-        presence.missed_in_row = F("missed_in_row") + told[ally.pk]
-        presence.save(update_fields=["missed_in_row", "updated_at"])
-        presence.refresh_from_db(fields=["missed_in_row"])
-        if presence.missed_in_row >= MISSED_IN_ROW_MAX:
-            presence.switched_on = False
-            presence.switch_holds_until = _next_turn(
-                ally.working_hours.all(), country=ally.country, now=now
-            )
-            presence.switched_off_for_missing = True
-            presence.missed_in_row = 0
-            presence.save()
-            _changed(ally)
-            switched_off.append(ally)
+    ids = sorted(told)
+    lock_presences(ids)  # first: a switch made meanwhile waits, or is seen below
+    countries = set(User.objects.filter(pk__in=ids).values_list("country", flat=True))
+    online = set()
+    for country in filter(None, countries):
+        online |= set(
+            allies_online(country=country, now=now).filter(pk__in=ids).values_list("pk", flat=True)
+        )
+    by_count = defaultdict(list)
+    for ally_id in online:
+        by_count[told[ally_id]].append(ally_id)
+    for count, ally_ids in by_count.items():
+        AllyPresence.objects.filter(ally_id__in=ally_ids).update(
+            missed_in_row=F("missed_in_row") + count, updated_at=now
+        )
+    switched_off = list(
+        User.objects.filter(pk__in=online, ally_presence__missed_in_row__gte=MISSED_IN_ROW_MAX)
+    )
+    for ally in switched_off:
+        AllyPresence.objects.filter(ally=ally).update(
+            switched_on=False,
+            switch_holds_until=_next_turn(ally.working_hours.all(), country=ally.country, now=now),
+            switched_off_for_missing=True,
+            missed_in_row=0,
+            updated_at=now,
+        )
+        _changed(ally)
     return switched_off
 
 
+SAMPLES_KEPT = timedelta(days=90)
+
+
 def presence_sample(*, now: datetime | None = None) -> list[PresenceSample]:
-    """Count each country's online allies now, for the console's line over the day."""
+    """Count each country's online allies now, for the console's line over the day (and
+    forget the counts older than SAMPLES_KEPT)."""
     now = now or timezone.now()
+    PresenceSample.objects.filter(taken_at__lt=now - SAMPLES_KEPT).delete()
     counts = allies_online_counts(countries=Country.values, now=now)
     return PresenceSample.objects.bulk_create(
         PresenceSample(country=country, taken_at=now, online=online)

@@ -7,7 +7,9 @@
     5. the sending wallet's nonce cursor, while a transfer is signed (escrow.locks)
 
 Rows of other tables (an ally application, a SYSTEM_CONFIG key, a wallet's block) come after
-the user they belong to. Taken in this order, two transactions never wait on each other.
+the user they belong to. An ally's presence (allies.locks) comes after the orders whose
+expiry counts against it, and is otherwise locked alone. Taken in this order, two
+transactions never wait on each other.
 
 One path goes the other way, and knows it: settling a mined transfer holds the transfer,
 then (through escrow.outcomes) its order. So whoever holds an order and wants its payout

@@ -12,6 +12,7 @@ with backoff while it still matters (its TTL), and every outcome is counted
 """
 
 import hashlib
+import hmac
 import json
 import logging
 import time
@@ -71,9 +72,10 @@ class Notice:
 
     @property
     def topic(self) -> str:
-        """The tag as the push service sees it (in clear, so hashed: it names an order):
-        a newer message of a topic replaces one not yet delivered."""
-        return webpush.b64url(hashlib.sha256(self.tag.encode()).digest())[:32]
+        """The tag as the push service sees it, in clear: keyed and hashed, so it names no
+        order and no kind of notice. A newer message of a topic replaces one not delivered."""
+        keyed = hmac.new(settings.SECRET_KEY.encode(), self.tag.encode(), hashlib.sha256)
+        return webpush.b64url(keyed.digest())[:32]
 
     def as_message(self) -> dict:
         return asdict(self)
@@ -130,6 +132,9 @@ def _push(device: PushDevice, notice: Notice) -> str:
     except webpush.PushFailed as failure:
         logger.warning("push to device %s failed: %s", device.pk, failure)
         return "retry" if failure.retryable else "failed"
+    except Exception:  # one device's fault (keys pywebpush can't use) stays that device's
+        logger.exception("push to device %s could not be made", device.pk)
+        return "failed"
     return "sent"
 
 
@@ -148,10 +153,12 @@ def notice_deliver(
 ) -> Delivery:
     """Send the notice to the users' devices and chats (on a retry, to the `device_ids`
     and `chat_user_ids` left); what can't be taken now is returned for a later try."""
-    if device_ids is None:
-        devices = list(PushDevice.objects.filter(user_id__in=user_ids))
-    else:
-        devices = list(PushDevice.objects.filter(pk__in=device_ids))
+    if time.time() > notice.due + notice.ttl:  # too late to matter (an order gone)
+        return Delivery(devices=[], chats=[])
+    devices = PushDevice.objects.filter(user_id__in=user_ids)
+    if device_ids is not None:  # a retry: what was left, still these users' devices
+        devices = devices.filter(pk__in=device_ids)
+    devices = list(devices)
     if devices and webpush.public_key():
         with ThreadPoolExecutor(max_workers=webpush.SENDERS) as senders:
             outcomes = list(senders.map(lambda device: _push(device, notice), devices))
@@ -167,7 +174,7 @@ def notice_deliver(
     for outcome in ("sent", "gone", "failed"):
         _count("push", notice, outcome, outcomes.count(outcome))
     chats_left, retry_after = _telegram(
-        notice, user_ids if chat_user_ids is None else chat_user_ids
+        notice, user_ids if chat_user_ids is None else [u for u in chat_user_ids if u in user_ids]
     )
     NOTICE_SECONDS.labels(notice.kind).observe(max(0.0, time.time() - notice.due))
     return Delivery(devices=retry, chats=chats_left, retry_after=retry_after)
@@ -181,7 +188,7 @@ def _telegram(notice: Notice, user_ids: list[str]) -> tuple[list[str], int]:
     left: list[str] = []
     retry_after = 0
     for chat in TelegramChat.objects.filter(user_id__in=user_ids).order_by("user_id"):
-        if retry_after:
+        if retry_after or time.time() > notice.due + notice.ttl:
             left.append(str(chat.user_id))
             continue
         title, body = notice.text(chat.language)

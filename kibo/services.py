@@ -129,9 +129,10 @@ def push_device_subscribe(
         raise refused
     try:
         p256dh, auth = webpush.key_bytes(keys.get("p256dh")), webpush.key_bytes(keys.get("auth"))
+        webpush.public_point(p256dh)
     except ValueError:
         raise refused from None
-    if len(p256dh) != 65 or p256dh[0] != 4 or len(auth) != 16:
+    if len(auth) != 16:
         raise refused
     if not webpush.endpoint_allowed(endpoint):
         raise DomainError(_("This browser's push service is not one Kibo sends to."))
@@ -143,7 +144,7 @@ def push_device_subscribe(
         )
     device = device or PushDevice(endpoint=endpoint)
     device.user = user
-    device.p256dh, device.auth = keys["p256dh"], keys["auth"]
+    device.p256dh, device.auth = webpush.b64url(p256dh), webpush.b64url(auth)
     device.language = language
     device.label = _device_label(user_agent or "")[:80]
     device.save()
@@ -154,3 +155,8 @@ def push_device_remove(*, user: User, device_id) -> None:
     """One of the user's devices stops getting notices (404 for anyone else's)."""
     if not PushDevice.objects.filter(pk=device_id, user=user).delete()[0]:
         raise NotFound(_("No such device."))
+
+
+def push_devices_forget(*, user: User, device_ids) -> None:
+    """The user signed out of the browser these devices are: they stop getting notices."""
+    PushDevice.objects.filter(user=user, pk__in=device_ids).delete()

@@ -138,12 +138,28 @@ def _language(code: str | None) -> str:
     return short if short in spoken else settings.LANGUAGE_CODE
 
 
+READING_KEY = "telegram:reading"
+READING_SECONDS = 60  # longer than a run: its answers take at most a few timeouts
+
+
 def updates_read() -> int:
     """Read what people wrote to the bot since the last read, and act on it: link a chat
-    (`/start <token>`), unlink it (`/stop`). Returns how many updates were read."""
+    (`/start <token>`), unlink it (`/stop`). Returns how many updates were read. One run
+    at a time (beat may start the next before this one ends), and each update is marked
+    read before it is acted on, so none is acted on twice."""
+    if not cache.add(READING_KEY, 1, READING_SECONDS):
+        return 0
+    try:
+        return _updates_read()
+    finally:
+        cache.delete(READING_KEY)
+
+
+def _updates_read() -> int:
     offset = cache.get(OFFSET_KEY, 0)
     updates = _call("getUpdates", offset=offset, timeout=0, allowed_updates=["message"])
     for received in updates:
+        cache.set(OFFSET_KEY, received["update_id"] + 1, None)
         message = received.get("message") or {}
         chat_id = (message.get("chat") or {}).get("id")
         text = (message.get("text") or "").strip()
@@ -169,6 +185,4 @@ def updates_read() -> int:
         else:
             with translation.override(language):
                 _answer(chat_id, _("To link this chat, open Kibo and tap “Link Telegram”."))
-    if updates:
-        cache.set(OFFSET_KEY, updates[-1]["update_id"] + 1, None)
     return len(updates)

@@ -30,10 +30,16 @@ from kibo.celery import app as celery_app
 from kibo.errors import DomainError, WalletBlocked, refusal_status
 from kibo.models import TelegramChat, User
 from kibo.ratelimit import client_ip, limited
-from kibo.services import push_device_remove, push_device_subscribe, user_sign_in
+from kibo.services import (
+    push_device_remove,
+    push_device_subscribe,
+    push_devices_forget,
+    user_sign_in,
+)
 from quotes.models import Quote
 
 NONCE_SESSION_KEY = "siwe_nonce"
+DEVICES_SESSION_KEY = "push_devices"  # the devices this browser subscribed in this session
 WALLET_BACKEND = "kibo.auth_backends.WalletBackend"
 
 
@@ -148,6 +154,12 @@ def auth_login(request):
 
 @require_POST
 def auth_logout(request):
+    """Sign out; the devices this browser subscribed stop getting the person's notices
+    (the next person on the phone must not read them)."""
+    if request.user.is_authenticated:
+        push_devices_forget(
+            user=request.user, device_ids=request.session.get(DEVICES_SESSION_KEY, [])
+        )
     logout(request)
     return redirect("landing")
 
@@ -202,12 +214,14 @@ def devices(request):
         except ValueError:
             subscription = None
         try:
-            push_device_subscribe(
+            device = push_device_subscribe(
                 user=user,
                 subscription=subscription,
                 language=get_language(),
                 user_agent=request.headers.get("User-Agent", ""),
             )
+            subscribed_here = request.session.get(DEVICES_SESSION_KEY, [])
+            request.session[DEVICES_SESSION_KEY] = [*subscribed_here, str(device.pk)]
         except DomainError as refused:
             return _devices(request, error=refused.message, status=refusal_status(refused))
     return _devices(request)

@@ -9,6 +9,7 @@ it). Only the worker that sends reads the private key from its environment
 
 import base64
 import os
+import re
 import threading
 import time
 from urllib.parse import urlsplit
@@ -141,27 +142,38 @@ def push_send(
         )
 
 
+# A push endpoint as browsers give them: scheme, a plain host (no userinfo, no backslash,
+# nothing two URL parsers could read differently), an optional port, a path.
+ENDPOINT_RE = re.compile(r"(https?)://([a-z0-9.-]+)(?::([0-9]{1,5}))?(/[^\s\\]*)?", re.IGNORECASE)
+KEY_RE = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+
+
 def endpoint_allowed(endpoint: str) -> bool:
     """Whether `endpoint` is at a push service this deployment sends to
-    (KIBO_PUSH_SERVICES: origins, a `*.` host wildcard allowed). Kibo's worker posts to
-    whatever endpoint a browser gave, so anything else (an address inside the network)
-    is refused when the browser subscribes."""
-    parts = urlsplit(endpoint)
-    host = (parts.hostname or "").lower()
+    (KIBO_PUSH_SERVICES: origins, a `*.` host wildcard allowed, `:*` any port). Kibo's
+    worker posts to whatever endpoint a browser gave, so anything else (an address inside
+    the network) is refused when the browser subscribes."""
+    match = ENDPOINT_RE.fullmatch(endpoint or "")
+    if match is None:
+        return False
+    scheme, host, port = match.group(1).lower(), match.group(2).lower(), match.group(3)
     for allowed in settings.KIBO_PUSH_SERVICES:
-        scheme, _sep, authority = allowed.partition("://")
-        pattern, _colon, port = authority.partition(":")
-        if parts.scheme != scheme or (port and port != "*" and str(parts.port) != port):
-            continue
-        if not port and parts.port is not None:
+        allowed_scheme, _sep, authority = allowed.partition("://")
+        pattern, _colon, allowed_port = authority.lower().partition(":")
+        if scheme != allowed_scheme or ((port or "") != allowed_port and allowed_port != "*"):
             continue
         if host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:])):
             return True
     return False
 
 
-def key_bytes(value: str) -> bytes:
+def key_bytes(value: object) -> bytes:
     """A base64url key of a subscription (padding optional); ValueError if it is not."""
-    if not isinstance(value, str) or not value or len(value) > 200:
+    if not isinstance(value, str) or len(value) > 200 or not KEY_RE.fullmatch(value):
         raise ValueError("not a key")
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+def public_point(p256dh: bytes) -> None:
+    """ValueError unless `p256dh` is a point on P-256 (the browser's key to encrypt to)."""
+    ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), p256dh)

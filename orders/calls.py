@@ -16,6 +16,7 @@ from datetime import datetime
 from celery import current_app
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -61,7 +62,12 @@ def _available_notice(order: Order, *, now: datetime):
         )
 
     return compose(
-        "order-available", text, url="/ally/", tag=f"order:{order.pk}", ttl=left, urgency="high"
+        "order-available",
+        text,
+        url=reverse("allies:board"),
+        tag=f"order:{order.pk}",
+        ttl=left,
+        urgency="high",
     )
 
 
@@ -115,6 +121,15 @@ def calls_unanswered(*, orders: list[Order], ran_out: bool, now: datetime) -> No
     )
     if ran_out:
         told = Counter(ally for _order, allies in calls for ally in allies)
+        # only against allies who could have taken them: not one busy with another order
+        could = set()
+        for currency in {order.fiat_currency for order in orders}:
+            could |= set(
+                allies_to_call(fiat_currency=currency, now=now)
+                .filter(pk__in=list(told))
+                .values_list("pk", flat=True)
+            )
+        told = Counter({ally: n for ally, n in told.items() if ally in could})
         for ally in presence_missed(told=told, now=now):
             notify(user_ids=[ally.pk], notice=switched_off_notice())
         for currency in {order.fiat_currency for order in orders}:
@@ -136,7 +151,7 @@ def switched_off_notice():
                 "off. Switch on again on the board when you are ready."
             ),
         ),
-        url="/ally/",
+        url=reverse("allies:board"),
         tag="presence",
     )
 

@@ -409,6 +409,10 @@ class OrderCall(models.Model):
 
     class Meta:
         db_table = "order_calls"
+        indexes = [
+            # the console's day: the calls since midnight
+            models.Index(fields=["called_at"], name="idx_order_calls_called_at"),
+        ]
 
     def __str__(self):
         return f"call for {self.order_id}: {self.told_count} told"

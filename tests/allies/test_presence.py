@@ -125,7 +125,22 @@ def test_letting_orders_run_out_in_a_row_switches_an_ally_off():
         assert presence_missed(told=Counter({ally.pk: 1}), now=MONDAY_10) == [ally]
     presence = ally_presence(ally=ally)
     assert not presence.online and presence.switched_off_for_missing
-    assert not AllyPresence.objects.filter(ally=gone).exists()  # offline: nothing counted
+    assert AllyPresence.objects.get(ally=gone).missed_in_row == 0  # offline: none counted
     # switching on again clears the notice
     ally_switch(ally=ally, online=True)
     assert not ally_presence(ally=ally).switched_off_for_missing
+
+
+def test_hours_that_run_through_midnight_turn_at_their_ends_only():
+    # given an ally working Monday 18:00 to Tuesday 06:00, in two spans
+    ally = make_ally(country="BO")
+    working_hours_set(ally=ally, hours={0: (18 * 60, 24 * 60), 1: (0, 6 * 60)})
+    monday_20 = MONDAY_10.replace(hour=20)
+    # then on Monday at 20:00 the hours next turn on Tuesday at 06:00, not at midnight
+    presence = ally_presence(ally=ally, now=monday_20)
+    assert presence.online
+    assert presence.next_turn == (monday_20 + timedelta(days=1)).replace(hour=6)
+    # and hours all week long never turn
+    always = make_ally(country="BO")
+    working_hours_set(ally=always, hours={day: (0, 24 * 60) for day in range(7)})
+    assert ally_presence(ally=always, now=monday_20).next_turn is None

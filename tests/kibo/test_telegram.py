@@ -5,6 +5,7 @@ there, Telegram's rate limit respected, a chat that blocked the bot forgotten.""
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core.cache import cache
 
 from kibo import telegram
 from kibo.models import TelegramChat
@@ -94,7 +95,8 @@ def test_telegrams_rate_limit_holds_the_rest_back_for_as_long_as_it_asks(bot):
     assert left.retry_after == 7
     assert bot.sent == []
     # the retry sends to all
-    again = notice_deliver(notice=notice, user_ids=[], device_ids=[], chat_user_ids=left.chats)
+    users = [str(a.pk) for a in allies]
+    again = notice_deliver(notice=notice, user_ids=users, device_ids=[], chat_user_ids=left.chats)
     assert again.chats == [] and len(bot.sent) == 3
 
 
@@ -113,3 +115,11 @@ def test_without_a_bot_token_nothing_of_telegram_shows(client):
     client.force_login(make_ally())
     assert "Telegram" not in client.get("/account/devices/").content.decode()
     assert client.post("/account/telegram/").status_code == 404
+
+
+def test_one_reader_at_a_time(bot):
+    bot.user_sends(CHAT, "/start")
+    cache.add(telegram.READING_KEY, 1, 60)  # another run is reading
+    assert telegram.updates_read() == 0
+    cache.delete(telegram.READING_KEY)
+    assert telegram.updates_read() == 1

@@ -167,6 +167,22 @@ def test_an_ally_with_kibo_closed_is_told_of_a_new_order_and_an_offline_one_is_n
 
 
 @pytest.mark.django_db(transaction=True)
+def test_orders_that_run_out_while_an_ally_is_busy_do_not_count_against_them():
+    # given an online ally told of three orders, who then takes a fourth
+    ally = online_ally(country="BO")
+    orders = [make_paid_order(fiat="BOB") for _ in range(4)]
+    for order in orders:
+        order_call_allies(order_id=order.pk)
+    order_take(order_id=orders[3].pk, ally=ally)
+    # when the three run out while the ally pays the fourth
+    for order in orders[:3]:
+        expire_timer(order)
+    orders_expire_due()
+    # then the ally is still online: they could not have taken them
+    assert ally_presence(ally=ally).online
+
+
+@pytest.mark.django_db(transaction=True)
 def test_three_orders_run_out_in_a_row_switch_the_ally_off():
     # given an online ally told of three orders that nobody takes
     ally = online_ally(country="BO")
@@ -216,10 +232,32 @@ def test_a_payers_phone_subscribes_and_is_removed_from_the_order_page(client, pu
 
 
 @pytest.mark.django_db
+def test_signing_out_stops_the_notices_of_the_devices_subscribed_there(client, push_service):
+    # given a payer who subscribed this browser, and another device of theirs
+    payer = make_user(country="BO")
+    elsewhere = subscribe(payer, push_service)
+    client.force_login(payer)
+    here = push_service.subscription()
+    client.post("/account/devices/", json.dumps(here), content_type="application/json")
+    # when they sign out here
+    client.post("/auth/logout/")
+    # then the next person on this phone reads none of their notices; the other device stays
+    assert list(PushDevice.objects.values_list("endpoint", flat=True)) == [elsewhere["endpoint"]]
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     "change",
     [
         lambda s: {**s, "endpoint": "http://10.0.0.5/internal"},  # not a push service
+        # read as the push service by one parser, as 169.254.169.254 by another
+        lambda s: {**s, "endpoint": "https://169.254.169.254\\@fcm.googleapis.com/x"},
+        lambda s: {**s, "endpoint": "https://user@fcm.googleapis.com/x"},
+        lambda s: {**s, "endpoint": "https://fcm.googleapis.com:abc/x"},
+        lambda s: {**s, "endpoint": "https://fcm.googleapis.com.evil.example/x"},
+        # 65 bytes that start like a P-256 point but are none
+        lambda s: {**s, "keys": {**s["keys"], "p256dh": "BA" + "A" * 85}},
+        lambda s: {**s, "keys": {**s["keys"], "p256dh": s["keys"]["p256dh"] + "!!"}},
         lambda s: {**s, "keys": {**s["keys"], "p256dh": "AAAA"}},  # not a P-256 point
         lambda s: {**s, "keys": {**s["keys"], "auth": "not base64!"}},
         lambda s: "not a subscription",
