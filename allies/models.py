@@ -137,6 +137,13 @@ class AllyPresence(models.Model):
     def __str__(self):
         return f"{self.ally_id} switched {self.switched_on}"
 
+    def switch_holds(self, now) -> bool:
+        """Whether the switch decides now (else the working hours do); the same rule in
+        SQL is allies.presence._switch_holds."""
+        return self.switched_on is not None and (
+            self.switch_holds_until is None or self.switch_holds_until > now
+        )
+
 
 class WorkingHours(models.Model):
     """When an ally works on one weekday, in minutes after midnight in the ally's country's

@@ -38,7 +38,7 @@ def _local(now: datetime, country: str) -> tuple[int, int]:
 
 
 def _switch_holds(now: datetime) -> Q:
-    """Allies whose switch decides now (on User)."""
+    """Allies whose switch decides now (on User; AllyPresence.switch_holds for one row)."""
     return Q(ally_presence__switched_on__isnull=False) & (
         Q(ally_presence__switch_holds_until__isnull=True)
         | Q(ally_presence__switch_holds_until__gt=now)
@@ -80,7 +80,7 @@ def allies_online_count(*, country: str) -> int:
     key = f"allies-online:{country}"
     count = cache.get(key)
     if count is None:
-        count = allies_online(country=country).count()
+        count = allies_online_counts(countries=[country])[country]
         cache.set(key, count, ONLINE_COUNT_SECONDS)
     return count
 
@@ -131,11 +131,7 @@ def ally_presence(*, ally: User, now: datetime | None = None) -> Presence:
     row = AllyPresence.objects.filter(ally=ally).first()
     spans = list(ally.working_hours.all())
     hours = {h.weekday: (h.starts, h.ends) for h in spans}
-    holds = (
-        row is not None
-        and row.switched_on is not None
-        and (row.switch_holds_until is None or row.switch_holds_until > now)
-    )
+    holds = row is not None and row.switch_holds(now)
     if holds:
         online = bool(row.switched_on)
     elif not ally.country:
@@ -217,9 +213,7 @@ def working_hours_set(*, ally: User, hours: Mapping[int, tuple[int, int]]) -> No
         for day, (starts, ends) in sorted(hours.items())
     )
     now = timezone.now()
-    if presence.switched_on is not None and (
-        presence.switch_holds_until is None or presence.switch_holds_until > now
-    ):
+    if presence.switch_holds(now):
         presence.switch_holds_until = _next_turn(spans, country=ally.country, now=now)
         presence.save(update_fields=["switch_holds_until", "updated_at"])
     _changed(ally)

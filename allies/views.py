@@ -15,16 +15,16 @@ from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dates import WEEKDAYS
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from allies.models import AllyApplication
-from allies.presence import DAY_MINUTES, ally_presence, ally_switch, parse_hours, working_hours_set
+from allies.presence import DAY_MINUTES, ally_switch, parse_hours, working_hours_set
 from allies.selectors import pending_application
 from allies.services import ally_apply
 from escrow.models import Transfer
@@ -195,17 +195,6 @@ def presence(request):
     return redirect("allies:board")
 
 
-WEEKDAYS = [
-    (0, _lazy("Monday")),
-    (1, _lazy("Tuesday")),
-    (2, _lazy("Wednesday")),
-    (3, _lazy("Thursday")),
-    (4, _lazy("Friday")),
-    (5, _lazy("Saturday")),
-    (6, _lazy("Sunday")),
-]
-
-
 def _clock(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
@@ -224,19 +213,21 @@ def hours(request):
         else:
             messages.success(request, _("Your working hours are saved."))
             return redirect("allies:board")
-    current = ally_presence(ally=request.user).hours
+    if error:
+        shown = request.POST  # what was typed, to mend
+    else:
+        shown = {}
+        for span in request.user.working_hours.all():
+            shown[f"starts-{span.weekday}"] = _clock(span.starts)
+            shown[f"ends-{span.weekday}"] = _clock(span.ends)
     days = [
         {
             "weekday": day,
             "name": name,
-            "starts": request.POST.get(f"starts-{day}")
-            if error
-            else (_clock(current[day][0]) if day in current else ""),
-            "ends": request.POST.get(f"ends-{day}")
-            if error
-            else (_clock(current[day][1]) if day in current else ""),
+            "starts": shown.get(f"starts-{day}", ""),
+            "ends": shown.get(f"ends-{day}", ""),
         }
-        for day, name in WEEKDAYS
+        for day, name in WEEKDAYS.items()
     ]
     return render(
         request,

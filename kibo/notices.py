@@ -16,6 +16,7 @@ import hmac
 import json
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -51,6 +52,10 @@ class Notice:
     ttl: int = 24 * 60 * 60
     urgency: str = "normal"
     due: float = field(default_factory=time.time)
+
+    def seconds_left(self) -> float:
+        """How much longer it is worth delivering (0 or less: too late, an order gone)."""
+        return self.due + self.ttl - time.time()
 
     def text(self, language: str) -> tuple[str, str]:
         return self.texts.get(language) or self.texts[settings.LANGUAGE_CODE]
@@ -115,27 +120,28 @@ def _count(channel: str, notice: Notice, outcome: str, n: int = 1) -> None:
         NOTICES_SENT.labels(channel, notice.kind, outcome).inc(n)
 
 
-def _push(device: PushDevice, notice: Notice) -> str:
-    """Send to one device: "sent", "gone", "retry" or "failed"."""
+def _push(device: PushDevice, notice: Notice) -> tuple[str, int]:
+    """Send to one device: ("sent", "gone", "retry" or "failed", seconds the push service
+    asked to wait)."""
     try:
         webpush.push_send(
             endpoint=device.endpoint,
             p256dh=device.p256dh,
             auth=device.auth,
             payload=notice.payload(device.language),
-            ttl=max(1, int(notice.due + notice.ttl - time.time())),
+            ttl=max(1, int(notice.seconds_left())),
             urgency=notice.urgency,
             topic=notice.topic,
         )
     except webpush.PushGone:
-        return "gone"
+        return "gone", 0
     except webpush.PushFailed as failure:
         logger.warning("push to device %s failed: %s", device.pk, failure)
-        return "retry" if failure.retryable else "failed"
+        return ("retry" if failure.retryable else "failed"), failure.retry_after or 0
     except Exception:  # one device's fault (keys pywebpush can't use) stays that device's
         logger.exception("push to device %s could not be made", device.pk)
-        return "failed"
-    return "sent"
+        return "failed", 0
+    return "sent", 0
 
 
 @dataclass
@@ -145,7 +151,7 @@ class Delivery:
 
     devices: list[str]
     chats: list[str]
-    retry_after: int = 0  # the longest a service asked to wait (Telegram's 429)
+    retry_after: int = 0  # the longest a service asked to wait (a 429's Retry-After)
 
 
 def notice_deliver(
@@ -153,34 +159,39 @@ def notice_deliver(
 ) -> Delivery:
     """Send the notice to the users' devices and chats (on a retry, to the `device_ids`
     and `chat_user_ids` left); what can't be taken now is returned for a later try."""
-    if time.time() > notice.due + notice.ttl:  # too late to matter (an order gone)
+    if notice.seconds_left() <= 0:
         return Delivery(devices=[], chats=[])
     devices = PushDevice.objects.filter(user_id__in=user_ids)
     if device_ids is not None:  # a retry: what was left, still these users' devices
         devices = devices.filter(pk__in=device_ids)
-    devices = list(devices)
-    if devices and webpush.public_key():
+    pushed: dict[str, list] = defaultdict(list)  # outcome -> device ids
+    push_wait = 0
+    if webpush.sending():
         with ThreadPoolExecutor(max_workers=webpush.SENDERS) as senders:
-            outcomes = list(senders.map(lambda device: _push(device, notice), devices))
-    else:
-        outcomes = []
-    sent = [d.pk for d, outcome in zip(devices, outcomes, strict=False) if outcome == "sent"]
-    gone = [d.pk for d, outcome in zip(devices, outcomes, strict=False) if outcome == "gone"]
-    retry = [str(d.pk) for d, outcome in zip(devices, outcomes, strict=False) if outcome == "retry"]
-    if gone:
-        PushDevice.objects.filter(pk__in=gone).delete()
-    if sent:
-        PushDevice.objects.filter(pk__in=sent).update(last_pushed_at=timezone.now())
+            sends = list(devices)
+            for device, (outcome, wait) in zip(
+                sends, senders.map(lambda device: _push(device, notice), sends), strict=True
+            ):
+                pushed[outcome].append(device.pk)
+                push_wait = max(push_wait, wait)
+    if pushed["gone"]:
+        PushDevice.objects.filter(pk__in=pushed["gone"]).delete()
+    if pushed["sent"]:
+        PushDevice.objects.filter(pk__in=pushed["sent"]).update(last_pushed_at=timezone.now())
     for outcome in ("sent", "gone", "failed"):
-        _count("push", notice, outcome, outcomes.count(outcome))
-    chats_left, retry_after = _telegram(
-        notice, user_ids if chat_user_ids is None else [u for u in chat_user_ids if u in user_ids]
-    )
+        _count("push", notice, outcome, len(pushed[outcome]))
+    if chat_user_ids is not None:  # a retry: what was left, still these users' chats
+        chat_user_ids = set(chat_user_ids) & set(user_ids)
+    chats_left, chat_wait = _telegram(notice, user_ids if chat_user_ids is None else chat_user_ids)
     NOTICE_SECONDS.labels(notice.kind).observe(max(0.0, time.time() - notice.due))
-    return Delivery(devices=retry, chats=chats_left, retry_after=retry_after)
+    return Delivery(
+        devices=[str(pk) for pk in pushed["retry"]],
+        chats=chats_left,
+        retry_after=max(push_wait, chat_wait),
+    )
 
 
-def _telegram(notice: Notice, user_ids: list[str]) -> tuple[list[str], int]:
+def _telegram(notice: Notice, user_ids: Iterable[str]) -> tuple[list[str], int]:
     """Send to the users' linked Telegram chats: the users whose chat must wait, and how
     long Telegram asked to wait. After a 429 the rest of the batch waits too."""
     if not telegram.enabled() or not user_ids:
@@ -188,7 +199,7 @@ def _telegram(notice: Notice, user_ids: list[str]) -> tuple[list[str], int]:
     left: list[str] = []
     retry_after = 0
     for chat in TelegramChat.objects.filter(user_id__in=user_ids).order_by("user_id"):
-        if retry_after or time.time() > notice.due + notice.ttl:
+        if retry_after or notice.seconds_left() <= 0:
             left.append(str(chat.user_id))
             continue
         title, body = notice.text(chat.language)
@@ -209,19 +220,14 @@ def _telegram(notice: Notice, user_ids: list[str]) -> tuple[list[str], int]:
     return left, retry_after
 
 
-def retry_in(notice: Notice, *, attempt: int) -> int | None:
-    """Seconds before try `attempt` (1, 2...), or None when it is given up: out of tries,
-    or the notice would arrive too late to matter."""
-    if attempt > RETRIES:
-        return None
-    wait = RETRY_SECONDS * 2 ** (attempt - 1)
-    if time.time() + wait > notice.due + notice.ttl:
-        return None
-    return wait
-
-
-def delivery_left(notice: Notice, left: Delivery, *, given_up: bool) -> None:
-    """Count what a try left: to be retried, or (given up) failed."""
-    outcome = "failed" if given_up else "retried"
+def retry_in(notice: Notice, left: Delivery, *, attempt: int) -> int | None:
+    """Seconds before try `attempt` (1, 2...) of what a delivery left: the backoff, or
+    longer when a service asked; None when it is given up (out of tries, or it would come
+    too late to matter). What is left is counted as retried or failed."""
+    wait: int | None = max(RETRY_SECONDS * 2 ** (attempt - 1), left.retry_after)
+    if attempt > RETRIES or wait >= notice.seconds_left():
+        wait = None
+    outcome = "failed" if wait is None else "retried"
     _count("push", notice, outcome, len(left.devices))
     _count("telegram", notice, outcome, len(left.chats))
+    return wait

@@ -91,7 +91,8 @@ DEVICES_PER_USER = 10
 
 
 def _device_label(user_agent: str) -> str:
-    """ "Chrome on Android", from the browser's User-Agent, to tell devices apart."""
+    """The browser and system ("Chrome · Android") from the User-Agent, to tell devices
+    apart in the person's list."""
     browsers = (
         ("Edg/", "Edge"),
         ("SamsungBrowser", "Samsung Internet"),

@@ -6,7 +6,7 @@ from django.utils import timezone
 from kibo import telegram
 from kibo.backups import BackupsUnreadable, backups_record
 from kibo.maintenance import audit_archive, audit_log_maintain, table_sizes_record
-from kibo.notices import Notice, delivery_left, notice_deliver, retry_in
+from kibo.notices import Notice, notice_deliver, retry_in
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +49,12 @@ def deliver_notice(
     )
     if not (delivery.devices or delivery.chats):
         return
-    wait = retry_in(message, attempt=attempt + 1)
-    delivery_left(message, delivery, given_up=wait is None)
+    wait = retry_in(message, delivery, attempt=attempt + 1)
     if wait is not None:
         deliver_notice.apply_async(
             args=[user_ids, notice],
             kwargs={"left": vars(delivery), "attempt": attempt + 1},
-            countdown=max(wait, delivery.retry_after),
+            countdown=wait,
         )
 
 

@@ -27,6 +27,8 @@ LINK_SECONDS = 15 * 60
 TIMEOUT = httpx.Timeout(10.0, connect=3.05)
 OFFSET_KEY = "telegram:offset"  # the next update to read; Telegram keeps older ones a day
 BOT_KEY = "telegram:bot-username"
+# One connection kept alive to the Bot API, not a TLS handshake per message of a batch.
+_client = httpx.Client(timeout=TIMEOUT)
 
 
 class TelegramFailed(Exception):
@@ -47,7 +49,7 @@ def enabled() -> bool:
 def _call(method: str, **params) -> dict | list | bool:
     url = f"{settings.KIBO_TELEGRAM_API_URL}/bot{settings.KIBO_TELEGRAM_BOT_TOKEN}/{method}"
     try:
-        response = httpx.post(url, json=params, timeout=TIMEOUT)
+        response = _client.post(url, json=params)
         answer = response.json()
     except (httpx.HTTPError, ValueError) as error:
         raise TelegramFailed(

@@ -237,6 +237,7 @@ def device_remove(request, device_id):
 
 
 @require_POST
+@limited("devices")
 def telegram_link(request):
     """Off to Telegram with a one-time link that links the chat to this person."""
     user = _person(request)

@@ -8,6 +8,8 @@ it). Only the worker that sends reads the private key from its environment
 """
 
 import base64
+import functools
+import logging
 import os
 import re
 import threading
@@ -22,13 +24,11 @@ from py_vapid import Vapid
 from pywebpush import WebPusher
 from requests.adapters import HTTPAdapter
 
+logger = logging.getLogger(__name__)
+
 PUSH_TIMEOUT = (3.05, 10)  # connect, read: a slow push service must not hold a batch
 SIGNATURE_SECONDS = 12 * 60 * 60  # a VAPID signature's life (RFC 8292: at most 24 h)
 SENDERS = 16  # messages in flight at once per worker process
-
-
-class PushUnavailable(RuntimeError):
-    """Web Push is not configured in this process (no VAPID key)."""
 
 
 class PushGone(Exception):
@@ -65,6 +65,22 @@ def public_key() -> str:
     return settings.KIBO_VAPID_PUBLIC_KEY
 
 
+def sending() -> bool:
+    """Whether this process sends Web Push: the deployment has it, and this is the process
+    given the private key (a worker without it says so once, not once per device)."""
+    if not public_key():
+        return False
+    if not os.environ.get("KIBO_VAPID_PRIVATE_KEY"):
+        _warn_once()
+        return False
+    return True
+
+
+@functools.cache
+def _warn_once() -> None:
+    logger.error("KIBO_VAPID_PRIVATE_KEY is not set in this worker: no Web Push is sent.")
+
+
 class _Signer:
     """The VAPID key, read once, and a signature per push service (the JWT's audience is
     the service's origin), reused until it is near its end."""
@@ -88,10 +104,7 @@ class _Signer:
 
     def _key(self) -> Vapid:
         if self._vapid is None:
-            private = os.environ.get("KIBO_VAPID_PRIVATE_KEY", "")
-            if not private:
-                raise PushUnavailable("KIBO_VAPID_PRIVATE_KEY is not set.")
-            self._vapid = Vapid.from_raw(private.encode())
+            self._vapid = Vapid.from_raw(os.environ["KIBO_VAPID_PRIVATE_KEY"].encode())
         return self._vapid
 
 

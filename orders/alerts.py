@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from kibo.formats import crypto_text, fiat_text
 from kibo.notices import compose, notify
@@ -35,41 +36,37 @@ def _tell(user_id, kind: str, text, *, url: str, tag: str, **details) -> None:
 
 # --- to the payer ---------------------------------------------------------------------
 
+# What a payer hears of their order, by kind: title and body, the body's figures filled in.
+PAYER_NOTICES = {
+    "order-taken": (
+        gettext_lazy("An ally took your order"),
+        gettext_lazy("They are paying your QR of %(amount)s now."),
+    ),
+    "order-paid": (
+        gettext_lazy("Your QR is paid"),
+        gettext_lazy("The ally sent the bank receipt for %(amount)s."),
+    ),
+    "order-refunded": (
+        gettext_lazy("Your money is back"),
+        gettext_lazy("%(paid)s %(token)s went back to your wallet."),
+    ),
+}
 
-def payer_order_taken(order: Order) -> None:
+
+def payer_told(order: Order, kind: str) -> None:
+    """Tell the order's payer (a kind of PAYER_NOTICES), on the devices they subscribed."""
+    title, body = PAYER_NOTICES[kind]
     _tell(
         order.user_id,
-        "order-taken",
+        kind,
         lambda: (
-            _("An ally took your order"),
-            _("They are paying your QR of %(amount)s now.") % {"amount": _fiat(order)},
-        ),
-        url=_payer_page(order),
-        tag=f"order:{order.pk}",
-    )
-
-
-def payer_order_paid(order: Order) -> None:
-    _tell(
-        order.user_id,
-        "order-paid",
-        lambda: (
-            _("Your QR is paid"),
-            _("The ally sent the bank receipt for %(amount)s.") % {"amount": _fiat(order)},
-        ),
-        url=_payer_page(order),
-        tag=f"order:{order.pk}",
-    )
-
-
-def payer_order_refunded(order: Order) -> None:
-    _tell(
-        order.user_id,
-        "order-refunded",
-        lambda: (
-            _("Your money is back"),
-            _("%(amount)s %(token)s went back to your wallet.")
-            % {"amount": crypto_text(order.amount_crypto), "token": order.crypto_token},
+            str(title),
+            body
+            % {
+                "amount": _fiat(order),
+                "paid": crypto_text(order.amount_crypto),
+                "token": order.crypto_token,
+            },
         ),
         url=_payer_page(order),
         tag=f"order:{order.pk}",

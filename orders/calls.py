@@ -21,7 +21,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from allies.models import AllyPenalty
-from allies.presence import allies_online, presence_missed, presence_took_order
+from allies.presence import (
+    allies_online,
+    allies_online_counts,
+    presence_missed,
+    presence_took_order,
+)
 from kibo.formats import crypto_text, fiat_text
 from kibo.models import BlockedWallet, User
 from kibo.notices import compose, notify
@@ -34,7 +39,8 @@ logger = logging.getLogger(__name__)
 
 def allies_to_call(*, fiat_currency: str, now: datetime) -> QuerySet[User]:
     """The online allies of the currency's country who may take an order now: not
-    penalized, not holding an order, not blocked."""
+    penalized, not holding an order, not blocked (orders.services._ensure_ally_may_take's
+    rule for one ally, as one query for all)."""
     return (
         allies_online(country=FIAT_COUNTRY[fiat_currency], now=now)
         .exclude(Exists(AllyPenalty.objects.filter(ally=OuterRef("pk"), penalty_until__gt=now)))
@@ -93,7 +99,8 @@ def order_call_allies(*, order_id) -> OrderCall | None:
     told = list(
         allies_to_call(fiat_currency=order.fiat_currency, now=now).values_list("pk", flat=True)
     )
-    online = allies_online(country=FIAT_COUNTRY[order.fiat_currency], now=now).count()
+    country = FIAT_COUNTRY[order.fiat_currency]
+    online = allies_online_counts(countries=[country], now=now)[country]
     call = OrderCall.objects.create(
         order=order, called_at=now, online=online, told=told, told_count=len(told)
     )
@@ -132,11 +139,12 @@ def calls_unanswered(*, orders: list[Order], ran_out: bool, now: datetime) -> No
         told = Counter({ally: n for ally, n in told.items() if ally in could})
         for ally in presence_missed(told=told, now=now):
             notify(user_ids=[ally.pk], notice=switched_off_notice())
-        for currency in {order.fiat_currency for order in orders}:
-            online = allies_online(country=FIAT_COUNTRY[currency], now=now).count()
+        currencies = {order.fiat_currency for order in orders}
+        online = allies_online_counts(countries=[FIAT_COUNTRY[c] for c in currencies], now=now)
+        for currency in currencies:
             OrderCall.objects.filter(
                 order__in=[o for o in orders if o.fiat_currency == currency]
-            ).update(online_at_end=online)
+            ).update(online_at_end=online[FIAT_COUNTRY[currency]])
     if calls:
         OrderCall.objects.filter(order__in=[order_id for order_id, _told in calls]).update(told=[])
 

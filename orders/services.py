@@ -41,12 +41,7 @@ from kibo.locks import lock_free_users, lock_user, lock_user_if_free, lock_users
 from kibo.models import User
 from kibo.services import wallet_refuse_if_blocked, wallet_refuse_if_still_blocked
 from kibo.telemetry import ORDER_TRANSITIONS, ORDER_WAIT
-from orders.alerts import (
-    ally_payout_confirmed,
-    payer_order_paid,
-    payer_order_refunded,
-    payer_order_taken,
-)
+from orders.alerts import ally_payout_confirmed, payer_told
 from orders.board import queue_generation
 from orders.calls import call_allies_on_commit, call_answered, calls_unanswered
 from orders.errors import (
@@ -283,7 +278,7 @@ def _order_take(*, order_id, ally: User) -> Order:
     _enter(order, OrderStatus.TAKEN, now=now, fields=("ally", "taken_at"))
     log_action(action=Action.ORDER_TAKEN, order=order, actor_wallet=ally.wallet_address)
     call_answered(order=order, ally_id=ally.pk)
-    payer_order_taken(order)
+    payer_told(order, "order-taken")
     return order
 
 
@@ -412,7 +407,7 @@ def _order_complete(*, order_id, ally: User, receipt: Receipt, proof_name: str) 
         payout=order.payout_crypto,
         hold=release_hold(ally_id=ally.pk),
     )
-    payer_order_paid(order)
+    payer_told(order, "order-paid")
     return order
 
 
@@ -587,7 +582,7 @@ def order_refund_record(*, order_id, tx_hash: str) -> Order:
         actor_wallet=None,
         metadata={"tx_hash": tx_hash, "to": order.user.wallet_address},
     )
-    payer_order_refunded(order)
+    payer_told(order, "order-refunded")
     return order
 
 

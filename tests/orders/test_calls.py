@@ -11,7 +11,7 @@ from django.utils import timezone
 from allies.models import AllyPenalty
 from allies.presence import ally_presence, ally_switch
 from kibo.models import PushDevice
-from kibo.notices import compose, notice_deliver, retry_in
+from kibo.notices import Delivery, compose, notice_deliver, retry_in
 from kibo.services import push_device_subscribe
 from kibo.telemetry import NOTICES_SENT
 from orders.calls import order_call_allies
@@ -122,7 +122,7 @@ def test_a_device_the_push_service_forgot_is_removed_and_a_failure_retried(push_
     flaky_device = PushDevice.objects.get(endpoint=flaky["endpoint"])
     assert left.devices == [str(flaky_device.pk)]
     assert sent("test-retry", "gone") == before + 1
-    assert retry_in(notice, attempt=1) == 2 and retry_in(notice, attempt=5) is None
+    assert retry_in(notice, left, attempt=1) == 2 and retry_in(notice, left, attempt=5) is None
     # the retry goes to what was left, and arrives
     again = notice_deliver(notice=notice, user_ids=[str(ally.pk)], device_ids=left.devices)
     assert again.devices == []
@@ -132,7 +132,7 @@ def test_a_device_the_push_service_forgot_is_removed_and_a_failure_retried(push_
 @pytest.mark.django_db
 def test_a_notice_past_its_time_to_live_is_not_retried():
     notice = compose("late", lambda: ("T", "B"), url="/", tag="t", ttl=1)
-    assert retry_in(notice, attempt=1) is None  # the first backoff outlives it
+    assert retry_in(notice, Delivery(devices=[], chats=[]), attempt=1) is None  # too late
 
 
 @pytest.mark.slow  # a real worker through the real broker
@@ -280,3 +280,16 @@ def test_staff_and_the_signed_out_have_no_devices(client, admin_user):
     assert client.get("/account/devices/").status_code == 404
     client.force_login(admin_user)
     assert client.get("/account/devices/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_push_service_that_asks_to_wait_is_waited_for(push_service):
+    ally = make_ally()
+    busy = subscribe(ally, push_service)
+    push_service.answer(busy["endpoint"], (429, {"Retry-After": "7"}), 201)
+    notice = compose("test-429", lambda: ("T", "B"), url="/", tag="t", ttl=60)
+
+    left = notice_deliver(notice=notice, user_ids=[str(ally.pk)])
+
+    assert left.retry_after == 7
+    assert retry_in(notice, left, attempt=1) == 7  # longer than the 2 s backoff
