@@ -150,7 +150,7 @@ def test_a_push_shows_a_notification_and_tapping_it_opens_the_board(
         },
     )
     # then the phone shows it, linking to the board
-    assert page.evaluate(SHOWN, 5) == [
+    assert page.evaluate(SHOWN, 15) == [
         {
             "title": "New order",
             "body": "35.00 BOB to pay",
