@@ -29,9 +29,10 @@ node_modules/.installed: package.json package-lock.json
 install: $(VENV)/.installed node_modules/.installed
 
 # Debian's Chromium (the end-to-end tests), gettext (the translation catalogue check),
-# Prometheus (promtool tests the alerts; a real Prometheus scrapes a running Kibo) and
-# pgBackRest with PostgreSQL 15 (the restore drill), installed with apt-get when the
-# machine lacks them: as root, or through sudo.
+# Prometheus (promtool tests the alerts; a real Prometheus scrapes a running Kibo),
+# pgBackRest with PostgreSQL 15 (the restore drill), PgBouncer (the money tests run through
+# it), RabbitMQ (the production broker) and nginx (the cluster run's proxy), installed with
+# apt-get when the machine lacks them: as root, or through sudo.
 system:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
@@ -39,6 +40,9 @@ system:
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v pgbackrest >/dev/null || missing="$$missing pgbackrest"; \
 	test -x /usr/lib/postgresql/15/bin/initdb || missing="$$missing postgresql-15"; \
+	command -v pgbouncer >/dev/null || missing="$$missing pgbouncer"; \
+	test -x /usr/sbin/rabbitmq-server || missing="$$missing rabbitmq-server"; \
+	test -x /usr/sbin/nginx || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
 	  echo "Installing Debian packages:$$missing"; \
@@ -59,8 +63,11 @@ check: install
 	$(NO_SERVICES) $(VENV)/bin/mypy
 	$(NO_SERVICES) $(PY) -W ignore::RuntimeWarning manage.py makemigrations --check --dry-run
 
+# Everything, then the money tests again through a real PgBouncer in transaction mode, as
+# production runs them on more than one machine.
 test: check system
 	$(PY) -m pytest
+	KIBO_DB_PGBOUNCER=1 $(PY) -m pytest -m money
 
 # While working: the suite without the slow tests (real workers, browsers, chain pace), in
 # under a minute. `make test` runs everything.

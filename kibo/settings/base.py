@@ -1,6 +1,7 @@
 """Settings shared by every environment. Each knob comes from the environment (kibo.env)."""
 
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from escrow.networks import from_environment as networks_from_environment
@@ -74,9 +75,34 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# PostgreSQL, reached one of three ways (README: Deploy, "More than one machine"):
+# - directly, each process keeping its connection for DATABASE_CONN_MAX_AGE seconds;
+# - through Django's own psycopg pool, KIBO_DB_POOL connections at most per process (one
+#   host: web and worker processes share a few connections instead of one each);
+# - through PgBouncer in transaction mode (KIBO_DB_PGBOUNCER, many hosts): a server
+#   connection is ours for one transaction only, so nothing may outlive one. No server-side
+#   cursors (`.iterator()` would hold one open between transactions), no prepared
+#   statements, advisory locks only at transaction level (pg_advisory_xact_lock); Django's
+#   own `SET TIME ZONE` is a parameter PgBouncer tracks and restores per client.
+DATABASE_URL = env("DATABASE_URL")
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+KIBO_DB_POOL = env.int("KIBO_DB_POOL", default=0)
+KIBO_DB_PGBOUNCER = env.bool("KIBO_DB_PGBOUNCER", default=False)
+if KIBO_DB_POOL and KIBO_DB_PGBOUNCER:
+    raise ImproperlyConfigured("Choose one pool: KIBO_DB_POOL or KIBO_DB_PGBOUNCER, not both.")
+if KIBO_DB_POOL:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them; Django must not
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": KIBO_DB_POOL,
+        "timeout": env.float("KIBO_DB_POOL_TIMEOUT", default=10.0),
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+if KIBO_DB_PGBOUNCER:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")
@@ -324,6 +350,14 @@ KIBO_AUDIT_ARCHIVE_BUCKET = env("KIBO_AUDIT_ARCHIVE_BUCKET", default="")
 KIBO_AUDIT_ARCHIVE_PREFIX = env("KIBO_AUDIT_ARCHIVE_PREFIX", default="audit/")
 KIBO_AUDIT_ARCHIVE_REGION = env("KIBO_AUDIT_ARCHIVE_REGION", default=None)
 KIBO_AUDIT_ARCHIVE_ENDPOINT_URL = env("KIBO_AUDIT_ARCHIVE_ENDPOINT_URL", default=None)
+
+
+# Beat runs on more than one machine; only the one holding a PostgreSQL session lock sends
+# (kibo.beat). The lock's connection goes to PostgreSQL itself (default DATABASE_URL; required
+# with KIBO_DB_PGBOUNCER), and a standby tries to take it every KIBO_BEAT_LEADER_POLL_SECONDS.
+CELERY_BEAT_SCHEDULER = "kibo.beat:LeaderScheduler"
+KIBO_BEAT_LOCK_DATABASE_URL = env("KIBO_BEAT_LOCK_DATABASE_URL", default="")
+KIBO_BEAT_LEADER_POLL_SECONDS = env.float("KIBO_BEAT_LEADER_POLL_SECONDS", default=1.0)
 
 
 def _every(seconds: float, task: str) -> dict:

@@ -14,6 +14,7 @@ from tests.helpers.processes import wait_for
 
 pytestmark = [
     pytest.mark.slow,  # workers killed and restarted
+    pytest.mark.money,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("chain"),
 ]

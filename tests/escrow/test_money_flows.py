@@ -19,6 +19,7 @@ from tests.helpers.networks import change_local_network
 
 pytestmark = [
     pytest.mark.slow,  # money moving on the chain, settled block by block
+    pytest.mark.money,
     pytest.mark.django_db,
     pytest.mark.usefixtures("chain"),
 ]

@@ -20,6 +20,7 @@ from tests.helpers.networks import change_local_network
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.money,
     pytest.mark.usefixtures("chain"),
 ]  # money moving on the chain, settled block by block
 

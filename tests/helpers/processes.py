@@ -17,10 +17,15 @@ def wait_for(condition, *, seconds: float) -> bool:
     return False
 
 
-def worker_database_url() -> str:
-    """DATABASE_URL, pointed at the database pytest-django created for this session."""
-    parts = urlsplit(os.environ["DATABASE_URL"])
+def worker_database_url(url: str | None = None) -> str:
+    """DATABASE_URL (or `url`), pointed at the database pytest-django made for this session."""
+    parts = urlsplit(url or os.environ["DATABASE_URL"])
     return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+
+
+def direct_database_url() -> str:
+    """PostgreSQL itself, even when the suite runs through PgBouncer (beat's leader lock)."""
+    return worker_database_url(os.environ.get("KIBO_EMBEDDED_POSTGRES_URL"))
 
 
 def worker_command(*options: str) -> list[str]:
@@ -46,6 +51,7 @@ def worker_env(**changes) -> dict[str, str]:
         **os.environ,
         "KIBO_LOG_LEVEL": "WARNING",  # what the test's output needs of a worker
         "DATABASE_URL": worker_database_url(),
+        "KIBO_BEAT_LOCK_DATABASE_URL": direct_database_url(),
         "DJANGO_SETTINGS_MODULE": "kibo.settings.test",
         **changes,
     }

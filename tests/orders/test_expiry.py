@@ -18,7 +18,7 @@ from tests.factories import (
     make_taken_order,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.money]
 
 
 def test_an_unpaid_order_expires_when_its_timer_runs_out():

@@ -9,7 +9,7 @@ from orders.models import Order, OrderStatus
 from orders.services import order_take
 from tests.factories import make_ally, make_paid_order
 
-pytestmark = pytest.mark.slow  # twenty threads, many rounds
+pytestmark = [pytest.mark.slow, pytest.mark.money]  # twenty threads, many rounds
 
 ROUNDS = 50
 ALLIES = 20
