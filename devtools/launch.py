@@ -70,13 +70,7 @@ def main() -> int:
         processes = [
             subprocess.Popen(_manage("runserver", "--noreload", f"127.0.0.1:{port}")),
             subprocess.Popen(
-                _celery(
-                    "worker",
-                    "--queues",
-                    "celery,returns",
-                    "--concurrency",
-                    "2",
-                )
+                _celery("worker", "--concurrency", "2")  # every queue
             ),
             subprocess.Popen(
                 _celery(

@@ -1,6 +1,7 @@
 import logging
 
 from celery import shared_task, signals
+from django.conf import settings
 
 from escrow import chain
 from escrow.deposits import deposits_watch
@@ -12,9 +13,13 @@ logger = logging.getLogger(__name__)
 
 
 @signals.worker_init.connect
-def refuse_to_start_without_the_escrow_signer(**_):
-    """A worker moves escrow funds, so it needs the signer of the escrow wallet (the only
-    process that does). The worker imports the task modules before it sends worker_init."""
+def refuse_to_start_without_the_escrow_signer(sender=None, **_):
+    """A worker on the chain's queues moves escrow funds, so it needs the signer of the escrow
+    wallet (the only process that does; the workers on the other queues never sign). The
+    worker imports the task modules before it sends worker_init."""
+    consumed = set(sender.app.amqp.queues.consume_from) if sender is not None else set()
+    if not consumed & {settings.KIBO_CHAIN_QUEUE, settings.KIBO_RETURNS_QUEUE}:
+        return
     problem = escrow_signer_problem()
     if problem:
         raise SystemExit(f"The worker refuses to start: {problem}")

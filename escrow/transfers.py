@@ -142,7 +142,7 @@ PROCESS_TRANSFERS = "escrow.tasks.process_transfers"
 def _enqueue(transfer_ids, *, returns: bool = False) -> None:
     """Tell the worker; returns on their own queue, so a flood of them never stands in
     front of a payout or a refund."""
-    queue = settings.KIBO_RETURNS_QUEUE if returns else settings.CELERY_TASK_DEFAULT_QUEUE
+    queue = settings.KIBO_RETURNS_QUEUE if returns else settings.KIBO_CHAIN_QUEUE
     current_app.send_task(PROCESS_TRANSFERS, args=[[str(pk) for pk in transfer_ids]], queue=queue)
 
 

@@ -137,10 +137,13 @@ def celery_worker():
         *,
         failpoint: str | None = None,
         concurrency: int = 1,
+        queues: str | None = None,  # as a deployed worker's -Q (else every queue)
         output: Path | None = None,  # where its stdout and stderr go (else the test's)
         **env: str,
     ) -> subprocess.Popen:
         pool = ["--pool", "solo"] if concurrency == 1 else ["--concurrency", str(concurrency)]
+        if queues:
+            pool += ["--queues", queues]
         log = output.open("wb") if output else None
         worker = subprocess.Popen(
             worker_command(*pool),

@@ -196,13 +196,37 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_DEFAULT_QUEUE = "celery"
-# Returns of deposits that paid no order wait on their own queue, behind nothing that pays
-# an ally or refunds a payer; every worker consumes both (`-Q celery,returns`).
+# Queues, one per kind of work, so that slow work of one kind never holds up another: a
+# dead RPC node stalls the chain's queue, not the order timers. A deployed worker consumes one
+# group (README: Deploy): the signing worker `-Q chain,returns` (the only one with the key),
+# the timers' `-Q sweeps,celery`, the notifier's `-Q notices`. `make run` and the tests
+# start workers that consume them all.
+KIBO_CHAIN_QUEUE = "chain"  # every call to a chain: transfers, deposits, the watcher, balances
+# Returns of deposits that paid no order: behind nothing that pays an ally or refunds a payer.
 KIBO_RETURNS_QUEUE = "returns"
+KIBO_SWEEPS_QUEUE = "sweeps"  # the order timers and the rollups: the database only
+KIBO_NOTICES_QUEUE = "notices"  # Web Push and Telegram
+CELERY_TASK_DEFAULT_QUEUE = "celery"  # the rest: quotes, backups, the audit log's months
 CELERY_TASK_QUEUES = tuple(
-    Queue(name, routing_key=name) for name in (CELERY_TASK_DEFAULT_QUEUE, KIBO_RETURNS_QUEUE)
+    Queue(name, routing_key=name)
+    for name in (
+        KIBO_CHAIN_QUEUE,
+        KIBO_RETURNS_QUEUE,
+        KIBO_SWEEPS_QUEUE,
+        KIBO_NOTICES_QUEUE,
+        CELERY_TASK_DEFAULT_QUEUE,
+    )
 )
+CELERY_TASK_ROUTES = {
+    "escrow.tasks.*": {"queue": KIBO_CHAIN_QUEUE},  # check_deposit kept this name too
+    "orders.tasks.expire_due_orders": {"queue": KIBO_SWEEPS_QUEUE},
+    "orders.tasks.warn_receipts_due": {"queue": KIBO_SWEEPS_QUEUE},
+    "orders.tasks.roll_up_daily_stats": {"queue": KIBO_SWEEPS_QUEUE},
+    "allies.tasks.sample_presence": {"queue": KIBO_SWEEPS_QUEUE},
+    "orders.tasks.call_allies": {"queue": KIBO_NOTICES_QUEUE},
+    "kibo.tasks.deliver_notice": {"queue": KIBO_NOTICES_QUEUE},
+    "kibo.tasks.read_telegram": {"queue": KIBO_NOTICES_QUEUE},
+}
 # Returns signed and not yet mined per network; the next waits, so a wallet's nonces (which
 # mine in order) are never taken by a flood of returns ahead of a payout or a refund.
 KIBO_RETURNS_IN_FLIGHT = env.int("KIBO_RETURNS_IN_FLIGHT", default=2)

@@ -36,8 +36,6 @@ def worker_command(*options: str) -> list[str]:
         "-A",
         "kibo",
         "worker",
-        "--queues",
-        "celery,returns",  # as every deployed worker: payouts and refunds, and returns
         *options,
         "--without-gossip",
         "--without-mingle",

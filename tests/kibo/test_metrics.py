@@ -124,7 +124,7 @@ def test_a_worker_serves_its_pools_task_figures_on_its_own_port(celery_worker, t
         KIBO_WORKER_METRICS_PORT=str(port),
         PROMETHEUS_MULTIPROC_DIR=str(directory),
     )
-    ran = {"task": "orders.tasks.expire_due_orders", "queue": "celery", "outcome": "success"}
+    ran = {"task": "orders.tasks.expire_due_orders", "queue": "sweeps", "outcome": "success"}
 
     def runs() -> float:
         try:
