@@ -88,12 +88,12 @@ def test_the_image_installs_exactly_the_runtime_lock():
     assert "--no-deps -e ." in dockerfile
 
 
-def test_the_worker_consumes_returns_beside_payouts_and_refunds():
+def test_the_worker_consumes_every_queue_tasks_are_routed_to():
     from django.conf import settings
 
     command = COMPOSE["services"]["worker"]["command"]
     queues = command[command.index("--queues") + 1].split(",")
-    assert set(queues) == {settings.CELERY_TASK_DEFAULT_QUEUE, settings.KIBO_RETURNS_QUEUE}
+    assert set(queues) == {queue.name for queue in settings.CELERY_TASK_QUEUES}
 
 
 def test_the_web_tier_runs_with_the_gunicorn_settings_that_keep_metrics_right():

@@ -403,8 +403,8 @@ def test_reporting_the_same_pending_payment_again_queues_no_second_check(
             response = client.post(f"/orders/{order.pk}/deposit/", {"tx_hash": tx})
         assert "waiting for the network to confirm it" in text(response)
 
-    # then one check is queued, not three
-    assert broker.llen(settings.CELERY_TASK_DEFAULT_QUEUE) == 1
+    # then one check is queued on the chain's queue, not three
+    assert broker.llen(settings.KIBO_CHAIN_QUEUE) == 1
     # and once that check is done, a new one may be queued again
     mine(2)
     check_deposit.apply(args=[str(order.pk), tx])
