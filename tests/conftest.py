@@ -36,6 +36,24 @@ SEED_MIGRATIONS = [
 UNSEEDED = [importlib.import_module("kibo.migrations.0007_escrow_address_from_the_environment")]
 
 
+WORKER_FIXTURES = {"celery_worker", "celery_beat"}
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that start real workers or beats are marked `workers`: `make test` runs them
+    again against RabbitMQ. The browser tests run them too, but against one broker."""
+    browsers = BASE_DIR / "tests" / "e2e"
+    for item in items:
+        if WORKER_FIXTURES & set(item.fixturenames) and browsers not in item.path.parents:
+            item.add_marker(pytest.mark.workers)
+
+
+def pytest_report_header():
+    transport = django_settings.CELERY_BROKER_URL.split("://")[0]
+    pool = "PgBouncer" if django_settings.KIBO_DB_PGBOUNCER else "direct"
+    return f"broker: {transport}; database connections: {pool}"
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """The test database, dropped at the end; through PgBouncer only once PgBouncer has let go
@@ -142,6 +160,8 @@ def celery_worker():
         **env: str,
     ) -> subprocess.Popen:
         pool = ["--pool", "solo"] if concurrency == 1 else ["--concurrency", str(concurrency)]
+        # Each its own name, as on its own machine (RabbitMQ gives each name one mailbox).
+        pool += ["--hostname", f"worker{len(workers) + 1}@%h"]
         if queues:
             pool += ["--queues", queues]
         log = output.open("wb") if output else None
@@ -158,10 +178,11 @@ def celery_worker():
         return worker
 
     yield start
-    for worker in workers:
+    for worker in workers:  # all told at once: each finishes its task and its broker's wait
         if worker.poll() is None:
             worker.terminate()
-            worker.wait(timeout=30)
+    for worker in workers:
+        worker.wait(timeout=30)
 
 
 @pytest.fixture

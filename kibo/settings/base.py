@@ -191,7 +191,10 @@ STORAGES = {
 }
 
 # Celery: JSON only, late acks with idempotent tasks, one message at a time per process.
-CELERY_BROKER_URL = REDIS_URL
+# The broker is Redis unless KIBO_BROKER_URL names another: production runs RabbitMQ
+# (amqp://), whose queues hold a message until it is acknowledged however long it waits
+# (README: Deploy). Redis stays the cache and the rate limits' store either way.
+CELERY_BROKER_URL = env("KIBO_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -236,7 +239,14 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=120)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=100)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# AMQP heartbeats: a worker finds its broker gone, and a broker its worker, within two
+# missed beats, not Celery's default four minutes; a worker also wakes this often to notice
+# it was told to stop.
+CELERY_BROKER_HEARTBEAT = env.int("KIBO_BROKER_HEARTBEAT_SECONDS", default=10)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis hands an unacknowledged message to another worker after this long: longer than
+    # any task runs or any countdown waits.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 
 # Lines carry the request, wallet, order, transfer and task in play, scrubbed of secrets

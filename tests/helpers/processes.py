@@ -50,6 +50,7 @@ def worker_env(**changes) -> dict[str, str]:
         "KIBO_LOG_LEVEL": "WARNING",  # what the test's output needs of a worker
         "DATABASE_URL": worker_database_url(),
         "KIBO_BEAT_LOCK_DATABASE_URL": direct_database_url(),
+        "KIBO_BROKER_HEARTBEAT_SECONDS": "2",  # a stopped worker leaves within a second
         "DJANGO_SETTINGS_MODULE": "kibo.settings.test",
         **changes,
     }
