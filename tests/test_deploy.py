@@ -364,3 +364,13 @@ def test_in_production_two_beats_run_and_take_their_leader_lock_on_postgres_itse
         assert not {"-S", "--scheduler"} & set(command), name  # the leader scheduler, always
         lock = urlsplit(PRODUCTION[name]["environment"]["KIBO_BEAT_LOCK_DATABASE_URL"])
         assert (lock.hostname, lock.port) == ("postgres", 5432), name
+
+
+def test_prometheus_scrapes_every_worker():
+    config = yaml.safe_load((BASE_DIR / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "kibo-worker")
+    names = {name for sd in job["dns_sd_configs"] for name in sd["names"]}
+    assert names == set(celery(PRODUCTION, "worker"))
+    for name in names:
+        port = PRODUCTION[name]["environment"]["KIBO_WORKER_METRICS_PORT"]
+        assert all(sd["port"] == int(port) for sd in job["dns_sd_configs"])
