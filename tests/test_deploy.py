@@ -67,6 +67,11 @@ def flag(value: str) -> bool:
     return value.lower() in env.BOOLEAN_TRUE_STRINGS  # as Django's settings read it
 
 
+def deploy_section() -> str:
+    readme = (BASE_DIR / "README.md").read_text()
+    return readme.split("\n## Deploy\n", 1)[1].split("\n## ", 1)[0]
+
+
 def assert_entry_point(command: list[str]) -> None:
     program, *args = command
     if program == "gunicorn":
@@ -203,6 +208,16 @@ def test_the_env_file_turns_on_the_production_profile_and_needs_its_secrets():
     for name in PRODUCTION_SECRETS:
         with pytest.raises(MissingVariable, match=name):
             arrangement(SECRETS | PRODUCTION_SECRETS | {name: ""}, env_files=[PRODUCTION_ENV])
+
+
+def test_the_readme_names_every_secret_each_arrangement_asks_for():
+    deploy = deploy_section()
+    for shell, env_files in ((SECRETS, []), (SECRETS | PRODUCTION_SECRETS, [PRODUCTION_ENV])):
+        for name in shell:
+            try:
+                arrangement({**shell, name: ""}, env_files=env_files)
+            except MissingVariable:
+                assert f"{name}=" in deploy, f"compose asks for {name}; README: Deploy does not"
 
 
 @pytest.mark.parametrize("where", ARRANGEMENTS)
@@ -374,3 +389,9 @@ def test_prometheus_scrapes_every_worker():
     for name in names:
         port = PRODUCTION[name]["environment"]["KIBO_WORKER_METRICS_PORT"]
         assert all(sd["port"] == int(port) for sd in job["dns_sd_configs"])
+
+
+def test_the_readme_says_how_many_copies_of_each_production_service_may_run():
+    deploy = deploy_section()
+    for name in PRODUCTION:
+        assert f"`{name}`" in deploy, f"README: Deploy does not name {name}"
