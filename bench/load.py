@@ -38,7 +38,8 @@ class LoadFigure:
     p99: float
 
 
-def _session(user) -> str:
+def session_of(user) -> str:
+    """A signed-in session for `user`, as its browser would hold it."""
     from django.test import Client
 
     browser = Client()
@@ -46,7 +47,7 @@ def _session(user) -> str:
     return browser.cookies["sessionid"].value
 
 
-def _payers(count: int, *, seed: int) -> list[list[str]]:
+def payers_funded(count: int, *, seed: int) -> list[list[str]]:
     """Fresh Bolivian payers with a signed-in session, gas and test USDT on the local chain."""
     from eth_account import Account
     from web3 import Web3
@@ -71,7 +72,7 @@ def _payers(count: int, *, seed: int) -> list[list[str]]:
             to=account.address,
             amount_base=PAYER_TOKENS * 10**usdt.decimals,
         )
-        payers.append([_session(user), account.key.hex()])
+        payers.append([session_of(user), account.key.hex()])
     return payers
 
 
@@ -79,7 +80,8 @@ def _ms(figure: str) -> float:
     return 0.0 if figure == "N/A" else float(figure)  # N/A: no such request was timed
 
 
-def _read_stats(prefix: str) -> list[LoadFigure]:
+def read_stats(prefix: str) -> list[LoadFigure]:
+    """What locust wrote to <prefix>_stats.csv: one figure per kind of request."""
     with open(f"{prefix}_stats.csv", newline="") as stats:
         return [
             LoadFigure(
@@ -128,60 +130,81 @@ def _server_times(access_log: Path, since: int) -> tuple[float, float, float, in
     return (at(50), at(95), at(99), len(times))
 
 
-def _cpu_seconds(locust) -> dict[int, tuple[str, float]]:
-    """CPU seconds so far of the load generator and of the server's, database's, cache's
-    and chain's processes, by process."""
+def cpu_seconds(locust, parts: dict[str, str] = PARTS) -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of the load generator and of each process whose command line holds
+    a marker of `parts` (marker -> the part it belongs to; the first that matches), by
+    process."""
     seen = {locust.pid: ("load generator", sum(locust.cpu_times()[:2]))}
     for process in psutil.process_iter(["cmdline", "cpu_times"]):
         command = " ".join(process.info["cmdline"] or [])
-        part = next((p for marker, p in PARTS.items() if marker in command), None)
+        part = next((p for marker, p in parts.items() if marker in command), None)
         if part and process.info["cpu_times"] and process.pid != locust.pid:
             seen[process.pid] = (part, sum(process.info["cpu_times"][:2]))
     return seen
 
 
-def _locust(base: str, plan: dict, *, title: str, seconds: int, access_log: Path) -> LoadRun:
-    """One locust run: its users arrive over RAMP_SECONDS (at most as long as the run), then
-    `seconds` are measured (requests and the CPU each part uses)."""
+def cores_used(before: dict, after: dict, seconds: float) -> dict[str, float]:
+    """The cores each part used between two cpu_seconds samples `seconds` apart (a process
+    gone by the second one is left out)."""
+    cores: dict[str, float] = {}
+    for pid, (part, spent) in after.items():
+        cores[part] = cores.get(part, 0) + (spent - before.get(pid, (part, 0))[1]) / seconds
+    return cores
+
+
+def locust_start(
+    base: str, plan: dict, *, seconds: int, work: Path, stderr, reset_stats: bool = True
+) -> tuple[psutil.Popen, int]:
+    """locust in its own process, headless and bounded: the plan's users arrive over a ramp
+    (RAMP_SECONDS at most, and at least a user a second), run `seconds` more, and stop by
+    themselves. Its statistics go to <work>/load_stats.csv (read_stats), restarted once
+    everyone has come when `reset_stats`. Returns the process and the ramp's seconds."""
     users = len(plan["allies"]) + len(plan["payers"])
-    ramp = max(1, min(RAMP_SECONDS, seconds, users))  # at least a user a second
+    ramp = max(1, min(RAMP_SECONDS, seconds, users))
+    plan_file = work / "plan.json"
+    # payers pay within the measured part's first half (locust takes a second or two to
+    # start, and the statistics restart once everyone has come), unless the plan says when
+    timing = {"measured_from": time.time() + ramp + 3, "pay_within": seconds / 2}
+    plan_file.write_text(json.dumps({**timing, **plan}))
+    locust = psutil.Popen(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(LOCUSTFILE),
+            "--headless",
+            "--host",
+            base,
+            "--users",
+            str(users),
+            "--spawn-rate",
+            f"{users / ramp:g}",  # everyone within the ramp
+            "--run-time",
+            f"{ramp + seconds}s",
+            *(["--reset-stats"] if reset_stats else []),
+            "--stop-timeout",
+            "5",
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+            "--csv",
+            str(work / "load"),
+        ],
+        env={**os.environ, "KIBO_LOAD_PLAN": str(plan_file)},
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+    return locust, ramp
+
+
+def _locust(base: str, plan: dict, *, title: str, seconds: int, access_log: Path) -> LoadRun:
+    """One locust run: its users arrive over the ramp, then `seconds` are measured (requests
+    and the CPU each part uses)."""
     with tempfile.TemporaryDirectory() as work:
-        plan_file = Path(work) / "plan.json"
-        # payers pay within the measured part's first half (locust takes a second or two to
-        # start, and the statistics restart once everyone has come)
-        timing = {"measured_from": time.time() + ramp + 3, "pay_within": seconds / 2}
-        plan_file.write_text(json.dumps({**plan, **timing}))
         prefix = str(Path(work) / "load")
         with open(Path(work) / "stderr", "w+") as stderr:
-            locust = psutil.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "locust",
-                    "-f",
-                    str(LOCUSTFILE),
-                    "--headless",
-                    "--host",
-                    base,
-                    "--users",
-                    str(users),
-                    "--spawn-rate",
-                    f"{users / ramp:g}",  # everyone within the ramp
-                    "--run-time",
-                    f"{ramp + seconds}s",
-                    "--reset-stats",  # the figures are of the steady state, once all came
-                    "--stop-timeout",
-                    "5",
-                    "--only-summary",
-                    "--loglevel",
-                    "WARNING",
-                    "--csv",
-                    prefix,
-                ],
-                env={**os.environ, "KIBO_LOAD_PLAN": str(plan_file)},
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-            )
+            locust, ramp = locust_start(base, plan, seconds=seconds, work=Path(work), stderr=stderr)
             measured = []  # (when, CPU seconds by process) from the ramp's end to the last
             steady = time.monotonic() + ramp
             deadline = steady + seconds + 60
@@ -193,7 +216,7 @@ def _locust(base: str, plan: dict, *, title: str, seconds: int, access_log: Path
                     if not measured:
                         log_from = access_log.stat().st_size
                     try:
-                        sample = (time.monotonic(), _cpu_seconds(locust))
+                        sample = (time.monotonic(), cpu_seconds(locust))
                     except psutil.NoSuchProcess:  # it just ended
                         continue
                     measured = [measured[0], sample] if measured else [sample]
@@ -201,17 +224,57 @@ def _locust(base: str, plan: dict, *, title: str, seconds: int, access_log: Path
             if not Path(f"{prefix}_stats.csv").exists() or len(measured) < 2:
                 stderr.seek(0)
                 raise RuntimeError(f"locust did not run:\n{stderr.read()[-3000:]}")
-        figures = _read_stats(prefix)
+        figures = read_stats(prefix)
     (start, before), (end, after) = measured
-    cores = {}
-    for pid, (part, spent) in after.items():
-        cores[part] = cores.get(part, 0) + (spent - before.get(pid, (part, 0))[1]) / (end - start)
     return LoadRun(
         title=title,
         figures=figures,
-        cores=cores,
+        cores=cores_used(before, after, end - start),
         board_in_server_ms=_server_times(access_log, log_from),
     )
+
+
+def ally_sessions(count: int) -> list[str]:
+    """Signed-in sessions of the first `count` verified allies."""
+    from kibo.models import User
+
+    allies = User.objects.filter(role=User.Role.ALLY, verified=True, is_staff=False)
+    return [session_of(ally) for ally in allies.order_by("pk")[:count]]
+
+
+def load_plan(*, allies: list[str], payers: list[list[str]], poll_seconds: float) -> dict:
+    """What locust's users do (bench/locustfile.py): allies (their sessions) poll the board
+    every `poll_seconds`; payers ([session, key]) pay the demo café's QR, 25.00 BOB in USDT
+    on the local chain. A caller may add to it: `repeat` (payers pay again once an order
+    is over) and `work` (allies take orders and upload receipts; the locustfile says how)."""
+    from devtools.management.commands.seed_demo import DEMO_QR
+
+    return {
+        "allies": allies,
+        "payers": payers,
+        "poll_seconds": poll_seconds,
+        "qr": DEMO_QR,
+        "order": {
+            "amount_fiat": "25.00",
+            "fiat_currency": "BOB",
+            "crypto_token": "USDT",
+            "network": "local",
+        },
+        "rpc_url": os.environ["KIBO_RPC_URL_LOCAL"],
+    }
+
+
+def print_figures(figures: list[LoadFigure]) -> None:
+    """locust's figures, a line per kind of request."""
+    print(
+        f"{'requests (ms)':<44} {'count':>8} {'failed':>6} {'per s':>7} {'p50':>6} "
+        f"{'p95':>6} {'p99':>6}"
+    )
+    for figure in figures:
+        print(
+            f"{figure.name:<44} {figure.requests:>8,} {figure.failures:>6,} "
+            f"{figure.per_second:>7.1f} {figure.p50:>6g} {figure.p95:>6g} {figure.p99:>6g}"
+        )
 
 
 def run_load(
@@ -229,28 +292,15 @@ def run_load(
     board's capacity: a few allies polling back to back."""
     from django.utils import timezone
 
-    from devtools.management.commands.seed_demo import DEMO_QR
-    from kibo.models import User
     from quotes.services import quote_record
 
-    ally_users = User.objects.filter(role=User.Role.ALLY, verified=True, is_staff=False)
     quote_record(  # what a payer's order is priced with
         token="USDT", fiat="BOB", rate=Decimal("6.96"), source="bench", timestamp=timezone.now()
     )
-    sessions = [_session(ally) for ally in ally_users.order_by("pk")[:allies]]
-    plan = {
-        "allies": sessions,
-        "payers": _payers(payers, seed=seed),
-        "poll_seconds": poll_seconds,
-        "qr": DEMO_QR,
-        "order": {
-            "amount_fiat": "25.00",
-            "fiat_currency": "BOB",
-            "crypto_token": "USDT",
-            "network": "local",
-        },
-        "rpc_url": os.environ["KIBO_RPC_URL_LOCAL"],
-    }
+    sessions = ally_sessions(allies)
+    plan = load_plan(
+        allies=sessions, payers=payers_funded(payers, seed=seed), poll_seconds=poll_seconds
+    )
     realistic = _locust(
         base,
         plan,

@@ -247,7 +247,7 @@ LOAD_GOAL_PER_SECOND, LOAD_GOAL_P99_MS = 300, 50
 def print_load(base: str, access_log: Path) -> bool:
     """Run the load and print its tables; True when the board misses its goal."""
     from allies.views import BOARD_POLL_SECONDS
-    from bench.load import run_load
+    from bench.load import print_figures, run_load
 
     print("\nLoad through gunicorn (2 workers), driven by locust on the same machine:", flush=True)
     runs = run_load(
@@ -263,15 +263,7 @@ def print_load(base: str, access_log: Path) -> bool:
     missed = False
     for run in runs:
         print(f"\n{run.title}:\n")
-        print(
-            f"{'requests (ms)':<44} {'count':>8} {'failed':>6} {'per s':>7} {'p50':>6} "
-            f"{'p95':>6} {'p99':>6}"
-        )
-        for figure in run.figures:
-            print(
-                f"{figure.name:<44} {figure.requests:>8,} {figure.failures:>6,} "
-                f"{figure.per_second:>7.1f} {figure.p50:>6g} {figure.p95:>6g} {figure.p99:>6g}"
-            )
+        print_figures(run.figures)
         inside = run.board_in_server_ms
         print(
             f"{'  the same polls inside the server':<44} {inside[3]:>8,} {'':>6} {'':>7} "
