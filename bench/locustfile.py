@@ -7,8 +7,15 @@ random moment of the measured part of the run, does what the phone does: sends t
 text for a price, creates the order, signs the payment the order page asks for with the
 payer's own key and sends it to the local chain, reports the transaction, then watches the
 status panel until someone takes the order.
+
+The cluster run (bench/cluster.py) asks for more. With `work` in the plan, an ally who sees
+orders on a new board takes one now and then (`take_chance`), opens it, pays the QR in its
+bank's app (`pay_seconds`, a range) and uploads the receipt; a share of the allies
+(`stall_share`) take an order and never pay it, so its timer runs out. With `repeat`, a
+payer whose order is over (the status panel stops polling) pays another QR.
 """
 
+import io
 import json
 import os
 import random
@@ -21,11 +28,25 @@ from pathlib import Path
 import requests
 from eth_account import Account
 from locust import FastHttpUser, constant_pacing, task
+from PIL import Image
+from urllib3 import encode_multipart_formdata
 
 PLAN = json.loads(Path(os.environ["KIBO_LOAD_PLAN"]).read_text())
 ALLIES = list(PLAN["allies"])  # session keys, one per simulated ally
 PAYERS = list(PLAN["payers"])  # [session key, private key], one per simulated payer
 VERSION = re.compile(r"/ally/board/\?v=([0-9a-f]+)")
+TAKE = re.compile(r'action="(/ally/orders/[0-9a-f-]+/take/)"')
+WORK = PLAN.get("work")  # allies take and pay orders (the cluster run), or only poll
+STOP_POLLING = 286  # htmx's answer when a polled panel will not change any more
+
+
+def _receipt() -> bytes:
+    """A bank receipt's screenshot, different every time (one receipt proves one payment)."""
+    picture = Image.new("RGB", (240, 320), "white")
+    picture.paste(Image.frombytes("RGB", (40, 20), secrets.token_bytes(40 * 20 * 3)), (100, 150))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _attribute(page: str, name: str) -> str:
@@ -55,9 +76,11 @@ class Ally(_SignedIn):
     def on_start(self) -> None:
         self.sign_in(ALLIES.pop())
         self.version = ""  # the first poll loads the board
+        self.stalls = WORK is not None and random.random() < WORK["stall_share"]
 
     @task
     def poll(self) -> None:
+        board = ""
         with self.client.get(
             f"/ally/board/?v={self.version}",
             headers=self.headers,
@@ -70,8 +93,42 @@ class Ally(_SignedIn):
                     response.failure("a board without its version")
                     return
                 self.version = found.group(1)
+                board = response.text
             elif response.status_code != 204:
                 response.failure(f"HTTP {response.status_code}")
+        offers = TAKE.findall(board)
+        if WORK and offers and random.random() < WORK["take_chance"]:
+            self.work(random.choice(offers))
+
+    def work(self, take_url: str) -> None:
+        """Take the order, then pay its QR and upload the receipt (unless this ally stalls)."""
+        with self.client.post(
+            take_url, headers=self.headers, name="ally: take an order", catch_response=True
+        ) as taken:
+            order_url = taken.headers.get("HX-Redirect") if taken.status_code == 204 else None
+            if taken.status_code == 409:  # another ally was quicker: the board says so
+                taken.success()
+                return
+            if order_url is None:
+                taken.failure(f"HTTP {taken.status_code}: {taken.text[:200]}")
+                return
+        plain = {k: v for k, v in self.headers.items() if k != "HX-Request"}
+        self.client.get(order_url, headers=plain, name="ally: order page")
+        if self.stalls:
+            return
+        time.sleep(random.uniform(*WORK["pay_seconds"]))  # the bank's app, a gevent sleep
+        body, content_type = encode_multipart_formdata(
+            {"proof": ("comprobante.png", _receipt(), "image/png")}
+        )
+        with self.client.post(
+            f"{order_url}proof/",
+            data=body,
+            headers={**self.headers, "Content-Type": content_type},
+            name="ally: upload the receipt",
+            catch_response=True,
+        ) as uploaded:
+            if uploaded.status_code != 204:
+                uploaded.failure(f"HTTP {uploaded.status_code}: {uploaded.text[:200]}")
 
 
 class Payer(_SignedIn):
@@ -152,7 +209,17 @@ class Payer(_SignedIn):
         if self.order_url is None:
             time.sleep(max(0.0, self.pay_at - time.time()))  # a gevent sleep under locust
             self.pay()
+            if PLAN.get("repeat") and not self.order_url:  # it failed before an order
+                self.order_url, self.pay_at = None, time.time() + 5
         elif self.order_url:
-            self.client.get(
-                f"{self.order_url}status/", headers=self.headers, name="payer: status poll"
-            )
+            with self.client.get(
+                f"{self.order_url}status/",
+                headers=self.headers,
+                name="payer: status poll",
+                catch_response=True,
+            ) as status:
+                if status.status_code != STOP_POLLING:
+                    return
+                status.success()  # an answer like 200, which locust's client does not know
+                # the page stops polling; with `repeat`, the payer pays the next QR
+                self.order_url, self.pay_at = (None if PLAN.get("repeat") else ""), time.time()
