@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # makemessages): the URLs are required, not used.
 NO_SERVICES := DATABASE_URL=postgres://unused@127.0.0.1:1/unused REDIS_URL=redis://127.0.0.1:1
 
-.PHONY: run test test-fast check system lint lock bench install contracts messages restore-drill
+.PHONY: run test test-fast check system lint lock bench install contracts messages restore-drill cluster
 
 # The virtualenv holds exactly the locked resolution (requirements/dev.txt: the runtime and
 # every dependency group, hashes checked), and is rebuilt when the lock changes.
@@ -88,6 +88,13 @@ bench: install
 # restored Kibo safe before it sends money (devtools/restore_drill.py). Prints its timings.
 restore-drill: install system
 	$(PY) -m devtools.restore_drill
+
+# Production's arrangement on this machine (a replica, PgBouncer, RabbitMQ, two web servers
+# behind nginx, three workers, two beats) under load, losing a worker, the beat leader and a
+# web server mid-run (bench/cluster.py). Prints its figures; fails unless every payout and
+# refund was made exactly once and escrow reconciles. CLUSTER_SECONDS and others change it.
+cluster: install system
+	$(PY) -m bench.cluster
 
 # Rebuild the committed ABI/bytecode of the test tokens from devtools/contracts/*.sol.
 contracts: node_modules/.installed
