@@ -190,21 +190,20 @@ def deposits_watch(*, network: str) -> int:
             network=network,
             defaults={"block_number": start, "block_hash": _known_block_hash(network, start)},
         )
-    found = (cursor.block_number, cursor.block_hash)
+    found: tuple[int, str] | None = (cursor.block_number, cursor.block_hash)
     if chain.block_hash(network, cursor.block_number) != cursor.block_hash:
         cursor = _rewind(network, cursor, max_blocks)
 
     recorded = 0
-    while cursor.block_number < safe_head:
+    while found is not None and cursor.block_number < safe_head:
         first, last = cursor.block_number + 1, min(safe_head, cursor.block_number + max_blocks)
         for incoming in chain.incoming_between(
             network, recipient=escrow_address(), from_block=first, to_block=last
         ):
             if deposit_record(incoming=incoming) is not None:
                 recorded += 1
+        # None when another run moved the cursor meanwhile: it carries on from there
         found = _advance(cursor, found, last, _known_block_hash(network, last))
-        if found is None:
-            break  # another run moved the cursor meanwhile: it carries on from there
     ChainCursor.objects.filter(network=network).update(
         head_number=head,
         head_time=datetime.fromtimestamp(head_timestamp, tz=UTC),
