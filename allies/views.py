@@ -33,6 +33,7 @@ from kibo.charts import bar_chart
 from kibo.errors import DomainError, NotFound, refusal_status
 from kibo.models import Country, User
 from kibo.ratelimit import limited
+from kibo.replica import reads_replica
 from orders.board import ally_board_state, ally_dashboard
 from orders.disputes import PENALTY_DISPUTE_WINDOW, dispute_answer
 from orders.errors import OrderAlreadyTaken
@@ -371,6 +372,7 @@ CHART_SECONDS = 24 * 60 * 60
 
 @ally_page
 @require_GET
+@reads_replica
 def stats(request):
     dashboard = ally_dashboard(ally=request.user)
     days = dashboard.daily_completed

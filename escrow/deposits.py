@@ -176,7 +176,9 @@ def deposits_watch(*, network: str) -> int:
 
     Resumes from the persisted cursor; when the block it stopped at is no longer on the
     chain (a reorg), rewinds to the last scanned block that still is. Returns how many
-    deposits it recorded.
+    deposits it recorded. Two runs at once (a beat handing over) scan the same blocks, each
+    deposit recorded once; the cursor moves only from where its run found it, so the run
+    that falls behind stops.
     """
     max_blocks = settings.KIBO_WATCHER_MAX_BLOCKS
     head, head_timestamp = chain.newest_block(network)
@@ -184,21 +186,24 @@ def deposits_watch(*, network: str) -> int:
     cursor = ChainCursor.objects.filter(network=network).first()
     if cursor is None:  # first run: look back one step, then follow the chain
         start = max(0, safe_head - max_blocks)
-        cursor = ChainCursor(
-            network=network, block_number=start, block_hash=_known_block_hash(network, start)
+        cursor, _ = ChainCursor.objects.get_or_create(  # another run may make it first
+            network=network,
+            defaults={"block_number": start, "block_hash": _known_block_hash(network, start)},
         )
-    elif chain.block_hash(network, cursor.block_number) != cursor.block_hash:
+    found: tuple[int, str] | None = (cursor.block_number, cursor.block_hash)
+    if chain.block_hash(network, cursor.block_number) != cursor.block_hash:
         cursor = _rewind(network, cursor, max_blocks)
 
     recorded = 0
-    while cursor.block_number < safe_head:
+    while found is not None and cursor.block_number < safe_head:
         first, last = cursor.block_number + 1, min(safe_head, cursor.block_number + max_blocks)
         for incoming in chain.incoming_between(
             network, recipient=escrow_address(), from_block=first, to_block=last
         ):
             if deposit_record(incoming=incoming) is not None:
                 recorded += 1
-        _advance(cursor, last, _known_block_hash(network, last))
+        # None when another run moved the cursor meanwhile: it carries on from there
+        found = _advance(cursor, found, last, _known_block_hash(network, last))
     ChainCursor.objects.filter(network=network).update(
         head_number=head,
         head_time=datetime.fromtimestamp(head_timestamp, tz=UTC),
@@ -237,9 +242,18 @@ def _rewind(network: str, cursor: ChainCursor, max_blocks: int) -> ChainCursor:
 
 
 @transaction.atomic
-def _advance(cursor: ChainCursor, number: int, block_hash: str) -> None:
+def _advance(
+    cursor: ChainCursor, found: tuple[int, str], number: int, block_hash: str
+) -> tuple[int, str] | None:
+    """Move the cursor to `number` if it is still where this run `found` it (compare and
+    set); the new position, or None when another run moved it first."""
+    block_number, stored_hash = found
+    moved = ChainCursor.objects.filter(
+        network=cursor.network, block_number=block_number, block_hash=stored_hash
+    ).update(block_number=number, block_hash=block_hash, updated_at=timezone.now())
+    if not moved:
+        return None
     cursor.block_number, cursor.block_hash = number, block_hash
-    cursor.save()
     ScannedBlock.objects.update_or_create(
         network=cursor.network, number=number, defaults={"hash": block_hash}
     )
@@ -247,3 +261,4 @@ def _advance(cursor: ChainCursor, number: int, block_hash: str) -> None:
         SCANNED_BLOCKS_KEPT:
     ]
     ScannedBlock.objects.filter(pk__in=[s.pk for s in stale]).delete()
+    return number, block_hash

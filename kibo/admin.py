@@ -19,6 +19,7 @@ from kibo.lockouts import FAILURE_WINDOW_SECONDS, failed_sign_in, locked_for, lo
 from kibo.locks import lock_staff_authenticator
 from kibo.models import BlockedWallet, PushDevice, SystemConfig, TelegramChat, User, checksum_wallet
 from kibo.ratelimit import client_ip, too_many_response
+from kibo.replica import reads_replica
 from kibo.selectors import is_wallet_blocked
 from kibo.services import config_set
 from orders.blocking import wallet_block, wallet_unblock
@@ -55,6 +56,12 @@ class KiboAdminSite(admin.AdminSite):
     def has_permission(self, request):
         verified = not settings.KIBO_STAFF_TWO_FACTOR or request.user.is_verified()
         return super().has_permission(request) and verified
+
+    def admin_view(self, view, cacheable=False):
+        """Every model's list (and its search) reads the replica (kibo.replica)."""
+        if getattr(view, "__name__", "") == "changelist_view":
+            view = reads_replica(view)
+        return super().admin_view(view, cacheable)
 
 
 admin.site.__class__ = KiboAdminSite  # the default site, as django-otp documents it

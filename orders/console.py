@@ -13,6 +13,7 @@ from escrow.selectors import kept_deposits
 from kibo import config
 from kibo.charts import bar_chart
 from kibo.models import Country
+from kibo.replica import reads_replica
 from orders.calls import orders_unattended
 from orders.selectors import (
     TOTAL,
@@ -76,6 +77,7 @@ def _presence(fiat: str) -> dict:
     }
 
 
+@reads_replica
 def console(request):
     """The whole page, or (htmx: a country tab, the refresh) only its figures. When htmx
     restores a page from history it has no copy of, it asks for the whole page."""

@@ -34,6 +34,7 @@ from kibo.cache import render_fragments
 from kibo.errors import DomainError, NotFound, refusal_status
 from kibo.models import Country, User
 from kibo.ratelimit import limited
+from kibo.replica import reads_replica
 from orders.disputes import dispute_open
 from orders.forms import statement_fields
 from orders.models import OPEN_STATUSES, Dispute, DisputeEvidence, Order, OrderStatus
@@ -206,6 +207,7 @@ def read_qr(request):
 
 @user_page
 @require_http_methods(["GET", "POST"])
+@reads_replica  # the history; a POST (a new order) reads the primary
 def orders(request):
     """GET: the user's orders, newest first. POST: create an order from the price step."""
     if request.method == "POST":

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,13 @@ from django.db import connection
 from django.test import Client
 from django.utils import translation
 
-from devtools.embedded import pgbouncer_admin
+from devtools.embedded import STATE_DIR, pgbouncer_admin, start_replica
 from kibo.env import BASE_DIR
 from tests.helpers.fake_telegram import FakeTelegram
 from tests.helpers.networks import change_local_network
 from tests.helpers.processes import worker_command, worker_env
 from tests.helpers.push_service import PushService
+from tests.helpers.replica import ReplicaInTest
 
 SEED_MIGRATIONS = [
     importlib.import_module("kibo.migrations.0002_seed_system_config"),
@@ -64,6 +66,24 @@ def django_db_setup(django_db_setup, django_db_blocker):
             name = connection.settings_dict["NAME"]
             connection.close()
             pgbouncer_admin(os.environ["DATABASE_URL"], f"KILL {name}")
+
+
+@pytest.fixture(scope="session")
+def streaming_replica():
+    """A streaming replica of the embedded PostgreSQL, made when a test first asks for it."""
+    primary = os.environ.get("KIBO_EMBEDDED_POSTGRES_URL")
+    if not primary:
+        pytest.skip("the replica streams from the embedded PostgreSQL; DATABASE_URL is set")
+    with ExitStack() as stack:
+        yield start_replica(stack, STATE_DIR / "test-replica", primary)
+
+
+@pytest.fixture
+def replica(streaming_replica, transactional_db, settings):
+    """Django's `replica` connection to the test database on the replica, for a test whose
+    rows are committed (and so stream to it)."""
+    with ReplicaInTest(streaming_replica, settings) as replica:
+        yield replica
 
 
 @pytest.fixture(autouse=True)

@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "kibo.replica.ReadYourWritesMiddleware",
 ]
 
 ROOT_URLCONF = "kibo.urls"
@@ -103,6 +104,20 @@ else:
 if KIBO_DB_PGBOUNCER:
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+# A streaming replica (optional) for the heavy reads that tolerate a second or two of
+# staleness; kibo.replica says which, and falls back to the primary when it lags or is down.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    DATABASES["replica"].update(
+        CONN_HEALTH_CHECKS=True,
+        CONN_MAX_AGE=env.int("DATABASE_CONN_MAX_AGE", default=60),
+        TEST={"MIRROR": "default"},  # tests read the test database through it
+    )
+    DATABASES["replica"].setdefault("OPTIONS", {})["connect_timeout"] = 2  # down: move on
+DATABASE_ROUTERS = ["kibo.replica.ReplicaRouter"]
+KIBO_REPLICA_MAX_LAG_SECONDS = env.float("KIBO_REPLICA_MAX_LAG_SECONDS", default=2.0)
+KIBO_READ_YOUR_WRITES_SECONDS = env.int("KIBO_READ_YOUR_WRITES_SECONDS", default=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")
