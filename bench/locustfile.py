@@ -10,9 +10,10 @@ status panel until someone takes the order.
 
 The cluster run (bench/cluster.py) asks for more. With `work` in the plan, an ally who sees
 orders on a new board takes one now and then (`take_chance`), opens it, pays the QR in its
-bank's app (`pay_seconds`, a range) and uploads the receipt; a share of the allies
-(`stall_share`) take an order and never pay it, so its timer runs out. With `repeat`, a
-payer whose order is over (the status panel stops polling) pays another QR.
+bank's app (`pay_seconds`, a range), uploads the receipt and looks at its stats; a share of
+the allies (`stall_share`) take an order and never pay it, so its timer runs out. With
+`repeat`, a payer whose order is over (the status panel stops polling) looks at its history
+and pays another QR.
 """
 
 import io
@@ -67,6 +68,8 @@ class _SignedIn(FastHttpUser):
             "HX-Request": "true",
             "Accept-Language": "es",
         }
+        # what the browser sends when it opens a page, rather than htmx asking for a part
+        self.page_headers = {k: v for k, v in self.headers.items() if k != "HX-Request"}
 
 
 class Ally(_SignedIn):
@@ -112,8 +115,7 @@ class Ally(_SignedIn):
             if order_url is None:
                 taken.failure(f"HTTP {taken.status_code}: {taken.text[:200]}")
                 return
-        plain = {k: v for k, v in self.headers.items() if k != "HX-Request"}
-        self.client.get(order_url, headers=plain, name="ally: order page")
+        self.client.get(order_url, headers=self.page_headers, name="ally: order page")
         if self.stalls:
             return
         time.sleep(random.uniform(*WORK["pay_seconds"]))  # the bank's app, a gevent sleep
@@ -129,6 +131,8 @@ class Ally(_SignedIn):
         ) as uploaded:
             if uploaded.status_code != 204:
                 uploaded.failure(f"HTTP {uploaded.status_code}: {uploaded.text[:200]}")
+                return
+        self.client.get("/ally/stats/", headers=self.page_headers, name="ally: stats")
 
 
 class Payer(_SignedIn):
@@ -159,11 +163,10 @@ class Payer(_SignedIn):
         if self._post("/orders/qr/", qr, "payer: price a QR", 200) is None:
             return
         order = {**qr, **PLAN["order"]}
-        plain = {k: v for k, v in self.headers.items() if k != "HX-Request"}
         with self.client.post(
             "/orders/",
             data=order,
-            headers=plain,
+            headers=self.page_headers,
             name="payer: create the order",
             allow_redirects=False,
             catch_response=True,
@@ -172,7 +175,9 @@ class Payer(_SignedIn):
                 created.failure(f"HTTP {created.status_code}: {created.text[:200]}")
                 return
             self.order_url = created.headers["Location"]
-        page = self.client.get(self.order_url, headers=plain, name="payer: order page").text
+        page = self.client.get(
+            self.order_url, headers=self.page_headers, name="payer: order page"
+        ).text
         tx_hash = self._send_payment(page)
         self._post(
             f"{self.order_url}deposit/", {"tx_hash": tx_hash}, "payer: report the payment", 200
@@ -221,5 +226,7 @@ class Payer(_SignedIn):
                 if status.status_code != STOP_POLLING:
                     return
                 status.success()  # an answer like 200, which locust's client does not know
-                # the page stops polling; with `repeat`, the payer pays the next QR
-                self.order_url, self.pay_at = (None if PLAN.get("repeat") else ""), time.time()
+            # the page stops polling; with `repeat`, the payer looks back, then pays the next QR
+            self.order_url, self.pay_at = (None if PLAN.get("repeat") else ""), time.time()
+            if PLAN.get("repeat"):
+                self.client.get("/orders/", headers=self.page_headers, name="payer: history")
