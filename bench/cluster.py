@@ -442,6 +442,7 @@ class Run:
     kills: list[Kill] = field(default_factory=list)
     cores: dict[str, float] = field(default_factory=dict)
     replica_lag: list[tuple[float, int]] = field(default_factory=list)  # seconds, bytes
+    replica_reads: int = 0  # transactions the replica served during the load
     locust_prefix: str = ""
 
 
@@ -530,6 +531,13 @@ def _replica_lag() -> tuple[float, int] | None:
     return (float(row[0]), int(row[1])) if row else None
 
 
+def _replica_transactions() -> int:
+    """The transactions the replica has served (reads: it takes no writes)."""
+    with psycopg.connect(os.environ["DATABASE_REPLICA_URL"], autocommit=True) as replica:
+        row = replica.execute("SELECT sum(xact_commit + xact_rollback) FROM pg_stat_database")
+        return int(row.fetchone()[0])
+
+
 def _load(cluster: Cluster, plan: dict, *, seconds: int, restart_seconds: int) -> Run:
     """locust through nginx for `seconds` after its ramp, the kills at their quarters, each
     killed process started again `restart_seconds` later; the CPU each part used over the
@@ -547,6 +555,7 @@ def _load(cluster: Cluster, plan: dict, *, seconds: int, restart_seconds: int) -
         )
         stack.callback(lambda: locust.poll() is None and locust.kill())
         run = Run(started=time.time(), ramp=ramp, seconds=seconds, locust_prefix=str(work / "load"))
+        replica_before = _replica_transactions() if os.environ.get("DATABASE_REPLICA_URL") else 0
         began = time.monotonic()
         kills = [(ramp + seconds * quarter / 4, kill) for quarter, kill in KILLS]
         restarts: list[tuple[float, Service]] = []
@@ -570,6 +579,8 @@ def _load(cluster: Cluster, plan: dict, *, seconds: int, restart_seconds: int) -
         for _, service in restarts:  # the run ended before their supervisor's turn
             service.start()
         run.ended = time.time()
+        if os.environ.get("DATABASE_REPLICA_URL"):
+            run.replica_reads = _replica_transactions() - replica_before
         if not Path(f"{run.locust_prefix}_stats.csv").exists():
             stderr.seek(0)
             raise RuntimeError(f"locust did not run:\n{stderr.read()[-3000:]}")
@@ -715,7 +726,7 @@ def _ledger_lines(ledger) -> list[str]:
 
 def _replica_line(run: Run) -> str:
     if not os.environ.get("DATABASE_REPLICA_URL"):
-        return "Replica: none (this checkout's devtools.embedded does not start one yet)"
+        return "Replica: none (devtools.embedded started none)"
     from orders.models import Order
 
     with psycopg.connect(os.environ["DATABASE_REPLICA_URL"], autocommit=True) as replica:
@@ -726,9 +737,9 @@ def _replica_line(run: Run) -> str:
     state = "a hot standby" if recovering and recovering[0] else "NOT IN RECOVERY"
     stream = receiving[0] if receiving else "no WAL receiver"
     return (
-        f"Replica: {state}, {stream}; lag at most {worst[0] * 1000:.0f} ms / {worst[1]:,} bytes "
-        f"of WAL during the load; {orders[0] if orders else 0:,} orders on it, "
-        f"{Order.objects.count():,} on the primary"
+        f"Replica: {state}, {stream}; served {run.replica_reads:,} transactions during the "
+        f"load, at most {worst[0] * 1000:.0f} ms / {worst[1]:,} bytes of WAL behind; "
+        f"{orders[0] if orders else 0:,} orders on it, {Order.objects.count():,} on the primary"
     )
 
 
