@@ -112,22 +112,29 @@ class LoadRun:
     board_in_server_ms: tuple[float, float, float, int]
 
 
-def _server_times(access_log: Path, since: int) -> tuple[float, float, float, int]:
-    """Percentiles of the board polls the access log recorded after byte `since`."""
+def server_ms(access_log: Path, since: int = 0, path: str | None = "/ally/board/") -> list[float]:
+    """The times (ms) of the requests for `path` (None: every one) that gunicorn's access log
+    (bench.pages.ACCESS_LOG_FORMAT: microseconds inside the worker, path) recorded after byte
+    `since`, in order."""
     with open(access_log) as log:
         log.seek(since)
-        times = sorted(
+        return sorted(
             int(micros) / 1000
-            for micros, path in (line.split() for line in log if line.strip())
-            if path == "/ally/board/"
+            for micros, logged in (line.split() for line in log if line.strip())
+            if path is None or logged == path
         )
-    if not times:
+
+
+def percentile(ordered: list[float], percent: int) -> float:
+    return ordered[min(len(ordered) - 1, round(percent / 100 * (len(ordered) - 1)))]
+
+
+def percentiles(ordered: list[float]) -> tuple[float, float, float, int]:
+    """p50, p95, p99 and how many, of times in order (zeros when there are none)."""
+    if not ordered:
         return (0.0, 0.0, 0.0, 0)
-
-    def at(percent: int) -> float:
-        return times[min(len(times) - 1, round(percent / 100 * (len(times) - 1)))]
-
-    return (at(50), at(95), at(99), len(times))
+    at = [percentile(ordered, p) for p in (50, 95, 99)]
+    return (at[0], at[1], at[2], len(ordered))
 
 
 def cpu_seconds(locust, parts: dict[str, str] = PARTS) -> dict[int, tuple[str, float]]:
@@ -230,7 +237,7 @@ def _locust(base: str, plan: dict, *, title: str, seconds: int, access_log: Path
         title=title,
         figures=figures,
         cores=cores_used(before, after, end - start),
-        board_in_server_ms=_server_times(access_log, log_from),
+        board_in_server_ms=percentiles(server_ms(access_log, log_from)),
     )
 
 
