@@ -43,6 +43,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 
 from devtools.embedded import STATE_DIR, _free_port, embedded_services
@@ -61,7 +62,7 @@ TIMERS = {
 }
 # What the allies do (bench/locustfile.py): take one of the orders a new board shows now and
 # then, pay it in 5-20 s; one in ten takes orders and never pays them.
-WORK = {"take_chance": 0.2, "pay_seconds": [5, 20], "stall_share": 0.1}
+WORK = {"take_chance": 0.1, "pay_seconds": [5, 20], "stall_share": 0.1}
 # What every Kibo process of the run is given. Every simulated phone comes from 127.0.0.1,
 # so the limits per client address (KIBO_RATE_*) are lifted: they would refuse the crowd.
 RUN_SETTINGS = {
@@ -195,7 +196,11 @@ def _celery(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "kibo", *args]
 
 
-def _gunicorn(port: int) -> list[str]:
+def _gunicorn(port: int, *, access_log: Path) -> list[str]:
+    """A web server as Deploy runs it; its access log times each request inside a worker,
+    which the proxy's times can be set against."""
+    from bench.pages import ACCESS_LOG_FORMAT
+
     return [
         sys.executable,
         "-m",
@@ -209,6 +214,10 @@ def _gunicorn(port: int) -> list[str]:
         str(WEB_WORKERS),
         "--log-level",
         "warning",
+        "--access-logfile",
+        str(access_log),
+        "--access-logformat",
+        ACCESS_LOG_FORMAT,
     ]
 
 
@@ -282,6 +291,10 @@ class Cluster:
     def access_log(self) -> Path:
         return self.run / "nginx" / "access.log"
 
+    @property
+    def web_access_logs(self) -> list[Path]:
+        return [Path(web.command[web.command.index("--access-logfile") + 1]) for web in self.webs]
+
     def stop(self) -> None:
         """The proxy first, so no request comes in; the workers last, to finish theirs."""
         for service in self.services:
@@ -302,7 +315,12 @@ def _cluster(run: Path) -> Cluster:
             run / "proxy.log",
         ),
         webs=[
-            Service(f"web-{n}", _gunicorn(port), _env(), run / f"web-{n}.log")
+            Service(
+                f"web-{n}",
+                _gunicorn(port, access_log=run / f"web-{n}-access.log"),
+                _env(),
+                run / f"web-{n}.log",
+            )
             for n, port in enumerate(web_ports, 1)
         ],
         workers={
@@ -531,6 +549,17 @@ def _replica_lag() -> tuple[float, int] | None:
     return (float(row[0]), int(row[1])) if row else None
 
 
+def _cpu_seconds(locust) -> dict:
+    """CPU seconds so far of each process of the run (bench.load.cpu_seconds), and of the
+    whole machine under a pid of its own (-1), busy with anything: what the run's parts did
+    not use of it, something else on the machine did."""
+    from bench.load import cpu_seconds
+
+    every = psutil.cpu_times()
+    busy = sum(every) - every.idle - getattr(every, "iowait", 0.0)
+    return {**cpu_seconds(locust, PARTS), -1: ("the machine, busy", busy)}
+
+
 def _replica_transactions() -> int:
     """The transactions the replica has served (reads: it takes no writes)."""
     with psycopg.connect(os.environ["DATABASE_REPLICA_URL"], autocommit=True) as replica:
@@ -542,7 +571,7 @@ def _load(cluster: Cluster, plan: dict, *, seconds: int, restart_seconds: int) -
     """locust through nginx for `seconds` after its ramp, the kills at their quarters, each
     killed process started again `restart_seconds` later; the CPU each part used over the
     measured part, the replica's lag every few seconds."""
-    from bench.load import cores_used, cpu_seconds, locust_start
+    from bench.load import cores_used, locust_start
 
     work = cluster.run / "locust"
     work.mkdir()
@@ -571,7 +600,7 @@ def _load(cluster: Cluster, plan: dict, *, seconds: int, restart_seconds: int) -
             if restarts and elapsed >= restarts[0][0]:
                 restarts.pop(0)[1].start()
             if len(samples) < 2 and elapsed >= (ramp, ramp + seconds - 1)[len(samples)]:
-                samples.append((time.monotonic(), cpu_seconds(locust, PARTS)))
+                samples.append((time.monotonic(), _cpu_seconds(locust)))
             if elapsed - lag_checked >= 3 and (lag := _replica_lag()) is not None:
                 run.replica_lag.append(lag)
                 lag_checked = elapsed
@@ -652,13 +681,11 @@ def _windows(run: Run) -> list[Window]:
     return windows
 
 
-def _percentile(ordered: list[float], percent: int) -> float:
-    return ordered[min(len(ordered) - 1, round(percent / 100 * (len(ordered) - 1)))]
-
-
 def _proxy_table(access_log: Path, run: Run) -> None:
     """Each window's requests as nginx saw them: answered (not 5xx, and the client did not
     give up: 499), their time in nginx, and how many a second web server had to take."""
+    from bench.load import percentiles
+
     requests = []
     for line in access_log.read_text().splitlines():
         stamp, status, seconds, _method, _uri, upstreams = line.split(" ", 5)
@@ -671,14 +698,27 @@ def _proxy_table(access_log: Path, run: Run) -> None:
         inside = [r for r in requests if window.start <= r[0] < window.end]
         if not inside:
             continue
-        times = sorted(r[2] for r in inside)
+        p50, p95, p99, count = percentiles(sorted(r[2] for r in inside))
         answered = sum(1 for r in inside if r[1] < 500 and r[1] != 499)
         start, end = window.start - run.started, window.end - run.started
         label = f"{window.label} ({start:.0f}-{end:.0f} s)"
         print(
-            f"{label:<48} {len(inside):>7,} {answered / len(inside):>8.2%} "
-            f"{_percentile(times, 50):>6.0f} {_percentile(times, 95):>6.0f} "
-            f"{_percentile(times, 99):>6.0f} {sum(r[3] for r in inside):>8,}"
+            f"{label:<48} {count:>7,} {answered / count:>8.2%} {p50:>6.0f} {p95:>6.0f} "
+            f"{p99:>6.0f} {sum(r[3] for r in inside):>8,}"
+        )
+
+
+def _in_server_line(cluster: Cluster) -> None:
+    """The same requests inside the web servers, from reading one to its answer written (the
+    whole run): what the proxy adds is the wait for a free gunicorn worker."""
+    from bench.load import percentiles, server_ms
+
+    for label, path in (("every request", None), ("the board polls", "/ally/board/")):
+        times = sorted(t for log in cluster.web_access_logs for t in server_ms(log, path=path))
+        p50, p95, p99, count = percentiles(times)
+        print(
+            f"{'  inside the web servers, ' + label:<48} {count:>7,} {'':>9} {p50:>6.0f} "
+            f"{p95:>6.0f} {p99:>6.0f}"
         )
 
 
@@ -763,10 +803,16 @@ def _report(cluster: Cluster, run: Run, options, *, drained, ledger, reconciled)
     print("\n".join(f"  {line}" for line in said.splitlines()))
     print(f"\n{_replica_line(run)}\n")
     _proxy_table(cluster.access_log, run)
+    _in_server_line(cluster)
     print("\nlocust's view, the whole run:\n")
     print_figures(read_stats(run.locust_prefix))
-    used = ", ".join(f"{part} {cores:.2f}" for part, cores in sorted(run.cores.items()))
-    print(f"\nCPU used over the measured part, in cores of {os.cpu_count()}: {used}")
+    cores = dict(run.cores)
+    busy = cores.pop("the machine, busy", 0.0)
+    used = ", ".join(f"{part} {n:.2f}" for part, n in sorted(cores.items()))
+    print(
+        f"\nCPU over the measured part, in cores of {os.cpu_count()}: {used}; the machine was "
+        f"busy {busy:.2f}, {busy - sum(cores.values()):.2f} of it with other processes"
+    )
 
 
 # --- the whole run ------------------------------------------------------------------------
