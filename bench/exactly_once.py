@@ -51,12 +51,13 @@ class Ledger:
         return not self.problems
 
 
-def sent_from_escrow(rpc_url: str) -> list[Sent]:
-    """Every ERC-20 transfer out of the escrow wallet on the local chain, whatever the token."""
+def sent_from_escrow(rpc_url: str, *, from_block: int = 0) -> list[Sent]:
+    """Every ERC-20 transfer out of the escrow wallet on the local chain since `from_block`,
+    whatever the token."""
     w3 = Web3(Web3.HTTPProvider(rpc_url))
     spec = network_spec(NETWORK)
     sender = "0x" + escrow_address()[2:].lower().rjust(64, "0")
-    every = {"fromBlock": 0, "toBlock": "latest", "topics": [TRANSFER_TOPIC, sender]}
+    every = {"fromBlock": from_block, "toBlock": "latest", "topics": [TRANSFER_TOPIC, sender]}
     logs = w3.eth.get_logs(every)
     sent = []
     for log in logs:
@@ -140,8 +141,9 @@ def _against_chain(ledger: Ledger, sent: list[Sent]) -> None:
         )
 
 
-def ledger_check(rpc_url: str) -> Ledger:
+def ledger_check(rpc_url: str, *, from_block: int = 0) -> Ledger:
+    """The records against the chain since `from_block` (the cluster's chain is new: 0)."""
     ledger = Ledger()
     _records(ledger)
-    _against_chain(ledger, sent_from_escrow(rpc_url))
+    _against_chain(ledger, sent_from_escrow(rpc_url, from_block=from_block))
     return ledger
