@@ -8,8 +8,8 @@ text for a price, creates the order, signs the payment the order page asks for w
 payer's own key and sends it to the local chain, reports the transaction, then watches the
 status panel until someone takes the order.
 
-The cluster run (bench/cluster.py) asks for more. With `work` in the plan, an ally who sees
-orders on a new board takes one now and then (`take_chance`), opens it, pays the QR in its
+The cluster run (bench/cluster.py) asks for more. With `work` in the plan, an ally whose
+board shows orders takes one now and then (`take_chance` a poll), opens it, pays the QR in its
 bank's app (`pay_seconds`, a range), uploads the receipt and looks at its stats; a share of
 the allies (`stall_share`) take an order and never pay it, so its timer runs out. With
 `repeat`, a payer whose order is over (the status panel stops polling) looks at its history
@@ -79,11 +79,11 @@ class Ally(_SignedIn):
     def on_start(self) -> None:
         self.sign_in(ALLIES.pop())
         self.version = ""  # the first poll loads the board
+        self.offers: list[str] = []  # the take buttons on the board as it shows now
         self.stalls = WORK is not None and random.random() < WORK["stall_share"]
 
     @task
     def poll(self) -> None:
-        board = ""
         with self.client.get(
             f"/ally/board/?v={self.version}",
             headers=self.headers,
@@ -96,12 +96,11 @@ class Ally(_SignedIn):
                     response.failure("a board without its version")
                     return
                 self.version = found.group(1)
-                board = response.text
-            elif response.status_code != 204:
+                self.offers = TAKE.findall(response.text)
+            elif response.status_code != 204:  # 204: the board shows what it showed
                 response.failure(f"HTTP {response.status_code}")
-        offers = TAKE.findall(board)
-        if WORK and offers and random.random() < WORK["take_chance"]:
-            self.work(random.choice(offers))
+        if WORK and self.offers and random.random() < WORK["take_chance"]:
+            self.work(random.choice(self.offers))
 
     def work(self, take_url: str) -> None:
         """Take the order, then pay its QR and upload the receipt (unless this ally stalls)."""
