@@ -3,6 +3,7 @@ page, a few seconds of load) on its own embedded servers, through gunicorn, prin
 of its tables; so does its Web Push fan-out, to 50 allies through a real worker."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -103,3 +104,42 @@ def test_the_push_benchmark_runs_small_and_prints_its_tables():
         assert pushes == "50" and 0 < float(first) <= float(last) and float(cpu) > 0, times
         _call, tasks = costs[:2]
         assert tasks == "1", costs  # 50 allies: one delivery batch
+
+
+CLUSTER_WINDOWS = [
+    "before the kills",
+    "after worker-chain was killed",
+    "after web-1 was killed",
+    "inside the web servers, every request",
+]
+
+
+@pytest.mark.timeout(600)
+def test_the_cluster_run_loses_three_processes_and_pays_exactly_once():
+    # given production's arrangement on this machine, small and short
+    env = bench_env(
+        CLUSTER_SECONDS="20",
+        CLUSTER_ALLIES="20",
+        CLUSTER_PAYERS="4",
+        CLUSTER_RESTART_SECONDS="3",
+        CLUSTER_NAME="cluster-smoke",
+    )
+    # when it runs, losing the signing worker, the beat leader and a web server
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.cluster"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
+    # then every payment was made once, escrow reconciles, and the figures are printed
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    out = run.stdout
+    assert "Every payment exactly once." in out and "escrow_reconcile: clean" in out
+    assert "worker-chain killed (SIGKILL)" in out and "web-1 killed (SIGKILL)" in out
+    assert "the scheduler was without a leader for" in out
+    assert "Replica: a hot standby, streaming" in out
+    for window in CLUSTER_WINDOWS:
+        assert window in out, f"no {window!r} in:\n{out}"
+    assert re.search(r"after beat-\d was killed", out), out
