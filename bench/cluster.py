@@ -24,6 +24,7 @@ or no standby took the lead.
     CLUSTER_SECONDS          the load after its ramp (240)     --seconds
     CLUSTER_ALLIES           allies (300)                      --allies
     CLUSTER_PAYERS           payers (40)                       --payers
+    CLUSTER_WEB_WORKERS      gunicorn's workers per web server (2)  --web-workers
     CLUSTER_RESTART_SECONDS  a killed process is back after (10)  --restart-seconds
     CLUSTER_DRAIN_SECONDS    the drain, at most (300)          --drain-seconds
     CLUSTER_SEED             the wallets' seed (1)             --seed
@@ -89,7 +90,6 @@ OWN_SERVICES = (
 )
 # Keys only the process that uses one is given: the signer, the notifier.
 KEYS = ("KIBO_ESCROW_PRIVATE_KEY", "KIBO_VAPID_PRIVATE_KEY")
-WEB_WORKERS = 2  # gunicorn's per web server: the machine has 2 cores
 LEADS = "beat leads"  # what kibo.beat logs when a beat takes the scheduler lock
 # Which part of the system a process is, by its command line (the first marker found).
 PARTS = {
@@ -118,6 +118,7 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
         ("--seconds", "CLUSTER_SECONDS", 240, "the load after its ramp"),
         ("--allies", "CLUSTER_ALLIES", 300, "allies polling, taking and paying orders"),
         ("--payers", "CLUSTER_PAYERS", 40, "payers paying QRs one after another"),
+        ("--web-workers", "CLUSTER_WEB_WORKERS", 2, "gunicorn's workers per web server"),
         ("--restart-seconds", "CLUSTER_RESTART_SECONDS", 10, "a killed process is back after"),
         ("--drain-seconds", "CLUSTER_DRAIN_SECONDS", 300, "the drain after the load, at most"),
         ("--seed", "CLUSTER_SEED", 1, "the wallets' seed"),
@@ -198,7 +199,7 @@ def _celery(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "kibo", *args]
 
 
-def _gunicorn(port: int, *, access_log: Path) -> list[str]:
+def _gunicorn(port: int, *, workers: int, access_log: Path) -> list[str]:
     """A web server as Deploy runs it; its access log times each request inside a worker,
     which the proxy's times can be set against."""
     from bench.pages import ACCESS_LOG_FORMAT
@@ -213,7 +214,7 @@ def _gunicorn(port: int, *, access_log: Path) -> list[str]:
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
-        str(WEB_WORKERS),
+        str(workers),
         "--log-level",
         "warning",
         "--access-logfile",
@@ -303,7 +304,7 @@ class Cluster:
             service.stop()
 
 
-def _cluster(run: Path) -> Cluster:
+def _cluster(run: Path, *, web_workers: int) -> Cluster:
     web_ports = [_free_port(), _free_port()]
     proxy_port = _free_port()
     assert len({*web_ports, proxy_port}) == 3, "three ports, each free"
@@ -319,7 +320,7 @@ def _cluster(run: Path) -> Cluster:
         webs=[
             Service(
                 f"web-{n}",
-                _gunicorn(port, access_log=run / f"web-{n}-access.log"),
+                _gunicorn(port, workers=web_workers, access_log=run / f"web-{n}-access.log"),
                 _env(),
                 run / f"web-{n}.log",
             )
@@ -788,9 +789,9 @@ def _report(cluster: Cluster, run: Run, options, *, drained, ledger, reconciled)
 
     clean, said = reconciled
     print(
-        f"\nCluster run: {options.allies} allies and {options.payers} payers through nginx, "
-        f"{run.seconds} s after a {run.ramp} s ramp; each killed process back "
-        f"{options.restart_seconds} s later.\n"
+        f"\nCluster run: {options.allies} allies and {options.payers} payers through nginx to "
+        f"two web servers of {options.web_workers} gunicorn workers, {run.seconds} s after a "
+        f"{run.ramp} s ramp; each killed process back {options.restart_seconds} s later.\n"
     )
     for kill in run.kills:
         print(f"  {kill.at - run.started:5.0f} s  {kill.what} killed (SIGKILL): {kill.then}")
@@ -849,7 +850,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"Seeding {options.allies} allies and {options.payers} payers...", flush=True)
         plan = _seed(allies=options.allies, payers=options.payers, seed=options.seed)
-        cluster = _cluster(run_dir)
+        cluster = _cluster(run_dir, web_workers=options.web_workers)
         stack.callback(cluster.stop)
         _start(cluster)
         print(f"Running; the processes' logs are in {run_dir}", flush=True)
