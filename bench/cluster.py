@@ -2,8 +2,8 @@
 losing a worker, the beat leader and a web server while money moves.
 
 It starts its own services (devtools.embedded, fresh under .kibo/cluster-*): PostgreSQL and
-a streaming replica (KIBO_EMBEDDED_REPLICA, where this checkout's devtools starts one),
-PgBouncer in transaction mode, RabbitMQ, Valkey and anvil. It migrates (directly, as
+a streaming replica of it (KIBO_EMBEDDED_REPLICA), PgBouncer in transaction mode, RabbitMQ,
+Valkey and anvil. It migrates (directly, as
 `migrate` does in production), makes CLUSTER_ALLIES Bolivian allies as staff approve them
 and CLUSTER_PAYERS payers holding test USDT, and shortens the order timers (TIMERS). Then
 what Deploy describes, each process in a process group of its own as on a machine of its
@@ -19,15 +19,16 @@ quarters a web server; each is started again CLUSTER_RESTART_SECONDS later, as a
 at most CLUSTER_DRAIN_SECONDS). Then it checks every payout and refund against the chain
 (bench/exactly_once.py), runs `escrow_reconcile`, and prints the figures. It exits non-zero
 when a payment was not made exactly once, escrow does not reconcile, the drain did not end,
-or no standby took the lead.
+a kill did not happen within the run, or no standby took the lead.
 
-    CLUSTER_SECONDS          the load after its ramp (240)     --seconds
-    CLUSTER_ALLIES           allies (300)                      --allies
-    CLUSTER_PAYERS           payers (40)                       --payers
-    CLUSTER_WEB_WORKERS      gunicorn's workers per web server (2)  --web-workers
-    CLUSTER_RESTART_SECONDS  a killed process is back after (10)  --restart-seconds
-    CLUSTER_DRAIN_SECONDS    the drain, at most (300)          --drain-seconds
-    CLUSTER_SEED             the wallets' seed (1)             --seed
+    CLUSTER_SECONDS          the load after its ramp (240)            --seconds
+    CLUSTER_ALLIES           allies (300)                             --allies
+    CLUSTER_PAYERS           payers (40)                              --payers
+    CLUSTER_WEB_WORKERS      gunicorn's workers per web server (2)    --web-workers
+    CLUSTER_RESTART_SECONDS  a killed process is back after (10)      --restart-seconds
+    CLUSTER_DRAIN_SECONDS    the drain, at most (300)                 --drain-seconds
+    CLUSTER_SEED             the wallets' seed (1)                    --seed
+    CLUSTER_NAME             its directories under .kibo/ (cluster)
 """
 
 import argparse
@@ -450,6 +451,7 @@ class Kill:
     then: str  # what happened next
     service: Service
     leaderless_seconds: float | None = None
+    back: float | None = None  # wall clock: started again
 
 
 @dataclass
@@ -570,6 +572,12 @@ def _replica_transactions() -> int:
         return int(row.fetchone()[0])
 
 
+def _restart(kill: Kill) -> None:
+    """What the supervisor does for a killed process."""
+    kill.service.start()
+    kill.back = time.time()
+
+
 def _load(cluster: Cluster, plan: dict, *, seconds: int, restart_seconds: int) -> Run:
     """locust through nginx for `seconds` after its ramp, the kills at their quarters, each
     killed process started again `restart_seconds` later; the CPU each part used over the
@@ -590,7 +598,7 @@ def _load(cluster: Cluster, plan: dict, *, seconds: int, restart_seconds: int) -
         replica_before = _replica_transactions() if os.environ.get("DATABASE_REPLICA_URL") else 0
         began = time.monotonic()
         kills = [(ramp + seconds * quarter / 4, kill) for quarter, kill in KILLS]
-        restarts: list[tuple[float, Service]] = []
+        restarts: list[tuple[float, Kill]] = []
         samples: list[tuple[float, dict]] = []
         lag_checked = 0.0
         while locust.poll() is None:
@@ -599,17 +607,17 @@ def _load(cluster: Cluster, plan: dict, *, seconds: int, restart_seconds: int) -
                 raise RuntimeError("locust did not stop by itself")
             if kills and elapsed >= kills[0][0]:
                 run.kills.append(kills.pop(0)[1](cluster))
-                restarts.append((time.monotonic() - began + restart_seconds, run.kills[-1].service))
+                restarts.append((time.monotonic() - began + restart_seconds, run.kills[-1]))
             if restarts and elapsed >= restarts[0][0]:
-                restarts.pop(0)[1].start()
+                _restart(restarts.pop(0)[1])
             if len(samples) < 2 and elapsed >= (ramp, ramp + seconds - 1)[len(samples)]:
                 samples.append((time.monotonic(), _cpu_seconds(locust)))
             if elapsed - lag_checked >= 3 and (lag := _replica_lag()) is not None:
                 run.replica_lag.append(lag)
                 lag_checked = elapsed
             time.sleep(0.2)
-        for _, service in restarts:  # the run ended before their supervisor's turn
-            service.start()
+        for _, kill in restarts:  # the run ended before their supervisor's turn
+            _restart(kill)
         run.ended = time.time()
         if os.environ.get("DATABASE_REPLICA_URL"):
             run.replica_reads = _replica_transactions() - replica_before
@@ -670,17 +678,19 @@ class Window:
 
 
 def _windows(run: Run) -> list[Window]:
-    """The measured part cut at each kill, and the first seconds after each on their own."""
+    """The measured part cut at each kill; then, on their own, the first seconds after each
+    kill and after the killed process was started again (it warms up on the same cores)."""
     edges = [run.started + run.ramp, *(kill.at for kill in run.kills), run.ended]
     labels = ["before the kills", *(f"after {kill.what} was killed" for kill in run.kills)]
     windows = [
         Window(label, start, end)
         for label, start, end in zip(labels, edges[:-1], edges[1:], strict=True)
     ]
-    windows += [
-        Window(f"  first {SETTLE_SECONDS} s after {kill.what}", kill.at, kill.at + SETTLE_SECONDS)
-        for kill in run.kills
-    ]
+    for kill in run.kills:
+        for moment, at in (("killed", kill.at), ("back", kill.back)):
+            if at is not None:
+                label = f"  first {SETTLE_SECONDS} s, {kill.what} {moment}"
+                windows.append(Window(label, at, at + SETTLE_SECONDS))
     return windows
 
 
