@@ -200,31 +200,6 @@ def _celery(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "kibo", *args]
 
 
-def _gunicorn(port: int, *, workers: int, access_log: Path) -> list[str]:
-    """A web server as Deploy runs it; its access log times each request inside a worker,
-    which the proxy's times can be set against."""
-    from bench.pages import ACCESS_LOG_FORMAT
-
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "kibo.wsgi:application",
-        "-c",
-        "deploy/gunicorn.conf.py",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-        "--access-logfile",
-        str(access_log),
-        "--access-logformat",
-        ACCESS_LOG_FORMAT,
-    ]
-
-
 def _nginx(home: Path, port: int, web_ports: list[int]) -> list[str]:
     """nginx in the foreground, as deploy/nginx/kibo.conf proxies (less TLS), in front of
     both web servers. A request a web server cannot take (its port refuses, or it does not
@@ -306,6 +281,8 @@ class Cluster:
 
 
 def _cluster(run: Path, *, web_workers: int) -> Cluster:
+    from bench.pages import gunicorn_command
+
     web_ports = [_free_port(), _free_port()]
     proxy_port = _free_port()
     assert len({*web_ports, proxy_port}) == 3, "three ports, each free"
@@ -321,7 +298,12 @@ def _cluster(run: Path, *, web_workers: int) -> Cluster:
         webs=[
             Service(
                 f"web-{n}",
-                _gunicorn(port, workers=web_workers, access_log=run / f"web-{n}-access.log"),
+                gunicorn_command(  # as Deploy runs it, its access log timing the work
+                    port,
+                    access_log=run / f"web-{n}-access.log",
+                    workers=web_workers,
+                    config="deploy/gunicorn.conf.py",
+                ),
                 _env(),
                 run / f"web-{n}.log",
             )

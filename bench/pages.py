@@ -105,24 +105,32 @@ HEADER = (
 ACCESS_LOG_FORMAT = "%(D)s %(U)s"  # microseconds inside the worker, path
 
 
+def gunicorn_command(
+    port: int, *, access_log: Path, workers: int = 2, config: str | None = None
+) -> list[str]:
+    """gunicorn on loopback, its access log timing each request inside its worker."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "kibo.wsgi",
+        *(["-c", config] if config else []),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--access-logfile",
+        str(access_log),
+        "--access-logformat",
+        ACCESS_LOG_FORMAT,
+    ]
+
+
 def _start_gunicorn(port: int, access_log: Path) -> subprocess.Popen:
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "kibo.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-            "--access-logfile",
-            str(access_log),
-            "--access-logformat",
-            ACCESS_LOG_FORMAT,
-        ],
+        gunicorn_command(port, access_log=access_log),
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "kibo.settings.local"},
     )
     import httpx
