@@ -45,8 +45,21 @@ def bench_env(**changes: str) -> dict[str, str]:
     return {**env, **changes}
 
 
+def run_bench(module: str, *, timeout: float = 240, **changes: str):
+    """`python -m <module>` in the benchmarks' environment, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", module],
+        cwd=BASE_DIR,
+        env=bench_env(**changes),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def test_the_benchmark_runs_small_and_prints_its_table():
-    env = bench_env(
+    run = run_bench(
+        "bench.pages",
         BENCH_ORDERS="10000",
         BENCH_REQUESTS="5",
         BENCH_SECONDS="2",
@@ -54,14 +67,6 @@ def test_the_benchmark_runs_small_and_prints_its_table():
         BENCH_LOAD_PAYERS="2",
         BENCH_CAPACITY_SECONDS="3",
         BENCH_NAME="bench-smoke",
-    )
-    run = subprocess.run(
-        [sys.executable, "-m", "bench.pages"],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "filled in" in run.stdout and "10,000 orders" in run.stdout
@@ -85,15 +90,12 @@ PUSH_ROWS = ["first order, workers just started", "order 2, workers warm"]
 
 def test_the_push_benchmark_runs_small_and_prints_its_tables():
     # given 50 online allies, each with a phone on the bench's own push service
-    env = bench_env(BENCH_PUSH_ALLIES="50", BENCH_PUSH_ORDERS="2", BENCH_NAME="bench-smoke-pushes")
     # when two orders reach the board through a real worker
-    run = subprocess.run(
-        [sys.executable, "-m", "bench.pushes"],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
+    run = run_bench(
+        "bench.pushes",
+        BENCH_PUSH_ALLIES="50",
+        BENCH_PUSH_ORDERS="2",
+        BENCH_NAME="bench-smoke-pushes",
     )
     # then each order reached every phone, and its times and costs are printed
     assert run.returncode == 0, run.stderr[-3000:]
@@ -117,21 +119,15 @@ CLUSTER_WINDOWS = [
 @pytest.mark.timeout(600)
 def test_the_cluster_run_loses_three_processes_and_pays_exactly_once():
     # given production's arrangement on this machine, small and short
-    env = bench_env(
+    # when it runs, losing the signing worker, the beat leader and a web server
+    run = run_bench(
+        "bench.cluster",
+        timeout=540,
         CLUSTER_SECONDS="20",
         CLUSTER_ALLIES="20",
         CLUSTER_PAYERS="4",
         CLUSTER_RESTART_SECONDS="3",
         CLUSTER_NAME="cluster-smoke",
-    )
-    # when it runs, losing the signing worker, the beat leader and a web server
-    run = subprocess.run(
-        [sys.executable, "-m", "bench.cluster"],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=540,
     )
     # then every payment was made once, escrow reconciles, and the figures are printed
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
