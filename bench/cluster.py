@@ -824,35 +824,30 @@ def _fresh(run: Path) -> None:
     run.mkdir(parents=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    options = _options(argv)
-    run_dir = STATE_DIR / NAME
-    _fresh(run_dir)
-    _environment(run_dir)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # unwind: stop what we started
-    with ExitStack() as stack:
-        stack.enter_context(embedded_services(NAME))
-        # beat's leader lock is a session lock: PostgreSQL itself, not PgBouncer
-        os.environ["KIBO_BEAT_LOCK_DATABASE_URL"] = os.environ["KIBO_EMBEDDED_POSTGRES_URL"]
-        _migrate()
-        import django
+def _run(stack: ExitStack, options: argparse.Namespace, run_dir: Path) -> list[str]:
+    """The whole run, its services and processes stopped by `stack`; what failed, if any."""
+    stack.enter_context(embedded_services(NAME))
+    # beat's leader lock is a session lock: PostgreSQL itself, not PgBouncer
+    os.environ["KIBO_BEAT_LOCK_DATABASE_URL"] = os.environ["KIBO_EMBEDDED_POSTGRES_URL"]
+    _migrate()
+    import django
 
-        django.setup()
-        from bench.exactly_once import ledger_check
+    django.setup()
+    from bench.exactly_once import ledger_check
 
-        print(f"Seeding {options.allies} allies and {options.payers} payers...", flush=True)
-        plan = _seed(allies=options.allies, payers=options.payers, seed=options.seed)
-        cluster = _cluster(run_dir, web_workers=options.web_workers)
-        stack.callback(cluster.stop)
-        _start(cluster)
-        print(f"Running; the processes' logs are in {run_dir}", flush=True)
-        run = _load(cluster, plan, seconds=options.seconds, restart_seconds=options.restart_seconds)
-        print("Load over; draining...", flush=True)
-        drained = _drain(options.drain_seconds)
-        ledger = ledger_check(os.environ["KIBO_RPC_URL_LOCAL"])
-        reconciled = _reconcile()
-        _report(cluster, run, options, drained=drained, ledger=ledger, reconciled=reconciled)
-    failed = [
+    print(f"Seeding {options.allies} allies and {options.payers} payers...", flush=True)
+    plan = _seed(allies=options.allies, payers=options.payers, seed=options.seed)
+    cluster = _cluster(run_dir, web_workers=options.web_workers)
+    stack.callback(cluster.stop)
+    _start(cluster)
+    print(f"Running; the processes' logs are in {run_dir}", flush=True)
+    run = _load(cluster, plan, seconds=options.seconds, restart_seconds=options.restart_seconds)
+    print("Load over; draining...", flush=True)
+    drained = _drain(options.drain_seconds)
+    ledger = ledger_check(os.environ["KIBO_RPC_URL_LOCAL"])
+    reconciled = _reconcile()
+    _report(cluster, run, options, drained=drained, ledger=ledger, reconciled=reconciled)
+    return [
         why
         for why, bad in (
             ("a payment was not made exactly once", not ledger.exactly_once),
@@ -863,6 +858,26 @@ def main(argv: list[str] | None = None) -> int:
         )
         if bad
     ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = _options(argv)
+    run_dir = STATE_DIR / NAME
+    _fresh(run_dir)
+    _environment(run_dir)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # unwind: stop what we started
+    try:
+        with ExitStack() as stack:
+            try:
+                failed = _run(stack, options, run_dir)
+            finally:
+                # From here on it stops what it started: a second Ctrl-C (or a terminal's
+                # SIGINT to the whole process group) must not cut that short.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    except KeyboardInterrupt:
+        print("\nInterrupted; everything the run started is stopped.", file=sys.stderr)
+        return 130
     print("\nFAILED: " + "; ".join(failed) if failed else "\nEvery payment exactly once.")
     return 1 if failed else 0
 
