@@ -48,7 +48,21 @@ import httpx
 import psutil
 import psycopg
 
-from devtools.embedded import STATE_DIR, _free_port, embedded_services
+from bench.load import (
+    ally_sessions,
+    cores_used,
+    cpu_seconds,
+    load_plan,
+    locust_start,
+    payers_funded,
+    percentiles,
+    print_figures,
+    read_stats,
+    server_ms,
+)
+from bench.pages import gunicorn_command
+from devtools.embedded import STATE_DIR, embedded_services, free_port
+from kibo.beat import LOCK_KEY
 from kibo.env import BASE_DIR
 
 # Its services live under .kibo/<name>-*, its processes' logs in .kibo/<name>.
@@ -281,10 +295,9 @@ class Cluster:
 
 
 def _cluster(run: Path, *, web_workers: int) -> Cluster:
-    from bench.pages import gunicorn_command
 
-    web_ports = [_free_port(), _free_port()]
-    proxy_port = _free_port()
+    web_ports = [free_port(), free_port()]
+    proxy_port = free_port()
     assert len({*web_ports, proxy_port}) == 3, "three ports, each free"
     return Cluster(
         run=run,
@@ -396,7 +409,6 @@ def _seed(*, allies: int, payers: int, seed: int) -> dict:
     from allies.services import ally_application_decide, ally_apply
     from allies.views import BOARD_POLL_SECONDS
     from bench.dataset import wallet
-    from bench.load import ally_sessions, load_plan, payers_funded
     from devtools.management.commands.seed_demo import DEMO_RATES
     from kibo.models import Country, User
     from kibo.services import config_set
@@ -479,7 +491,6 @@ def _kill_worker(cluster: Cluster) -> Kill:
 
 def _lock_holder(connection: psycopg.Connection) -> int | None:
     """The PostgreSQL backend holding beat's leader lock, if one does."""
-    from kibo.beat import LOCK_KEY
 
     row = connection.execute(
         "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
@@ -540,7 +551,6 @@ def _cpu_seconds(locust) -> dict:
     """CPU seconds so far of each process of the run (bench.load.cpu_seconds), and of the
     whole machine under a pid of its own (-1), busy with anything: what the run's parts did
     not use of it, something else on the machine did."""
-    from bench.load import cpu_seconds
 
     every = psutil.cpu_times()
     busy = sum(every) - every.idle - getattr(every, "iowait", 0.0)
@@ -564,7 +574,6 @@ def _load(cluster: Cluster, plan: dict, *, seconds: int, restart_seconds: int) -
     """locust through nginx for `seconds` after its ramp, the kills at their quarters, each
     killed process started again `restart_seconds` later; the CPU each part used over the
     measured part, the replica's lag every few seconds."""
-    from bench.load import cores_used, locust_start
 
     work = cluster.run / "locust"
     work.mkdir()
@@ -679,7 +688,6 @@ def _windows(run: Run) -> list[Window]:
 def _proxy_table(access_log: Path, run: Run) -> None:
     """Each window's requests as nginx saw them: answered (not 5xx, and the client did not
     give up: 499), their time in nginx, and how many a second web server had to take."""
-    from bench.load import percentiles
 
     requests = []
     for line in access_log.read_text().splitlines():
@@ -704,7 +712,6 @@ def _proxy_table(access_log: Path, run: Run) -> None:
 def _in_server_line(cluster: Cluster) -> None:
     """The same requests inside the web servers, from reading one to its answer written (the
     whole run): what the proxy adds is the wait for a free gunicorn worker."""
-    from bench.load import percentiles, server_ms
 
     for label, path in (("every request", None), ("the board polls", "/ally/board/")):
         times = sorted(t for log in cluster.web_access_logs for t in server_ms(log, path=path))
@@ -777,7 +784,6 @@ def _replica_line(run: Run) -> str:
 
 
 def _report(cluster: Cluster, run: Run, options, *, drained, ledger, reconciled) -> None:
-    from bench.load import print_figures, read_stats
 
     clean, said = reconciled
     print(

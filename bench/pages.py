@@ -291,7 +291,7 @@ def print_load(base: str, access_log: Path) -> bool:
 
 
 def main() -> int:
-    from devtools.embedded import STATE_DIR, _free_port, embedded_services
+    from devtools.embedded import STATE_DIR, embedded_services, free_port
 
     shutil.rmtree(STATE_DIR / f"{NAME}-postgres", ignore_errors=True)
     os.environ["DJANGO_SETTINGS_MODULE"] = "kibo.settings.local"
@@ -364,7 +364,7 @@ def main() -> int:
             flush=True,
         )
 
-        port = _free_port()
+        port = free_port()
         access_log = STATE_DIR / f"{NAME}-access.log"
         access_log.unlink(missing_ok=True)
         server = _start_gunicorn(port, access_log)

@@ -44,7 +44,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from prometheus_client.parser import text_string_to_metric_families
 
-from devtools.embedded import STATE_DIR, _free_port, embedded_services
+from devtools.embedded import STATE_DIR, embedded_services, free_port
 from kibo.celery import app
 from kibo.env import BASE_DIR
 from tests.helpers.processes import worker_command
@@ -267,7 +267,7 @@ def main() -> int:
         call_command("migrate", verbosity=0)
         fill(push)
         app.control.purge()  # what an earlier bench left in the queue
-        metrics_port = _free_port()
+        metrics_port = free_port()
         worker = start_workers(metrics_port)
         labels = ["first order, workers just started"]
         labels += [f"order {n}, workers warm" for n in range(2, ORDERS + 1)]

@@ -107,7 +107,7 @@ def _start_pgbouncer(stack: ExitStack, data_dir: Path, server_uri: str) -> str:
     socket_dir = parse_qs(parts.query)["host"][0]  # embedded PostgreSQL listens on a socket
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
-    port = _free_port()
+    port = free_port()
     (data_dir / "userlist.txt").write_text('"postgres" ""\n')
     log = data_dir / "pgbouncer.log"
     (data_dir / "pgbouncer.ini").write_text(
@@ -182,7 +182,7 @@ class Replica:
         self.bin = POSTGRES_BIN_PATH
         self.root = data_dir
         self.data = data_dir / "data"
-        self.port = _free_port()
+        self.port = free_port()
         primary = urlsplit(primary_uri)
         self.database = primary.path.lstrip("/")
         self._primary = (parse_qs(primary.query)["host"][0], str(primary.port or 5432))
@@ -237,7 +237,7 @@ def _start_rabbitmq(stack: ExitStack, data_dir: Path) -> str:
     Erlang port mapper, ports, data and cookie under `data_dir`, fresh each start."""
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
-    port, distribution, port_mapper = _free_port(), _free_port(), _free_port()
+    port, distribution, port_mapper = free_port(), free_port(), free_port()
     (data_dir / "rabbitmq.conf").write_text(
         f"listeners.tcp.default = 127.0.0.1:{port}\nlog.console = false\n"
     )
@@ -293,7 +293,7 @@ def _start_valkey(stack: ExitStack, data_dir: Path) -> str:
     return f"redis://127.0.0.1:{server.port}/0"
 
 
-def _free_port(preferred: int = 0) -> int:
+def free_port(preferred: int = 0) -> int:
     """`preferred` when it is free, else any free port."""
     for port in (preferred, 0) if preferred else (0,):
         with socket.socket() as probe:
@@ -307,7 +307,7 @@ def _free_port(preferred: int = 0) -> int:
 
 def _start_anvil(stack: ExitStack, state_file: Path | None) -> str:
     # Development keeps the chain where browser wallets expect a local node (8545), if free.
-    port = _free_port(ANVIL_DEV_PORT if state_file is not None else 0)
+    port = free_port(ANVIL_DEV_PORT if state_file is not None else 0)
     command = [
         str(ANVIL),
         "--host",

@@ -30,7 +30,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from devtools.embedded import _free_port, embedded_services
+from devtools.embedded import embedded_services, free_port
 
 PG_BIN = Path(os.environ.get("KIBO_DRILL_PG_BIN", "/usr/lib/postgresql/15/bin"))
 STANZA = "kibo"
@@ -49,7 +49,7 @@ class Cluster:
         self.root, self.s3 = root, s3
         self.data, self.repo, self.run_dir = root / "data", root / "repo", root / "run"
         self.config = root / "pgbackrest.conf"
-        self.port = _free_port()
+        self.port = free_port()
         self.user = "postgres" if os.geteuid() == 0 else None
 
     def command(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:

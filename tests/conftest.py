@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import translation
 
-from devtools.embedded import STATE_DIR, pgbouncer_admin, start_replica
+from devtools.embedded import STATE_DIR, free_port, pgbouncer_admin, start_replica
 from kibo.env import BASE_DIR
 from tests.helpers.fake_telegram import FakeTelegram
 from tests.helpers.networks import change_local_network
@@ -252,9 +252,7 @@ def s3_server():
     """A real S3 HTTP server on a loopback port (moto's server mode), for the whole session."""
     from moto.server import ThreadedMotoServer
 
-    from devtools.embedded import _free_port
-
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"

@@ -17,7 +17,7 @@ from moto.moto_server.werkzeug_app import MotoRequestHandler
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
-from devtools.embedded import _free_port
+from devtools.embedded import free_port
 from kibo.env import BASE_DIR
 
 pytestmark = pytest.mark.slow  # a PostgreSQL cluster, a backup, a restore
@@ -93,7 +93,7 @@ def s3_over_tls(tmp_path_factory):
         check=True, capture_output=True,
     )  # fmt: skip
     cert.chmod(0o644)
-    port = _free_port()
+    port = free_port()
     server = make_server(
         "::",  # both ::1 and 127.0.0.1: "localhost" may be either
         port,

@@ -88,6 +88,7 @@ TEMPLATES = [
 DATABASE_URL = env("DATABASE_URL")
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASE_CONN_MAX_AGE = env.int("DATABASE_CONN_MAX_AGE", default=60)
 KIBO_DB_POOL = env.int("KIBO_DB_POOL", default=0)
 KIBO_DB_PGBOUNCER = env.bool("KIBO_DB_PGBOUNCER", default=False)
 if KIBO_DB_POOL and KIBO_DB_PGBOUNCER:
@@ -100,7 +101,7 @@ if KIBO_DB_POOL:
         "timeout": env.float("KIBO_DB_POOL_TIMEOUT", default=10.0),
     }
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_MAX_AGE"] = DATABASE_CONN_MAX_AGE
 if KIBO_DB_PGBOUNCER:
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
@@ -111,7 +112,7 @@ if DATABASE_REPLICA_URL:
     DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
     DATABASES["replica"].update(
         CONN_HEALTH_CHECKS=True,
-        CONN_MAX_AGE=env.int("DATABASE_CONN_MAX_AGE", default=60),
+        CONN_MAX_AGE=DATABASE_CONN_MAX_AGE,
         TEST={"MIRROR": "default"},  # tests read the test database through it
     )
     DATABASES["replica"].setdefault("OPTIONS", {})["connect_timeout"] = 2  # down: move on

@@ -1,7 +1,4 @@
-import threading
-
 import pytest
-from django.db import connection
 
 from escrow.amounts import to_base_units
 from escrow.chain import ChainUnavailable
@@ -17,6 +14,7 @@ from tests.helpers.chain import (
 )
 from tests.helpers.money import completed_order
 from tests.helpers.networks import change_local_network
+from tests.helpers.threads import at_once
 
 pytestmark = [
     pytest.mark.slow,
@@ -55,23 +53,11 @@ def test_a_stuck_transaction_is_replaced_with_the_same_nonce_and_settles_once(se
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_processing_one_transfer_at_once_send_it_once():
     _, ally, release = completed_order()
-    start = threading.Barrier(2)
-    errors = []
 
     def work():
-        try:
-            start.wait()
-            transfer_process(transfer_id=release.pk)
-        except Exception as error:
-            errors.append(error)
-        finally:
-            connection.close()
+        transfer_process(transfer_id=release.pk)
 
-    threads = [threading.Thread(target=work) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = at_once(work, work)
     transfer_process(transfer_id=release.pk)
 
     assert not errors

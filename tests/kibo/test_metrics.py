@@ -1,7 +1,6 @@
 """/metrics: HTTP requests per route, for a scraper with the token, added up across
 gunicorn's workers."""
 
-import socket
 import subprocess
 import sys
 import time
@@ -10,6 +9,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from devtools.embedded import free_port
 from kibo.env import BASE_DIR
 from orders.tasks import expire_due_orders
 from tests.factories import make_order
@@ -60,12 +60,6 @@ def test_requests_are_counted_by_route_name_never_by_path(client, settings):
     assert 'kibo_http_request_duration_seconds_bucket{le="0.1",route="orders:detail"}' in text
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.slow  # starts gunicorn
 @pytest.mark.django_db
 def test_under_gunicorn_every_workers_requests_add_up(tmp_path):
@@ -73,7 +67,7 @@ def test_under_gunicorn_every_workers_requests_add_up(tmp_path):
     directory = tmp_path / "metrics"
     directory.mkdir()
     (directory / "counter_99999.db").write_bytes(b"stale")
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "kibo.wsgi:application", "-c",
          str(BASE_DIR / "deploy" / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
@@ -118,7 +112,7 @@ def test_a_worker_serves_its_pools_task_figures_on_its_own_port(celery_worker, t
     directory = tmp_path / "worker-metrics"
     directory.mkdir()
     (directory / "counter_99999.db").write_bytes(b"stale")
-    port = _free_port()
+    port = free_port()
     worker = celery_worker(
         concurrency=2,
         KIBO_WORKER_METRICS_PORT=str(port),

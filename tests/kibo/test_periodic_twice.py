@@ -4,13 +4,11 @@ its first delivery. Each of beat's tasks runs in two threads at the same instant
 its own connection, on a world where every one of them has work to do."""
 
 import logging
-import threading
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -21,33 +19,21 @@ from escrow.models import Transfer
 from orders.models import Order, OrderStatus
 from tests.factories import expire_timer, make_ally, make_order, make_paid_order, make_taken_order
 from tests.helpers.money import completed_order
+from tests.helpers.threads import at_once
 
 pytestmark = [pytest.mark.slow, pytest.mark.money]
 
 SCHEDULED = sorted({entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()})
 
 
-def at_once(task_name: str) -> list[str]:
+def twice_at_once(task_name: str) -> list[str]:
     """The task run twice at the same instant, each run on its own connection."""
     task = import_string(task_name)
-    start = threading.Barrier(2)
-    failures: list[str] = []
 
     def run():
-        try:
-            start.wait()
-            task.apply(throw=True)
-        except Exception as error:  # the assertion shows it
-            failures.append(f"{task_name}: {error!r}")
-        finally:
-            connection.close()
+        task.apply(throw=True)
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return failures
+    return [f"{task_name}: {error!r}" for error in at_once(run, run)]
 
 
 def world() -> list[Order]:
@@ -76,7 +62,7 @@ def story(order: Order) -> Counter:
 def test_every_periodic_task_run_twice_at_once_does_its_work_once(caplog):
     orders = world()
 
-    failures = [failure for name in SCHEDULED for failure in at_once(name)]
+    failures = [failure for name in SCHEDULED for failure in twice_at_once(name)]
 
     # no run failed, nor caught and logged an error (a task that carries on past one)
     assert failures == []

@@ -2,7 +2,6 @@
 order's payment move its figures, and raises an alert for a transfer left unconfirmed."""
 
 import shutil
-import socket
 import subprocess
 from datetime import timedelta
 
@@ -12,6 +11,7 @@ import yaml
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
+from devtools.embedded import free_port
 from escrow.models import SignedTransaction, Transfer
 from escrow.transfers import transfer_process
 from kibo.env import BASE_DIR
@@ -22,12 +22,6 @@ from tests.helpers.processes import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("chain")]  # starts Prometheus
 TOKEN = "prometheus-scrapes-9c1e"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -51,7 +45,7 @@ def prometheus(live_server, settings, tmp_path):
         ],
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = _free_port()
+    port = free_port()
     executable = shutil.which("prometheus")
     assert executable, "prometheus is missing: `make test` installs Debian's package"
     server = subprocess.Popen(
